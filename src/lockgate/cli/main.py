@@ -1,0 +1,48 @@
+"""Entry point of the ``lockgate`` command: parses arguments and dispatches."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from lockgate import __version__
+from lockgate.cli import snapshot_cmds
+from lockgate.cli.errors import CliError
+
+__all__ = ["build_parser", "main"]
+
+COMMAND_GROUPS = [snapshot_cmds]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="lockgate",
+        description="Lockgate: real-time governance of AI-generated software.",
+    )
+    parser.add_argument("--version", action="version", version=f"lockgate {__version__}")
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+    for group in COMMAND_GROUPS:
+        group.register(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    run = getattr(args, "run", None)
+    if run is None:
+        parser.print_help(sys.stderr)
+        return 2
+    try:
+        code: int = run(args)
+    except CliError as exc:
+        print(f"lockgate: error: {exc.message}", file=sys.stderr)
+        return exc.code
+    except KeyboardInterrupt:
+        return 130
+    return code
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,339 @@
+"""The versioned JSON codec for snapshots: the one wire and persisted shape.
+
+``decode`` turns untrusted JSON into a :class:`Snapshot`. Problems in the envelope raise
+:class:`SnapshotError`; problems inside one flag or segment are recorded in
+``Snapshot.broken`` so that the rest of the snapshot can still be inspected and the broken
+object evaluates to ``MALFORMED_FLAG``. ``encode`` is its inverse.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from lockgate.engine._reader import Reader
+from lockgate.engine.model import (
+    SNAPSHOT_FORMAT,
+    Clause,
+    Flag,
+    FlagKind,
+    Prerequisite,
+    Rule,
+    Segment,
+    SegmentRule,
+    Serve,
+    Snapshot,
+    Target,
+    Variation,
+    WeightedVariation,
+)
+from lockgate.engine.problems import Problem, SnapshotError
+
+__all__ = ["decode", "decode_flag", "decode_segment", "dumps", "encode", "encode_flag", "loads"]
+
+_FLAG_FIELDS = {
+    "key",
+    "version",
+    "kind",
+    "variations",
+    "on",
+    "off_variation",
+    "targets",
+    "rules",
+    "default",
+    "prerequisites",
+    "bucket_by",
+    "salt",
+    "client_visible",
+}
+_FLAG_META = {"name", "description", "owner", "risk_tier", "lifecycle", "tags"}
+_SEGMENT_FIELDS = {"key", "version", "included", "excluded", "rules", "attribute"}
+_SEGMENT_META = {"name", "description"}
+_ENVELOPE = {"format", "project", "environment", "version", "flags", "segments"}
+
+
+def loads(text: str | bytes) -> Snapshot:
+    """Parse JSON text into a snapshot, raising :class:`SnapshotError` on bad input."""
+    try:
+        data = json.loads(text)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise SnapshotError([Problem("$", f"not valid JSON: {exc}")]) from None
+    return decode(data)
+
+
+def dumps(snapshot: Snapshot) -> str:
+    return json.dumps(encode(snapshot), separators=(",", ":"), sort_keys=True)
+
+
+def decode(data: object) -> Snapshot:
+    problems: list[Problem] = []
+    top = Reader.of(data, "", problems)
+    if top is None:
+        raise SnapshotError(problems)
+    top.only(_ENVELOPE)
+    fmt = top.str_("format")
+    if isinstance(fmt, str) and fmt and fmt != SNAPSHOT_FORMAT:
+        top.problem("format", f"unsupported format {fmt!r}; expected {SNAPSHOT_FORMAT!r}")
+    project = top.str_("project", "")
+    environment = top.str_("environment", "")
+    version = top.int_("version")
+    flags_raw = _object_map(top, "flags")
+    segments_raw = _object_map(top, "segments")
+    if problems:
+        raise SnapshotError(problems)
+    broken: dict[str, tuple[Problem, ...]] = {}
+    flags = _decode_all(flags_raw, "flags", decode_flag, broken)
+    segments = _decode_all(segments_raw, "segments", decode_segment, broken)
+    return Snapshot(project, environment, version, flags, segments, broken)
+
+
+def _object_map(top: Reader, name: str) -> Mapping[str, Any]:
+    value = top.data.get(name, {})
+    if not isinstance(value, Mapping):
+        top.problem(name, "expected an object keyed by key")
+        return {}
+    return value
+
+
+def _decode_all(raw: Mapping[str, Any], kind: str, decoder: Any, broken: dict[str, Any]) -> Any:
+    out: dict[str, Any] = {}
+    for key, item in raw.items():
+        path = f"{kind}.{key}"
+        problems: list[Problem] = []
+        decoded = decoder(item, path, problems, key)
+        if problems or decoded is None:
+            broken[path] = tuple(problems)
+        else:
+            out[key] = decoded
+    return out
+
+
+def decode_flag(
+    data: object, path: str, problems: list[Problem], expected_key: str | None = None
+) -> Flag | None:
+    r = Reader.of(data, path, problems)
+    if r is None:
+        return None
+    r.only(_FLAG_FIELDS | _FLAG_META)
+    key = r.str_("key")
+    if expected_key is not None and key != expected_key:
+        r.problem("key", f"flag key {key!r} differs from the key it is stored under")
+    kind_raw = r.str_("kind")
+    try:
+        kind = FlagKind(kind_raw)
+    except ValueError:
+        r.problem(
+            "kind", f"unknown kind {kind_raw!r}; expected one of {[k.value for k in FlagKind]}"
+        )
+        kind = FlagKind.JSON
+    variations = tuple(
+        _variation(v, f"{r.at('variations')}[{i}]", problems)
+        for i, v in enumerate(r.list_("variations", required=True))
+    )
+    default = _serve(r.data.get("default"), r.at("default"), problems)
+    return Flag(
+        key=key,
+        version=r.int_("version"),
+        kind=kind,
+        variations=tuple(v for v in variations if v is not None),
+        default=default,
+        on=r.bool_("on", True),
+        off_variation=r.opt_str("off_variation"),
+        targets=tuple(
+            _target(t, f"{r.at('targets')}[{i}]", problems)
+            for i, t in enumerate(r.list_("targets"))
+        ),
+        rules=tuple(
+            _rule(x, f"{r.at('rules')}[{i}]", problems) for i, x in enumerate(r.list_("rules"))
+        ),
+        prerequisites=tuple(
+            _prerequisite(p, f"{r.at('prerequisites')}[{i}]", problems)
+            for i, p in enumerate(r.list_("prerequisites"))
+        ),
+        bucket_by=r.str_("bucket_by", "key"),
+        salt=r.opt_str("salt"),
+        client_visible=r.bool_("client_visible", False),
+        meta={k: v for k, v in r.data.items() if k in _FLAG_META},
+    )
+
+
+def decode_segment(
+    data: object, path: str, problems: list[Problem], expected_key: str | None = None
+) -> Segment | None:
+    r = Reader.of(data, path, problems)
+    if r is None:
+        return None
+    r.only(_SEGMENT_FIELDS | _SEGMENT_META)
+    key = r.str_("key")
+    if expected_key is not None and key != expected_key:
+        r.problem("key", f"segment key {key!r} differs from the key it is stored under")
+    rules = []
+    for i, raw in enumerate(r.list_("rules")):
+        rr = Reader.of(raw, f"{r.at('rules')}[{i}]", problems)
+        if rr is not None:
+            rr.only({"id", "clauses"})
+            rules.append(SegmentRule(rr.str_("id", f"rule-{i}"), _clauses(rr, problems)))
+    return Segment(
+        key=key,
+        version=r.int_("version"),
+        included=r.str_list("included"),
+        excluded=r.str_list("excluded"),
+        rules=tuple(rules),
+        attribute=r.str_("attribute", "key"),
+        meta={k: v for k, v in r.data.items() if k in _SEGMENT_META},
+    )
+
+
+def _variation(data: object, path: str, problems: list[Problem]) -> Variation | None:
+    r = Reader.of(data, path, problems)
+    if r is None:
+        return None
+    r.only({"key", "value", "name", "description"})
+    if "value" not in r.data:
+        r.problem("value", "required field is missing")
+    return Variation(r.str_("key"), r.data.get("value"))
+
+
+def _serve(data: object, path: str, problems: list[Problem]) -> Serve:
+    r = Reader.of(data, path, problems)
+    if r is None:
+        return Serve()
+    r.only({"variation", "split", "bucket_by"})
+    if ("variation" in r.data) == ("split" in r.data):
+        problems.append(Problem(path, "give exactly one of 'variation' or 'split'"))
+        return Serve()
+    if "variation" in r.data:
+        return Serve(variation=r.str_("variation"))
+    parts = []
+    for i, raw in enumerate(r.list_("split")):
+        pr = Reader.of(raw, f"{r.at('split')}[{i}]", problems)
+        if pr is not None:
+            pr.only({"variation", "weight"})
+            parts.append(WeightedVariation(pr.str_("variation"), pr.int_("weight")))
+    return Serve(split=tuple(parts), bucket_by=r.opt_str("bucket_by"))
+
+
+def _clauses(r: Reader, problems: list[Problem]) -> tuple[Clause, ...]:
+    out = []
+    for i, raw in enumerate(r.list_("clauses")):
+        cr = Reader.of(raw, f"{r.at('clauses')}[{i}]", problems)
+        if cr is None:
+            continue
+        cr.only({"attribute", "op", "values", "negate", "case_insensitive"})
+        out.append(
+            Clause(
+                attribute=cr.opt_str("attribute"),
+                op=cr.str_("op"),
+                values=tuple(cr.list_("values", required=True)),
+                negate=cr.bool_("negate", False),
+                case_insensitive=cr.bool_("case_insensitive", False),
+            )
+        )
+    return tuple(out)
+
+
+def _rule(data: object, path: str, problems: list[Problem]) -> Rule:
+    r = Reader.of(data, path, problems)
+    if r is None:
+        return Rule("", (), Serve())
+    r.only({"id", "clauses", "serve", "description"})
+    return Rule(
+        r.str_("id"), _clauses(r, problems), _serve(r.data.get("serve"), r.at("serve"), problems)
+    )
+
+
+def _target(data: object, path: str, problems: list[Problem]) -> Target:
+    r = Reader.of(data, path, problems)
+    if r is None:
+        return Target("", ())
+    r.only({"variation", "values", "attribute"})
+    return Target(r.str_("variation"), r.str_list("values"), r.str_("attribute", "key"))
+
+
+def _prerequisite(data: object, path: str, problems: list[Problem]) -> Prerequisite:
+    r = Reader.of(data, path, problems)
+    if r is None:
+        return Prerequisite("", "")
+    r.only({"flag", "variation"})
+    return Prerequisite(r.str_("flag"), r.str_("variation"))
+
+
+def encode(snapshot: Snapshot) -> dict[str, Any]:
+    """The wire form of ``snapshot`` (broken objects cannot be encoded and are left out)."""
+    return {
+        "format": SNAPSHOT_FORMAT,
+        "project": snapshot.project,
+        "environment": snapshot.environment,
+        "version": snapshot.version,
+        "flags": {key: encode_flag(flag) for key, flag in snapshot.flags.items()},
+        "segments": {key: encode_segment(seg) for key, seg in snapshot.segments.items()},
+    }
+
+
+def encode_flag(flag: Flag) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "key": flag.key,
+        "version": flag.version,
+        "kind": flag.kind.value,
+        "variations": [{"key": v.key, "value": v.value} for v in flag.variations],
+        "on": flag.on,
+        "off_variation": flag.off_variation,
+        "targets": [
+            {"variation": t.variation, "values": list(t.values), "attribute": t.attribute}
+            for t in flag.targets
+        ],
+        "rules": [
+            {
+                "id": r.id,
+                "clauses": [_encode_clause(c) for c in r.clauses],
+                "serve": _encode_serve(r.serve),
+            }
+            for r in flag.rules
+        ],
+        "default": _encode_serve(flag.default),
+        "prerequisites": [{"flag": p.flag, "variation": p.variation} for p in flag.prerequisites],
+        "bucket_by": flag.bucket_by,
+        "client_visible": flag.client_visible,
+    }
+    if flag.salt is not None:
+        out["salt"] = flag.salt
+    out.update(flag.meta)
+    return out
+
+
+def encode_segment(segment: Segment) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "key": segment.key,
+        "version": segment.version,
+        "included": list(segment.included),
+        "excluded": list(segment.excluded),
+        "rules": [
+            {"id": r.id, "clauses": [_encode_clause(c) for c in r.clauses]} for r in segment.rules
+        ],
+        "attribute": segment.attribute,
+    }
+    out.update(segment.meta)
+    return out
+
+
+def _encode_serve(serve: Serve) -> dict[str, Any]:
+    if serve.split is None:
+        return {"variation": serve.variation}
+    out: dict[str, Any] = {
+        "split": [{"variation": p.variation, "weight": p.weight} for p in serve.split]
+    }
+    if serve.bucket_by is not None:
+        out["bucket_by"] = serve.bucket_by
+    return out
+
+
+def _encode_clause(clause: Clause) -> dict[str, Any]:
+    out: dict[str, Any] = {"op": clause.op, "values": list(clause.values)}
+    if clause.attribute is not None:
+        out["attribute"] = clause.attribute
+    if clause.negate:
+        out["negate"] = True
+    if clause.case_insensitive:
+        out["case_insensitive"] = True
+    return out

@@ -1,0 +1,292 @@
+"""Compile a snapshot once into evaluation-ready closures.
+
+Everything that can be decided per snapshot is decided here: operators are resolved,
+values parsed, regexes compiled, and the result of every fixed serve is built once and
+shared, so evaluating a flag is a few closure calls and dictionary lookups with no
+parsing and, on the usual path, no allocation.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from collections.abc import Callable, Mapping
+from hashlib import sha256
+from itertools import accumulate
+from typing import Any
+
+from lockgate.engine.bucketing import bucket_value
+from lockgate.engine.model import BUCKET_SPACE, Clause, Flag, FlagKind, Segment, Serve, Snapshot
+from lockgate.engine.operators import SEGMENT_MATCH, Predicate, clause_predicate, compile_test
+from lockgate.engine.result import ErrorCode, EvaluationDetail, Reason
+from lockgate.engine.validate import malformed_flags
+
+__all__ = ["CompiledFlag", "CompiledSnapshot", "compile_snapshot"]
+
+Context = Mapping[str, Any]
+Run = Callable[[Context], EvaluationDetail]
+
+
+class CompiledFlag:
+    """One flag ready to evaluate: ``run(context)`` returns its shared result."""
+
+    __slots__ = ("client_visible", "key", "kind", "on", "run", "version")
+
+    def __init__(self, flag: Flag, run: Run) -> None:
+        self.key = flag.key
+        self.version = flag.version
+        self.kind = flag.kind
+        self.on = flag.on
+        self.client_visible = flag.client_visible
+        self.run = run
+
+
+class CompiledSnapshot:
+    """A snapshot plus its compiled flags; immutable once built."""
+
+    __slots__ = ("flags", "malformed", "snapshot")
+
+    def __init__(self, snapshot: Snapshot) -> None:
+        self.snapshot = snapshot
+        self.malformed = frozenset(malformed_flags(snapshot))
+        self.flags: dict[str, CompiledFlag] = {}
+        segments = _SegmentMatcher(snapshot.segments)
+        for key, flag in snapshot.flags.items():
+            if key in self.malformed:
+                detail = _error(ErrorCode.MALFORMED_FLAG, flag.version)
+                self.flags[key] = CompiledFlag(flag, _constant(detail))
+            else:
+                self.flags[key] = CompiledFlag(
+                    flag, _FlagCompiler(flag, self.flags, segments).build()
+                )
+        for path in snapshot.broken:
+            kind, _, key = path.partition(".")
+            if kind == "flags" and key not in self.flags:
+                stub = Flag(key, 0, FlagKind.JSON, (), Serve())
+                self.flags[key] = CompiledFlag(
+                    stub, _constant(_error(ErrorCode.MALFORMED_FLAG, None))
+                )
+
+    def evaluate(
+        self, key: str, context: Any, default: Any = None, expected: FlagKind | None = None
+    ) -> EvaluationDetail:
+        """Evaluate flag ``key``; never raises. See :func:`lockgate.engine.evaluate`."""
+        flag = self.flags.get(key)
+        if flag is None:
+            return EvaluationDetail(
+                default, None, Reason.ERROR, None, ErrorCode.FLAG_NOT_FOUND, None
+            )
+        if expected is not None and flag.kind is not expected:
+            return EvaluationDetail(
+                default, None, Reason.ERROR, None, ErrorCode.TYPE_MISMATCH, flag.version
+            )
+        if context.__class__ is not dict and not isinstance(context, Mapping):
+            return EvaluationDetail(
+                default, None, Reason.ERROR, None, ErrorCode.INVALID_CONTEXT, flag.version
+            )
+        try:
+            result = flag.run(context)
+        except Exception:  # evaluation must never raise into the application
+            return EvaluationDetail(
+                default, None, Reason.ERROR, None, ErrorCode.GENERAL, flag.version
+            )
+        if result.variation is None:
+            return result.with_default(default)
+        return result
+
+
+def compile_snapshot(snapshot: Snapshot) -> CompiledSnapshot:
+    return CompiledSnapshot(snapshot)
+
+
+def _error(code: ErrorCode, version: int | None) -> EvaluationDetail:
+    return EvaluationDetail(None, None, Reason.ERROR, None, code, version)
+
+
+def _constant(detail: EvaluationDetail) -> Run:
+    def run(ctx: Context) -> EvaluationDetail:
+        return detail
+
+    return run
+
+
+class _SegmentMatcher:
+    """Membership tests for segments, compiled on first use (segments nest)."""
+
+    def __init__(self, segments: dict[str, Segment]) -> None:
+        self.segments = segments
+        self.compiled: dict[str, Predicate] = {}
+
+    def predicate(self, key: str) -> Predicate:
+        found = self.compiled.get(key)
+        if found is None:
+            found = self._compile(self.segments[key])
+            self.compiled[key] = found
+        return found
+
+    def _compile(self, segment: Segment) -> Predicate:
+        included = frozenset(segment.included)
+        excluded = frozenset(segment.excluded)
+        rules = [_all_of([self.clause(c) for c in rule.clauses]) for rule in segment.rules]
+        attribute = segment.attribute
+
+        def member(ctx: Context) -> bool:
+            value = ctx.get(attribute)
+            if value.__class__ is str:
+                if value in included:
+                    return True
+                if value in excluded:
+                    return False
+            return any(rule(ctx) for rule in rules)
+
+        return member
+
+    def clause(self, clause: Clause) -> Predicate:
+        if clause.op == SEGMENT_MATCH:
+            # Resolved lazily so that nested segments compile in any order.
+            keys = tuple(clause.values)
+            negate = clause.negate
+
+            def in_segment(ctx: Context) -> bool:
+                return any(self.predicate(k)(ctx) for k in keys) != negate
+
+            return in_segment
+        test = compile_test(clause.op, clause.values, clause.case_insensitive)
+        return clause_predicate(
+            clause.attribute or "",
+            clause.op,
+            test,
+            clause.negate,
+            clause.values,
+            clause.case_insensitive,
+        )
+
+
+def _all_of(predicates: list[Predicate]) -> Predicate:
+    if not predicates:
+        return lambda ctx: True
+    if len(predicates) == 1:
+        return predicates[0]
+    if len(predicates) == 2:
+        first, second = predicates
+        return lambda ctx: first(ctx) and second(ctx)
+    return lambda ctx: all(p(ctx) for p in predicates)
+
+
+class _FlagCompiler:
+    def __init__(
+        self, flag: Flag, compiled: dict[str, CompiledFlag], segments: _SegmentMatcher
+    ) -> None:
+        self.flag = flag
+        self.compiled = compiled
+        self.segments = segments
+
+    def detail(
+        self, variation: str | None, reason: Reason, rule_id: str | None = None
+    ) -> EvaluationDetail:
+        found = self.flag.variation(variation)
+        value = None if found is None else found.value
+        return EvaluationDetail(
+            value, variation if found else None, reason, rule_id, None, self.flag.version
+        )
+
+    def build(self) -> Run:
+        flag = self.flag
+        if not flag.on:
+            return _constant(self.detail(flag.off_variation, Reason.OFF))
+        body = self.targets_rules_default()
+        if not flag.prerequisites:
+            return body
+        failed = self.detail(flag.off_variation, Reason.PREREQUISITE_FAILED)
+        required = tuple((p.flag, p.variation) for p in flag.prerequisites)
+        compiled = self.compiled
+
+        def with_prerequisites(ctx: Context) -> EvaluationDetail:
+            for key, variation in required:
+                other = compiled[key]
+                if not other.on or other.run(ctx).variation != variation:
+                    return failed
+            return body(ctx)
+
+        return with_prerequisites
+
+    def targets_rules_default(self) -> Run:
+        body = self.rules_default()
+        targets = self.targets()
+        if not targets:
+            return body
+
+        def run(ctx: Context) -> EvaluationDetail:
+            for attribute, table in targets:
+                value = ctx.get(attribute)
+                if value.__class__ is str:
+                    found = table.get(value)
+                    if found is not None:
+                        return found
+            return body(ctx)
+
+        return run
+
+    def rules_default(self) -> Run:
+        rules = tuple(
+            (self.rule_predicate(rule.clauses), *self.serve(rule.serve, Reason.RULE_MATCH, rule.id))
+            for rule in self.flag.rules
+        )
+        fixed, split = self.serve(self.flag.default, Reason.FALLTHROUGH, None)
+        default = split if split is not None else _constant(fixed)
+        if all(rule_split is None for _, _, rule_split in rules):
+            fixed_rules = tuple((match, rule_fixed) for match, rule_fixed, _ in rules)
+
+            def run_fixed_rules(ctx: Context) -> EvaluationDetail:
+                for match, rule_fixed in fixed_rules:
+                    if match(ctx):
+                        return rule_fixed
+                return default(ctx)
+
+            return run_fixed_rules
+
+        def run_rules(ctx: Context) -> EvaluationDetail:
+            for match, rule_fixed, rule_split in rules:
+                if match(ctx):
+                    return rule_fixed if rule_split is None else rule_split(ctx)
+            return default(ctx)
+
+        return run_rules
+
+    def targets(self) -> tuple[tuple[str, dict[str, EvaluationDetail]], ...]:
+        tables: dict[str, dict[str, EvaluationDetail]] = {}
+        for target in self.flag.targets:
+            table = tables.setdefault(target.attribute, {})
+            result = self.detail(target.variation, Reason.TARGET_MATCH)
+            for value in target.values:
+                table.setdefault(value, result)
+        return tuple(tables.items())
+
+    def rule_predicate(self, clauses: tuple[Clause, ...]) -> Predicate:
+        return _all_of([self.segments.clause(c) for c in clauses])
+
+    def serve(
+        self, serve: Serve, reason: Reason, rule_id: str | None
+    ) -> tuple[EvaluationDetail, Run | None]:
+        if serve.split is None:
+            return self.detail(serve.variation, reason, rule_id), None
+        return self.detail(None, Reason.SPLIT, rule_id), self.splitter(serve, rule_id)
+
+    def splitter(self, serve: Serve, rule_id: str | None) -> Run:
+        parts = [p for p in serve.split or () if p.weight > 0]
+        bounds = list(accumulate(p.weight for p in parts))
+        results = [self.detail(p.variation, Reason.SPLIT, rule_id) for p in parts]
+        attribute = serve.bucket_by or self.flag.bucket_by
+        prefix = f"{self.flag.effective_salt}/".encode()
+        missing = _error(ErrorCode.TARGETING_KEY_MISSING, self.flag.version)
+
+        def split(ctx: Context) -> EvaluationDetail:
+            value = ctx.get(attribute)
+            if value.__class__ is not str:
+                value = bucket_value(value)
+                if value is None:
+                    return missing
+            digest = sha256(prefix + value.encode()).digest()
+            position = (int.from_bytes(digest[:8], "big") * BUCKET_SPACE) >> 64
+            return results[bisect_right(bounds, position)]
+
+        return split
