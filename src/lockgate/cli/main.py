@@ -7,12 +7,12 @@ import sys
 from collections.abc import Sequence
 
 from lockgate import __version__
-from lockgate.cli import snapshot_cmds
+from lockgate.cli import server_cmds, snapshot_cmds
 from lockgate.cli.errors import CliError
 
 __all__ = ["build_parser", "main"]
 
-COMMAND_GROUPS = [snapshot_cmds]
+COMMAND_GROUPS = [server_cmds, snapshot_cmds]
 
 
 def build_parser() -> argparse.ArgumentParser:

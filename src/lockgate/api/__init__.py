@@ -1,0 +1,1 @@
+"""The HTTP transport: management API, health endpoints; one composition root (app.py)."""

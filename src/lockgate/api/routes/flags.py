@@ -1,0 +1,167 @@
+"""Behaviors (flags): definitions, per-environment configuration, history and revert."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Response
+
+from lockgate.api.deps import CallerDep, IfMatch, ServicesDep
+from lockgate.api.routes.projects import etag
+from lockgate.api.schemas import FlagConfigUpdate, FlagCreate, FlagUpdate, Revert, RiskTier, changes
+from lockgate.control import flags as use
+
+router = APIRouter(prefix="/api/v1/projects/{project}/flags", tags=["flags"])
+
+
+@router.get("", summary="List flags, filtered and paged")
+def list_flags(
+    project: str,
+    services: ServicesDep,
+    caller: CallerDep,
+    environment: Annotated[
+        str | None, Query(description="include only this environment's configuration")
+    ] = None,
+    tag: Annotated[str | None, Query(max_length=128)] = None,
+    risk_tier: RiskTier | None = None,
+    owner: Annotated[str | None, Query(max_length=200)] = None,
+    q: Annotated[
+        str | None, Query(max_length=200, description="text in key, name or description")
+    ] = None,
+    archived: bool = False,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> dict[str, Any]:
+    page = use.list_flags(
+        services,
+        caller,
+        project,
+        environment=environment,
+        tag=tag,
+        risk_tier=risk_tier,
+        owner=owner,
+        text=q,
+        archived=archived,
+        limit=limit,
+        cursor=cursor,
+    )
+    return page.to_dict()
+
+
+@router.post("", status_code=201, summary="Create a flag (off in every environment)")
+def create_flag(
+    project: str, body: FlagCreate, services: ServicesDep, caller: CallerDep, response: Response
+) -> dict[str, Any]:
+    values = body.model_dump(mode="json", exclude={"reason"})
+    if body.variations is None:
+        values.pop("variations")
+    else:
+        values["variations"] = [
+            {k: v for k, v in var.items() if v is not None or k == "value"}
+            for var in values["variations"]
+        ]
+    return etag(response, use.create_flag(services, caller, project, values, body.reason))
+
+
+@router.get("/{flag}", summary="Get a flag with its configuration in every environment")
+def get_flag(
+    project: str, flag: str, services: ServicesDep, caller: CallerDep, response: Response
+) -> dict[str, Any]:
+    return etag(response, use.get_flag(services, caller, project, flag))
+
+
+@router.patch("/{flag}", summary="Change a flag's definition (all environments)")
+def update_flag(
+    project: str,
+    flag: str,
+    body: FlagUpdate,
+    version: IfMatch,
+    services: ServicesDep,
+    caller: CallerDep,
+    response: Response,
+) -> dict[str, Any]:
+    values = changes(body)
+    if "variations" in values:
+        values["variations"] = [
+            {k: v for k, v in var.items() if v is not None or k == "value"}
+            for var in values["variations"]
+        ]
+    return etag(
+        response, use.update_flag(services, caller, project, flag, values, version, body.reason)
+    )
+
+
+@router.get(
+    "/{flag}/environments/{environment}", summary="Get a flag's configuration in one environment"
+)
+def get_flag_config(
+    project: str,
+    flag: str,
+    environment: str,
+    services: ServicesDep,
+    caller: CallerDep,
+    response: Response,
+) -> dict[str, Any]:
+    view = use.get_flag(services, caller, project, flag)
+    config = view["environments"].get(environment)
+    if config is None:
+        from lockgate.errors import NotFound
+
+        raise NotFound(f"environment {environment!r} not found in project {project!r}")
+    return etag(response, config | {"flag": flag})
+
+
+@router.patch(
+    "/{flag}/environments/{environment}", summary="Change a flag's configuration in one environment"
+)
+def update_flag_config(
+    project: str,
+    flag: str,
+    environment: str,
+    body: FlagConfigUpdate,
+    version: IfMatch,
+    services: ServicesDep,
+    caller: CallerDep,
+    response: Response,
+) -> dict[str, Any]:
+    values = changes(body, keep_null=("off_variation", "salt"))
+    view = use.update_flag_config(
+        services, caller, project, flag, environment, values, version, body.reason
+    )
+    return etag(response, view)
+
+
+@router.get(
+    "/{flag}/environments/{environment}/versions",
+    summary="Version history of a flag's configuration",
+)
+def flag_history(
+    project: str,
+    flag: str,
+    environment: str,
+    services: ServicesDep,
+    caller: CallerDep,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> dict[str, Any]:
+    return use.flag_history(services, caller, project, flag, environment, limit, cursor).to_dict()
+
+
+@router.post(
+    "/{flag}/environments/{environment}/revert",
+    summary="Revert to an earlier version (as a new version)",
+)
+def revert_flag(
+    project: str,
+    flag: str,
+    environment: str,
+    body: Revert,
+    version: IfMatch,
+    services: ServicesDep,
+    caller: CallerDep,
+    response: Response,
+) -> dict[str, Any]:
+    view = use.revert_flag(
+        services, caller, project, flag, environment, body.to_version, version, body.reason
+    )
+    return etag(response, view)

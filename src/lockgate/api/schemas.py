@@ -1,0 +1,110 @@
+"""Request bodies. Unknown and read-only fields (``id``, ``version``, ``created_by``…) are
+refused with 422 naming the field, never applied."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Key = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")
+Reason = Field(
+    default="",
+    max_length=2000,
+    description="why; required for high-risk behaviors and protected environments",
+)
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ProjectCreate(Body):
+    key: str = Key
+    name: str = Field(default="", max_length=200)
+    description: str = Field(default="", max_length=2000)
+
+
+class ProjectUpdate(Body):
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    description: str | None = Field(default=None, max_length=2000)
+    reason: str = Reason
+
+
+class EnvironmentCreate(Body):
+    key: str = Key
+    name: str = Field(default="", max_length=200)
+    protected: bool = False
+    position: int | None = Field(default=None, ge=0, le=10_000)
+
+
+class EnvironmentUpdate(Body):
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    protected: bool | None = None
+    position: int | None = Field(default=None, ge=0, le=10_000)
+    reason: str = Reason
+
+
+RiskTier = Literal["low", "medium", "high", "restricted"]
+Lifecycle = Literal["temporary", "permanent"]
+Kind = Literal["boolean", "string", "number", "json", "mode"]
+
+
+class Variation(Body):
+    key: str = Key
+    value: Any = None
+    name: str | None = Field(default=None, max_length=200)
+    description: str | None = Field(default=None, max_length=2000)
+
+
+class FlagCreate(Body):
+    key: str = Key
+    kind: Kind
+    name: str = Field(default="", max_length=200)
+    description: str = Field(default="", max_length=2000)
+    owner: str = Field(default="", max_length=200)
+    risk_tier: RiskTier = "low"
+    lifecycle: Lifecycle = "temporary"
+    tags: list[str] = Field(default_factory=list, max_length=50)
+    variations: list[Variation] | None = Field(default=None, min_length=1, max_length=100)
+    client_visible: bool = False
+    reason: str = Reason
+
+
+class FlagUpdate(Body):
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    description: str | None = Field(default=None, max_length=2000)
+    owner: str | None = Field(default=None, max_length=200)
+    risk_tier: RiskTier | None = None
+    lifecycle: Lifecycle | None = None
+    tags: list[str] | None = Field(default=None, max_length=50)
+    variations: list[Variation] | None = Field(default=None, min_length=1, max_length=100)
+    client_visible: bool | None = None
+    archived: bool | None = None
+    reason: str = Reason
+
+
+class FlagConfigUpdate(Body):
+    """Fields to change in one environment; shapes are documented in docs/snapshot-format.md."""
+
+    on: bool | None = None
+    off_variation: str | None = None
+    targets: list[dict[str, Any]] | None = Field(default=None, max_length=1000)
+    rules: list[dict[str, Any]] | None = Field(default=None, max_length=1000)
+    default: dict[str, Any] | None = None
+    prerequisites: list[dict[str, Any]] | None = Field(default=None, max_length=100)
+    bucket_by: str | None = Field(default=None, min_length=1, max_length=128)
+    salt: str | None = Field(default=None, min_length=1, max_length=128)
+    reason: str = Reason
+
+
+class Revert(Body):
+    to_version: int = Field(ge=1)
+    reason: str = Reason
+
+
+def changes(body: BaseModel, *, keep_null: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The fields the client sent (``reason`` excluded), as plain JSON values."""
+    sent = body.model_dump(exclude_unset=True, mode="json")
+    sent.pop("reason", None)
+    return {k: v for k, v in sent.items() if v is not None or k in keep_null}

@@ -1,0 +1,133 @@
+"""``lockgate serve`` and ``lockgate migrate``: run the server, manage its database."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from lockgate.cli.errors import CliError
+from lockgate.settings import SETTINGS, Settings, SettingsError, load_settings
+
+__all__ = ["register", "settings_from_args"]
+
+_SERVE_OPTIONS = [s for s in SETTINGS if s.name not in ("bootstrap_admin_token",)]
+
+
+def _add_setting_options(parser: argparse.ArgumentParser, names: list[str] | None = None) -> None:
+    for setting in _SERVE_OPTIONS:
+        if names is not None and setting.name not in names:
+            continue
+        kwargs: dict[str, Any] = {
+            "dest": setting.name,
+            "default": None,
+            "help": f"{setting.help} [{setting.env}]",
+        }
+        if setting.kind is bool:
+            parser.add_argument(setting.flag, action=argparse.BooleanOptionalAction, **kwargs)
+        else:
+            parser.add_argument(
+                setting.flag, type=setting.kind, metavar=setting.name.upper(), **kwargs
+            )
+    parser.add_argument(
+        "--config", metavar="FILE", default=None, help="TOML config file [LOCKGATE_CONFIG]"
+    )
+
+
+def settings_from_args(args: argparse.Namespace) -> Settings:
+    flags = {s.name: getattr(args, s.name, None) for s in SETTINGS}
+    try:
+        return load_settings(flags=flags, config_file=getattr(args, "config", None))
+    except SettingsError as exc:
+        raise CliError(str(exc)) from None
+
+
+def register(commands: Any) -> None:
+    serve = commands.add_parser(
+        "serve",
+        help="run the lockgate server",
+        description="Run the lockgate server (SQLite in --data-dir unless --database-url).",
+    )
+    _add_setting_options(serve)
+    serve.set_defaults(run=run_serve)
+    mig = commands.add_parser("migrate", help="apply database migrations and exit")
+    _add_setting_options(mig, ["data_dir", "database_url"])
+    mig.set_defaults(run=run_migrate)
+
+
+def _database_label(settings: Settings) -> str:
+    if settings.is_sqlite:
+        return f"SQLite at {settings.data_path / 'lockgate.db'}"
+    url = settings.database_url
+    return "PostgreSQL at " + url.split("@")[-1] if "@" in url else url
+
+
+def run_migrate(args: argparse.Namespace) -> int:
+    from lockgate.store import migrate
+    from lockgate.store.db import Database
+
+    settings = settings_from_args(args)
+    database = Database(settings.effective_database_url)
+    try:
+        migrate.upgrade(database)
+        revision = migrate.current_revision(database)
+    except Exception as exc:
+        raise CliError(f"cannot migrate {_database_label(settings)}: {exc}") from None
+    finally:
+        database.dispose()
+    print(f"database schema is current (revision {revision}) — {_database_label(settings)}")
+    return 0
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from lockgate.api.app import build_services, create_app
+    from lockgate.control.bootstrap import ensure_admin
+    from lockgate.errors import LockgateError
+
+    settings = settings_from_args(args)
+    try:
+        services = build_services(settings)
+        result = ensure_admin(services, settings.bootstrap_admin_token)
+    except LockgateError as exc:
+        raise CliError(exc.detail) from None
+    except Exception as exc:
+        raise CliError(f"cannot open {_database_label(settings)}: {exc}") from None
+    url = settings.public_url or f"http://{settings.host}:{settings.port}"
+    _print_bootstrap(result, url)
+    print(f"lockgate {_version()} listening on {url} — {_database_label(settings)}", flush=True)
+    print(f"API docs: {url}/docs · health: {url}/healthz · readiness: {url}/readyz", flush=True)
+    app = create_app(settings, services)
+    uvicorn.run(
+        app, host=settings.host, port=settings.port, log_level=settings.log_level, access_log=False
+    )
+    return 0
+
+
+def _version() -> str:
+    from lockgate import __version__
+
+    return __version__
+
+
+def _print_bootstrap(result: Any, url: str) -> None:
+    if not result.created:
+        return
+    out = sys.stdout
+    print("=" * 72, file=out)
+    print("First start: created the administrator account. Shown once — store it now.", file=out)
+    if result.used_configured_token:
+        print(
+            "  user:      admin (log in with the token from LOCKGATE_BOOTSTRAP_ADMIN_TOKEN)",
+            file=out,
+        )
+    else:
+        print(f"  user:      {result.username}", file=out)
+        print(f"  password:  {result.password}", file=out)
+        print(f"  API token: {result.token}", file=out)
+        print(
+            f"  try:       LOCKGATE_URL={url} LOCKGATE_TOKEN={result.token} lockgate projects list",
+            file=out,
+        )
+    print("=" * 72, file=out, flush=True)

@@ -1,0 +1,170 @@
+"""What every use-case needs: the services, the caller, and the change transaction."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection
+
+from lockgate.errors import NotFound, PermissionDenied
+from lockgate.policy.access import Action, Decision, Principal, decide
+from lockgate.store import audit
+from lockgate.store.db import Database
+
+__all__ = [
+    "Caller",
+    "ChangeEvent",
+    "Services",
+    "iso",
+    "system_caller",
+]
+
+Clock = Callable[[], datetime]
+
+
+def iso(moment: datetime) -> str:
+    """The one timestamp format: ISO 8601 UTC with microseconds and a ``Z``."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class ChangeEvent:
+    """Published after a commit: which environments' snapshots moved to which version."""
+
+    environment_ids: tuple[int, ...]
+    versions: tuple[int, ...]
+    flags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who asks (a principal, or a system actor), from where, and under which request id."""
+
+    principal: Principal | None
+    request_id: str
+    source: str = "api"
+    system_name: str | None = None
+
+    @property
+    def actor_type(self) -> str:
+        return "system" if self.principal is None else self.principal.actor_type
+
+    @property
+    def actor_id(self) -> str:
+        if self.principal is None:
+            return self.system_name or "system"
+        if self.principal.token_id is not None:
+            return f"token:{self.principal.token_id}"
+        return f"user:{self.principal.user_id}"
+
+    @property
+    def actor_name(self) -> str:
+        if self.principal is None:
+            return self.system_name or "system"
+        return self.principal.name
+
+    def authorize(
+        self,
+        action: Action,
+        project_id: int,
+        environment_id: int | None = None,
+        *,
+        what: str = "object",
+    ) -> None:
+        """Raise unless the caller may do ``action``: hidden projects look absent (404)."""
+        if self.principal is None:
+            return
+        decision = decide(self.principal, action, project_id, environment_id)
+        if decision is Decision.HIDE:
+            raise NotFound(f"{what} not found")
+        if decision is Decision.FORBID:
+            raise PermissionDenied(f"your role does not allow this ({action.role.value} needed)")
+
+    def require_system_admin(self) -> None:
+        if self.principal is not None and not self.principal.is_system_admin:
+            raise PermissionDenied("only a system administrator may do this")
+
+
+def system_caller(name: str, source: str = "system", request_id: str = "-") -> Caller:
+    return Caller(principal=None, request_id=request_id, source=source, system_name=name)
+
+
+@dataclass
+class Services:
+    """The composition of concrete collaborators; built once by the composition root."""
+
+    database: Database
+    clock: Clock = utc_now
+    checkpoint_every: int = 100
+    signer: Any = None  # lockgate.store.checkpoints.Signer, when checkpoints are enabled
+    _listeners: list[Callable[[ChangeEvent], None]] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def now(self) -> str:
+        return iso(self.clock())
+
+    def subscribe(self, listener: Callable[[ChangeEvent], None]) -> None:
+        with self._lock:
+            self._listeners.append(listener)
+
+    def publish(self, event: ChangeEvent) -> None:
+        with self._lock:
+            listeners = list(self._listeners)
+        for listener in listeners:
+            listener(event)
+
+    @contextmanager
+    def change(self) -> Iterator[Transaction]:
+        """One write transaction; its events are published only after it commits."""
+        tx: Transaction
+        with self.database.write() as conn:
+            tx = Transaction(conn, self)
+            yield tx
+        for event in tx.events:
+            self.publish(event)
+
+    @contextmanager
+    def view(self) -> Iterator[Connection]:
+        with self.database.read() as conn:
+            yield conn
+
+
+class Transaction:
+    """A change in progress: state writes, audit entries and events commit together."""
+
+    def __init__(self, conn: Connection, services: Services) -> None:
+        self.conn = conn
+        self.services = services
+        self.now = services.now()
+        self.events: list[ChangeEvent] = []
+        self.entries: list[audit.AuditEntry] = []
+
+    def record(self, caller: Caller, draft_fields: dict[str, Any]) -> audit.AuditEntry:
+        """Append an audit entry for this change (same transaction as the change)."""
+        draft = audit.AuditDraft(
+            actor_type=caller.actor_type,
+            actor_id=caller.actor_id,
+            actor_name=caller.actor_name,
+            source=caller.source,
+            request_id=caller.request_id,
+            **draft_fields,
+        )
+        entry = audit.append(self.conn, draft, self.now)
+        self.entries.append(entry)
+        signer = self.services.signer
+        if signer is not None:
+            from lockgate.store import checkpoints
+
+            checkpoints.after_append(
+                self.conn, signer, entry, self.now, self.services.checkpoint_every
+            )
+        return entry

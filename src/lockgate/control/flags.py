@@ -1,0 +1,555 @@
+"""Behaviors (flags): definitions per project, configuration per environment, history.
+
+A definition (kind, variations, owner, risk tier, lifecycle, tags…) is shared by every
+environment; each environment has its own versioned configuration (on/off, targets,
+rules, default, prerequisites…). Every write is validated by building the affected
+environment snapshots with the engine, and commits with its audit entry and a new
+snapshot version.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection, Row, and_, func, insert, or_, select, update
+
+from lockgate.control import lookup, snapshots
+from lockgate.control.base import Caller, Services, Transaction
+from lockgate.engine import Mode
+from lockgate.errors import Conflict, FieldProblem, InvalidInput, NotFound
+from lockgate.policy.access import Action
+from lockgate.store.tables import environments, flag_config_versions, flag_configs, flags
+
+__all__ = [
+    "CONFIG_FIELDS",
+    "DEFINITION_FIELDS",
+    "RISK_TIERS",
+    "create_flag",
+    "default_config",
+    "flag_history",
+    "get_flag",
+    "list_flags",
+    "revert_flag",
+    "update_flag",
+    "update_flag_config",
+]
+
+RISK_TIERS = ("low", "medium", "high", "restricted")
+LIFECYCLES = ("temporary", "permanent")
+CONFIG_FIELDS = (
+    "on",
+    "off_variation",
+    "targets",
+    "rules",
+    "default",
+    "prerequisites",
+    "bucket_by",
+    "salt",
+)
+DEFINITION_FIELDS = (
+    "name", "description", "owner", "risk_tier", "lifecycle", "tags", "variations",
+    "client_visible", "archived",
+)  # fmt: skip
+_REASON_TIERS = ("high", "restricted")
+
+
+def default_variations(kind: str) -> list[dict[str, Any]]:
+    if kind == "mode":
+        return [{"key": m.value, "value": m.value} for m in Mode]
+    if kind == "boolean":
+        return [{"key": "on", "value": True}, {"key": "off", "value": False}]
+    return []
+
+
+def safe_variation(kind: str, variations: list[dict[str, Any]]) -> str | None:
+    """The variation served when a flag is off: ``off`` for modes and booleans, else the last."""
+    keys = [v.get("key") for v in variations]
+    if kind in ("mode", "boolean") and "off" in keys:
+        return "off"
+    return str(keys[-1]) if keys else None
+
+
+def default_config(kind: str, variations: list[dict[str, Any]]) -> dict[str, Any]:
+    """A new flag's configuration in every environment: off, serving the safe variation."""
+    safe = safe_variation(kind, variations)
+    return {
+        "on": False,
+        "off_variation": safe,
+        "targets": [],
+        "rules": [],
+        "default": {"variation": safe},
+        "prerequisites": [],
+        "bucket_by": "key",
+    }
+
+
+def _definition_view(row: Row[Any]) -> dict[str, Any]:
+    return {
+        "key": row.key,
+        "name": row.name,
+        "description": row.description,
+        "owner": row.owner,
+        "risk_tier": row.risk_tier,
+        "lifecycle": row.lifecycle,
+        "tags": row.tags,
+        "kind": row.kind,
+        "variations": row.variations,
+        "client_visible": row.client_visible,
+        "archived": row.archived,
+        "version": row.version,
+        "created_at": row.created_at,
+        "updated_at": row.updated_at,
+        "created_by": row.created_by,
+    }
+
+
+def _config_view(row: Row[Any], env_key: str) -> dict[str, Any]:
+    return {
+        "environment": env_key,
+        "version": row.version,
+        "updated_at": row.updated_at,
+        "updated_by": row.updated_by,
+        **row.config,
+    }
+
+
+def _configs(
+    conn: Connection, flag_id: int, environment_id: int | None = None
+) -> list[tuple[Row[Any], Row[Any]]]:
+    query = (
+        select(flag_configs, environments.c.key.label("env_key"), environments.c.id.label("env_id"))
+        .join(environments, environments.c.id == flag_configs.c.environment_id)
+        .where(flag_configs.c.flag_id == flag_id)
+        .order_by(environments.c.position, environments.c.key)
+    )
+    if environment_id is not None:
+        query = query.where(flag_configs.c.environment_id == environment_id)
+    return [(r, r) for r in conn.execute(query).all()]
+
+
+def flag_view(conn: Connection, row: Row[Any], environment_id: int | None = None) -> dict[str, Any]:
+    view = _definition_view(row)
+    view["environments"] = {
+        r.env_key: _config_view(r, r.env_key) for r, _ in _configs(conn, row.id, environment_id)
+    }
+    return view
+
+
+def _check_definition(values: dict[str, Any]) -> None:
+    problems = []
+    if "risk_tier" in values and values["risk_tier"] not in RISK_TIERS:
+        problems.append(FieldProblem("risk_tier", f"must be one of {', '.join(RISK_TIERS)}"))
+    if "lifecycle" in values and values["lifecycle"] not in LIFECYCLES:
+        problems.append(FieldProblem("lifecycle", f"must be one of {', '.join(LIFECYCLES)}"))
+    if problems:
+        raise InvalidInput("invalid flag definition", problems)
+
+
+def require_reason(reason: str, *, risk_tier: str, protected: bool, what: str) -> None:
+    """High-risk behaviors and protected environments need a stated reason for each change."""
+    if reason.strip():
+        return
+    if risk_tier in _REASON_TIERS:
+        raise InvalidInput(
+            f"a reason is required to change {what}",
+            [FieldProblem("reason", f"required for changes to {risk_tier}-risk behaviors")],
+        )
+    if protected:
+        raise InvalidInput(
+            f"a reason is required to change {what}",
+            [FieldProblem("reason", "required for changes in protected environments")],
+        )
+
+
+def create_flag(
+    svc: Services, caller: Caller, project_key: str, values: dict[str, Any], reason: str = ""
+) -> dict[str, Any]:
+    from lockgate.control.projects import check_key
+
+    key = values["key"]
+    check_key(key)
+    _check_definition(values)
+    kind = values["kind"]
+    variations = values.get("variations") or default_variations(kind)
+    with svc.change() as tx:
+        project = lookup.project(tx.conn, project_key)
+        caller.authorize(Action.WRITE_PROJECT_OBJECT, project.id, what=f"project {project_key!r}")
+        require_reason(
+            reason, risk_tier=values.get("risk_tier", "low"), protected=False, what=f"flag {key!r}"
+        )
+        if tx.conn.execute(
+            select(flags.c.id).where(flags.c.project_id == project.id, flags.c.key == key)
+        ).first():
+            raise Conflict(f"flag {key!r} already exists in project {project_key!r}")
+        definition = {
+            "name": values.get("name") or key,
+            "description": values.get("description", ""),
+            "owner": values.get("owner", ""),
+            "risk_tier": values.get("risk_tier", "low"),
+            "lifecycle": values.get("lifecycle", "temporary"),
+            "tags": values.get("tags", []),
+            "kind": kind,
+            "variations": variations,
+            "client_visible": values.get("client_visible", False),
+        }
+        config = default_config(kind, variations)
+        envs = tx.conn.execute(
+            select(environments).where(environments.c.project_id == project.id)
+        ).all()
+        doc = snapshots.flag_document(_FakeRow(key=key, **definition), config, 1)
+        for env in envs:
+            snapshots.check_snapshot(
+                snapshots.build_snapshot(tx.conn, env.id, override_flag=(key, doc)), f"flags.{key}"
+            )
+        if not envs:
+            snapshots.check_snapshot(_lone_snapshot(key, doc), f"flags.{key}")
+        tx.conn.execute(
+            insert(flags).values(
+                project_id=project.id,
+                key=key,
+                archived=False,
+                version=1,
+                created_at=tx.now,
+                updated_at=tx.now,
+                created_by=caller.actor_name,
+                **definition,
+            )
+        )
+        row = lookup.flag(tx.conn, project, key)
+        for env in envs:
+            _write_config(
+                tx, row.id, env.id, 1, config, caller.actor_name, reason or "flag created"
+            )
+        snapshots.bump(tx, [e.id for e in envs], flag_keys=[key])
+        view = flag_view(tx.conn, row)
+        tx.record(
+            caller,
+            {
+                "action": "flag:created",
+                "object_type": "flag",
+                "object_key": key,
+                "project": project_key,
+                "after": _definition_view(row),
+                "reason": reason,
+                "risk_tier": row.risk_tier,
+            },
+        )
+    return view
+
+
+class _FakeRow:
+    """A definition in the shape of a flags row, for building a snapshot before insert."""
+
+    def __init__(self, **values: Any) -> None:
+        self.__dict__.update(values)
+
+
+def _lone_snapshot(key: str, doc: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "format": "lockgate.snapshot/1",
+        "project": "",
+        "environment": "",
+        "version": 0,
+        "flags": {key: doc},
+        "segments": {},
+    }
+
+
+def _write_config(
+    tx: Transaction,
+    flag_id: int,
+    env_id: int,
+    version: int,
+    config: dict[str, Any],
+    actor: str,
+    reason: str,
+    audit_seq: int | None = None,
+) -> None:
+    existing = tx.conn.execute(
+        select(flag_configs.c.id).where(
+            flag_configs.c.flag_id == flag_id, flag_configs.c.environment_id == env_id
+        )
+    ).first()
+    values = {"version": version, "config": config, "updated_at": tx.now, "updated_by": actor}
+    if existing is None:
+        tx.conn.execute(
+            insert(flag_configs).values(flag_id=flag_id, environment_id=env_id, **values)
+        )
+    else:
+        tx.conn.execute(
+            update(flag_configs).where(flag_configs.c.id == existing.id).values(**values)
+        )
+    tx.conn.execute(
+        insert(flag_config_versions).values(
+            flag_id=flag_id,
+            environment_id=env_id,
+            version=version,
+            config=config,
+            created_at=tx.now,
+            created_by=actor,
+            reason=reason,
+            audit_seq=audit_seq,
+        )
+    )
+
+
+def list_flags(
+    svc: Services,
+    caller: Caller,
+    project_key: str,
+    *,
+    environment: str | None = None,
+    tag: str | None = None,
+    risk_tier: str | None = None,
+    owner: str | None = None,
+    text: str | None = None,
+    archived: bool | None = False,
+    limit: int = 50,
+    cursor: str | None = None,
+) -> lookup.Page:
+    limit, offset = lookup.page_args(limit, cursor)
+    with svc.view() as conn:
+        project = lookup.project(conn, project_key)
+        caller.authorize(Action.READ, project.id, what=f"project {project_key!r}")
+        env_id = lookup.environment(conn, project, environment).id if environment else None
+        conditions = [flags.c.project_id == project.id]
+        if risk_tier:
+            conditions.append(flags.c.risk_tier == risk_tier)
+        if owner:
+            conditions.append(flags.c.owner == owner)
+        if archived is not None:
+            conditions.append(flags.c.archived.is_(archived))
+        if text:
+            like = f"%{text.lower()}%"
+            conditions.append(
+                or_(
+                    func.lower(flags.c.key).like(like),
+                    func.lower(flags.c.name).like(like),
+                    func.lower(flags.c.description).like(like),
+                )
+            )
+        rows = conn.execute(select(flags).where(and_(*conditions)).order_by(flags.c.key)).all()
+        if tag:
+            rows = [r for r in rows if tag in (r.tags or [])]
+        total = len(rows)
+        items = [flag_view(conn, r, env_id) for r in rows[offset : offset + limit]]
+    return lookup.make_page(items, limit, offset, total)
+
+
+def get_flag(svc: Services, caller: Caller, project_key: str, key: str) -> dict[str, Any]:
+    with svc.view() as conn:
+        project = lookup.project(conn, project_key)
+        caller.authorize(Action.READ, project.id, what=f"project {project_key!r}")
+        return flag_view(conn, lookup.flag(conn, project, key))
+
+
+def update_flag(
+    svc: Services,
+    caller: Caller,
+    project_key: str,
+    key: str,
+    changes: dict[str, Any],
+    expected_version: int | None,
+    reason: str = "",
+) -> dict[str, Any]:
+    """Change a flag's definition (shared by all environments)."""
+    from lockgate.control.projects import check_version
+
+    _check_definition(changes)
+    with svc.change() as tx:
+        project = lookup.project(tx.conn, project_key)
+        caller.authorize(Action.WRITE_PROJECT_OBJECT, project.id, what=f"project {project_key!r}")
+        row = lookup.flag(tx.conn, project, key)
+        check_version(row.version, expected_version, f"flag {key!r}")
+        tier = changes.get("risk_tier", row.risk_tier)
+        require_reason(
+            reason,
+            risk_tier=max(tier, row.risk_tier, key=RISK_TIERS.index),
+            protected=False,
+            what=f"flag {key!r}",
+        )
+        before = _definition_view(row)
+        definition = {**{k: before[k] for k in DEFINITION_FIELDS}, **changes}
+        envs = [(c, c) for c, _ in _configs(tx.conn, row.id)]
+        for cfg, _ in envs:
+            doc = snapshots.flag_document(
+                _FakeRow(key=key, **{**definition, "kind": row.kind}), cfg.config, cfg.version
+            )
+            document = snapshots.build_snapshot(tx.conn, cfg.env_id, override_flag=(key, doc))
+            if definition["archived"]:
+                document["flags"].pop(key)
+            snapshots.check_snapshot(document, f"flags.{key}")
+        tx.conn.execute(
+            update(flags)
+            .where(flags.c.id == row.id)
+            .values(**changes, version=row.version + 1, updated_at=tx.now)
+        )
+        row = lookup.flag(tx.conn, project, key)
+        snapshots.bump(tx, [c.env_id for c, _ in envs], flag_keys=[key])
+        tx.record(
+            caller,
+            {
+                "action": "flag:archived" if changes.get("archived") else "flag:updated",
+                "object_type": "flag",
+                "object_key": key,
+                "project": project_key,
+                "before": before,
+                "after": _definition_view(row),
+                "reason": reason,
+                "risk_tier": row.risk_tier,
+            },
+        )
+        return flag_view(tx.conn, row)
+
+
+def update_flag_config(
+    svc: Services,
+    caller: Caller,
+    project_key: str,
+    key: str,
+    env_key: str,
+    changes: dict[str, Any],
+    expected_version: int | None,
+    reason: str = "",
+    action: str = "flag:configured",
+    refs: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Change a flag's configuration in one environment (a new version of it)."""
+    from lockgate.control.projects import check_version
+
+    unknown = sorted(set(changes) - set(CONFIG_FIELDS))
+    if unknown:
+        raise InvalidInput(
+            "unknown configuration fields",
+            [FieldProblem(f, "unknown or read-only field") for f in unknown],
+        )
+    with svc.change() as tx:
+        project = lookup.project(tx.conn, project_key)
+        env = lookup.environment(tx.conn, project, env_key)
+        caller.authorize(
+            Action.WRITE_ENVIRONMENT_CONFIG, project.id, env.id, what=f"project {project_key!r}"
+        )
+        row = lookup.flag(tx.conn, project, key)
+        if row.archived:
+            raise Conflict(
+                f"flag {key!r} is archived; restore it before changing its configuration"
+            )
+        current = _configs(tx.conn, row.id, env.id)
+        if not current:
+            raise NotFound(f"flag {key!r} has no configuration in environment {env_key!r}")
+        cfg = current[0][0]
+        check_version(cfg.version, expected_version, f"flag {key!r} in {env_key!r}")
+        require_reason(
+            reason,
+            risk_tier=row.risk_tier,
+            protected=env.protected,
+            what=f"flag {key!r} in {env_key!r}",
+        )
+        config = {**cfg.config, **changes}
+        if config == cfg.config:
+            return _config_view(cfg, env_key) | {"flag": key}
+        version = cfg.version + 1
+        doc = snapshots.flag_document(row, config, version)
+        snapshots.check_snapshot(
+            snapshots.build_snapshot(tx.conn, env.id, override_flag=(key, doc)), f"flags.{key}"
+        )
+        entry = tx.record(
+            caller,
+            {
+                "action": action,
+                "object_type": "flag",
+                "object_key": key,
+                "project": project_key,
+                "environment": env_key,
+                "before": {"version": cfg.version, **cfg.config},
+                "after": {"version": version, **config},
+                "reason": reason,
+                "risk_tier": row.risk_tier,
+                "refs": refs or {},
+            },
+        )
+        _write_config(tx, row.id, env.id, version, config, caller.actor_name, reason, entry.seq)
+        snapshots.bump(tx, [env.id], flag_keys=[key])
+        return _config_view(_configs(tx.conn, row.id, env.id)[0][0], env_key) | {"flag": key}
+
+
+def flag_history(
+    svc: Services,
+    caller: Caller,
+    project_key: str,
+    key: str,
+    env_key: str,
+    limit: int = 50,
+    cursor: str | None = None,
+) -> lookup.Page:
+    limit, offset = lookup.page_args(limit, cursor)
+    with svc.view() as conn:
+        project = lookup.project(conn, project_key)
+        caller.authorize(Action.READ, project.id, what=f"project {project_key!r}")
+        env = lookup.environment(conn, project, env_key)
+        row = lookup.flag(conn, project, key)
+        where = and_(
+            flag_config_versions.c.flag_id == row.id,
+            flag_config_versions.c.environment_id == env.id,
+        )
+        total = conn.execute(
+            select(func.count()).select_from(flag_config_versions).where(where)
+        ).scalar_one()
+        rows = conn.execute(
+            select(flag_config_versions)
+            .where(where)
+            .order_by(flag_config_versions.c.version.desc())
+            .offset(offset)
+            .limit(limit)
+        ).all()
+    items = [
+        {
+            "version": r.version,
+            "created_at": r.created_at,
+            "created_by": r.created_by,
+            "reason": r.reason,
+            "audit_seq": r.audit_seq,
+            "config": r.config,
+        }
+        for r in rows
+    ]
+    return lookup.make_page(items, limit, offset, total)
+
+
+def revert_flag(
+    svc: Services,
+    caller: Caller,
+    project_key: str,
+    key: str,
+    env_key: str,
+    to_version: int,
+    expected_version: int | None,
+    reason: str = "",
+) -> dict[str, Any]:
+    """Make an earlier version's configuration current again, as a new version."""
+    with svc.view() as conn:
+        project = lookup.project(conn, project_key)
+        caller.authorize(Action.READ, project.id, what=f"project {project_key!r}")
+        env = lookup.environment(conn, project, env_key)
+        row = lookup.flag(conn, project, key)
+        old = conn.execute(
+            select(flag_config_versions.c.config).where(
+                flag_config_versions.c.flag_id == row.id,
+                flag_config_versions.c.environment_id == env.id,
+                flag_config_versions.c.version == to_version,
+            )
+        ).first()
+    if old is None:
+        raise NotFound(f"flag {key!r} has no version {to_version} in environment {env_key!r}")
+    return update_flag_config(
+        svc,
+        caller,
+        project_key,
+        key,
+        env_key,
+        dict(old.config),
+        expected_version,
+        reason,
+        action="flag:reverted",
+        refs={"reverted_to_version": to_version},
+    )

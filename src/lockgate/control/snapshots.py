@@ -1,0 +1,152 @@
+"""Environment snapshots: built from the store, validated with the engine, versioned.
+
+Every change to anything an environment serves bumps that environment's
+``snapshot_version`` and records which flags and segments changed, in the same
+transaction; the delivery layer streams from that record.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Connection, insert, select, update
+
+from lockgate.control.base import ChangeEvent, Transaction
+from lockgate.engine import SNAPSHOT_FORMAT, decode, validate
+from lockgate.errors import FieldProblem, InvalidInput
+from lockgate.store.tables import (
+    environment_changes,
+    environments,
+    flag_configs,
+    flags,
+    projects,
+    segments,
+)
+
+__all__ = ["bump", "build_snapshot", "check_snapshot", "flag_document", "segment_document"]
+
+
+def flag_document(flag: Any, config: dict[str, Any], version: int) -> dict[str, Any]:
+    """A flag in snapshot form from its definition row and one environment's config."""
+    doc: dict[str, Any] = {
+        "key": flag.key,
+        "version": version,
+        "kind": flag.kind,
+        "variations": flag.variations,
+        "client_visible": flag.client_visible,
+        "name": flag.name,
+        "risk_tier": flag.risk_tier,
+        "lifecycle": flag.lifecycle,
+        "tags": flag.tags,
+        "owner": flag.owner,
+    }
+    doc.update(config)
+    return doc
+
+
+def segment_document(segment: Any) -> dict[str, Any]:
+    return {
+        "key": segment.key,
+        "version": segment.version,
+        "included": segment.included,
+        "excluded": segment.excluded,
+        "rules": segment.rules,
+        "attribute": segment.attribute,
+        "name": segment.name,
+    }
+
+
+def build_snapshot(
+    conn: Connection,
+    environment_id: int,
+    *,
+    override_flag: tuple[str, dict[str, Any]] | None = None,
+    override_segment: tuple[str, dict[str, Any] | None] | None = None,
+) -> dict[str, Any]:
+    """The environment's snapshot as stored now, optionally with one flag or segment replaced."""
+    env = conn.execute(
+        select(environments, projects.c.key.label("project_key"))
+        .join(projects, projects.c.id == environments.c.project_id)
+        .where(environments.c.id == environment_id)
+    ).one()
+    rows = conn.execute(
+        select(flags, flag_configs.c.config, flag_configs.c.version.label("config_version"))
+        .join(flag_configs, flag_configs.c.flag_id == flags.c.id)
+        .where(flag_configs.c.environment_id == environment_id, flags.c.archived.is_(False))
+    ).all()
+    flag_docs = {r.key: flag_document(r, r.config, r.config_version) for r in rows}
+    seg_rows = conn.execute(select(segments).where(segments.c.project_id == env.project_id)).all()
+    seg_docs: dict[str, Any] = {s.key: segment_document(s) for s in seg_rows}
+    if override_flag is not None:
+        flag_docs[override_flag[0]] = override_flag[1]
+    if override_segment is not None:
+        key, doc = override_segment
+        if doc is None:
+            seg_docs.pop(key, None)
+        else:
+            seg_docs[key] = doc
+    return {
+        "format": SNAPSHOT_FORMAT,
+        "project": env.project_key,
+        "environment": env.key,
+        "version": env.snapshot_version,
+        "flags": flag_docs,
+        "segments": seg_docs,
+    }
+
+
+def check_snapshot(document: dict[str, Any], focus: str, field_prefix: str = "") -> None:
+    """Raise :class:`InvalidInput` if ``document`` has problems under ``focus``.
+
+    ``focus`` is the snapshot path of the object being written (``flags.checkout``); its
+    problems are reported as request fields relative to it. Problems elsewhere that the
+    change causes (a prerequisite now missing…) are reported with their snapshot path.
+    """
+    problems = validate(decode(document))
+    if not problems:
+        return
+    fields = []
+    for problem in problems:
+        path = problem.path
+        if path == focus:
+            path = field_prefix.rstrip(".") or "body"
+        elif path.startswith(focus + "."):
+            path = field_prefix + path[len(focus) + 1 :]
+        fields.append(FieldProblem(path, problem.message))
+    raise InvalidInput("the change would make the configuration invalid", fields)
+
+
+def bump(
+    tx: Transaction,
+    environment_ids: Sequence[int],
+    *,
+    flag_keys: Sequence[str] = (),
+    segment_keys: Sequence[str] = (),
+) -> None:
+    """Advance each environment's snapshot version and record what changed."""
+    versions = []
+    for environment_id in environment_ids:
+        current = tx.conn.execute(
+            select(environments.c.snapshot_version).where(environments.c.id == environment_id)
+        ).scalar_one()
+        version = current + 1
+        tx.conn.execute(
+            update(environments)
+            .where(environments.c.id == environment_id)
+            .values(snapshot_version=version)
+        )
+        tx.conn.execute(
+            insert(environment_changes).values(
+                environment_id=environment_id,
+                snapshot_version=version,
+                flags=sorted(set(flag_keys)),
+                segments=sorted(set(segment_keys)),
+                created_at=tx.now,
+            )
+        )
+        versions.append(version)
+    if environment_ids:
+        tx.events.append(
+            ChangeEvent(tuple(environment_ids), tuple(versions), tuple(sorted(set(flag_keys))))
+        )

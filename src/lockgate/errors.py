@@ -1,0 +1,92 @@
+"""The error tree shared by use-cases and transports.
+
+Each error has a stable ``code``; :mod:`lockgate.api.problems` maps them to HTTP problem
+responses and :mod:`lockgate.cli` to exit codes, each through one table.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = [
+    "Conflict",
+    "FieldProblem",
+    "InvalidInput",
+    "LockgateError",
+    "NotFound",
+    "PayloadTooLarge",
+    "PermissionDenied",
+    "PreconditionRequired",
+    "RateLimited",
+    "Unauthenticated",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class FieldProblem:
+    """One bad field: ``field`` is a dotted path into the request (``rules[0].clauses[1].op``)."""
+
+    field: str
+    message: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"field": self.field, "message": self.message}
+
+
+class LockgateError(Exception):
+    code = "error"
+    title = "Error"
+
+    def __init__(self, detail: str, **extra: Any) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.extra = extra
+
+
+class InvalidInput(LockgateError):  # noqa: N818 - named for what the caller did
+    code = "invalid_input"
+    title = "Invalid input"
+
+    def __init__(self, detail: str, problems: list[FieldProblem] | None = None) -> None:
+        super().__init__(detail)
+        self.problems = problems or []
+
+
+class NotFound(LockgateError):  # noqa: N818
+    code = "not_found"
+    title = "Not found"
+
+
+class Conflict(LockgateError):  # noqa: N818
+    code = "conflict"
+    title = "Conflict"
+
+
+class PreconditionRequired(LockgateError):  # noqa: N818
+    code = "precondition_required"
+    title = "Precondition required"
+
+
+class PermissionDenied(LockgateError):  # noqa: N818
+    code = "permission_denied"
+    title = "Permission denied"
+
+
+class Unauthenticated(LockgateError):  # noqa: N818
+    code = "unauthenticated"
+    title = "Authentication required"
+
+
+class RateLimited(LockgateError):  # noqa: N818
+    code = "rate_limited"
+    title = "Too many requests"
+
+    def __init__(self, detail: str, retry_after: int) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after
+
+
+class PayloadTooLarge(LockgateError):  # noqa: N818
+    code = "payload_too_large"
+    title = "Payload too large"

@@ -1,0 +1,1 @@
+"""Pure policy: who may do what, and (later) which changes need approval. Stdlib only."""

@@ -1,0 +1,174 @@
+"""Server settings: one definition, read from flags, ``LOCKGATE_*`` variables or a file.
+
+Precedence: command-line flag > environment variable > config file (TOML) > default.
+Every setting is documented in docs/configuration.md; a test checks that the two agree.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+__all__ = ["SETTINGS", "Setting", "Settings", "SettingsError", "load_settings"]
+
+
+class SettingsError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    kind: type
+    default: Any
+    help: str
+
+    @property
+    def env(self) -> str:
+        return f"LOCKGATE_{self.name.upper()}"
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("host", str, "127.0.0.1", "address to listen on"),
+    Setting("port", int, 8080, "TCP port to listen on"),
+    Setting(
+        "data_dir", str, "./lockgate-data", "directory for the embedded SQLite database and keys"
+    ),
+    Setting(
+        "database_url",
+        str,
+        "",
+        "SQLAlchemy URL, e.g. postgresql://user@host/db; empty means SQLite in data_dir",
+    ),
+    Setting(
+        "bootstrap_admin_token",
+        str,
+        "",
+        "API token for the first admin, used only while no admin exists",
+    ),
+    Setting("public_url", str, "", "external URL of this server, used in printed links"),
+    Setting("max_body_bytes", int, 1_048_576, "largest accepted request body; larger gets 413"),
+    Setting("max_json_depth", int, 32, "deepest accepted JSON nesting in a request body"),
+    Setting("session_ttl_hours", int, 12, "lifetime of a dashboard login session"),
+    Setting("login_max_failures", int, 5, "failed logins per user and address before a lock-out"),
+    Setting("login_lockout_seconds", int, 300, "how long a lock-out lasts"),
+    Setting("audit_checkpoint_every", int, 100, "sign an audit checkpoint every N entries"),
+    Setting("audit_checkpoint_minutes", int, 10, "... or every N minutes when entries were added"),
+    Setting(
+        "secure_cookies", bool, False, "mark session cookies Secure (set when served over HTTPS)"
+    ),
+    Setting("log_level", str, "info", "server log level"),
+)
+
+
+@dataclass(frozen=True)
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    data_dir: str = "./lockgate-data"
+    database_url: str = ""
+    bootstrap_admin_token: str = ""
+    public_url: str = ""
+    max_body_bytes: int = 1_048_576
+    max_json_depth: int = 32
+    session_ttl_hours: int = 12
+    login_max_failures: int = 5
+    login_lockout_seconds: int = 300
+    audit_checkpoint_every: int = 100
+    audit_checkpoint_minutes: int = 10
+    secure_cookies: bool = False
+    log_level: str = "info"
+    sources: dict[str, str] = field(default_factory=dict, compare=False)
+
+    @property
+    def data_path(self) -> Path:
+        return Path(self.data_dir).expanduser().resolve()
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.data_path / 'lockgate.db'}"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.effective_database_url.startswith("sqlite")
+
+    def with_overrides(self, **values: Any) -> Settings:
+        return replace(self, **values)
+
+
+def _convert(setting: Setting, raw: object, source: str) -> Any:
+    if setting.kind is bool:
+        if isinstance(raw, bool):
+            return raw
+        text = str(raw).strip().lower()
+        if text in ("1", "true", "yes", "on"):
+            return True
+        if text in ("0", "false", "no", "off", ""):
+            return False
+        raise SettingsError(f"{source}: {setting.name} must be true or false, got {raw!r}")
+    if setting.kind is int:
+        if isinstance(raw, bool):
+            raise SettingsError(f"{source}: {setting.name} must be an integer, got {raw!r}")
+        try:
+            value = int(str(raw))
+        except ValueError:
+            raise SettingsError(
+                f"{source}: {setting.name} must be an integer, got {raw!r}"
+            ) from None
+        if value < 0:
+            raise SettingsError(f"{source}: {setting.name} must not be negative")
+        return value
+    if not isinstance(raw, str):
+        raise SettingsError(f"{source}: {setting.name} must be a string, got {raw!r}")
+    return raw
+
+
+def load_settings(
+    flags: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+    config_file: str | Path | None = None,
+) -> Settings:
+    """Settings from ``flags`` (None = not given), ``environ`` and an optional TOML file."""
+    environ = os.environ if environ is None else environ
+    flags = flags or {}
+    config_file = config_file or environ.get("LOCKGATE_CONFIG") or None
+    from_file: dict[str, Any] = {}
+    if config_file:
+        try:
+            from_file = tomllib.loads(Path(config_file).read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise SettingsError(f"cannot read config file {config_file}: {exc.strerror}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise SettingsError(f"config file {config_file}: {exc}") from None
+        known = {s.name for s in SETTINGS}
+        unknown = sorted(set(from_file) - known)
+        if unknown:
+            raise SettingsError(
+                f"config file {config_file}: unknown setting(s) {', '.join(unknown)}"
+            )
+    values: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    for setting in SETTINGS:
+        if flags.get(setting.name) is not None:
+            values[setting.name] = _convert(setting, flags[setting.name], setting.flag)
+            sources[setting.name] = "flag"
+        elif setting.env in environ:
+            values[setting.name] = _convert(setting, environ[setting.env], setting.env)
+            sources[setting.name] = "env"
+        elif setting.name in from_file:
+            values[setting.name] = _convert(setting, from_file[setting.name], str(config_file))
+            sources[setting.name] = "file"
+    return Settings(**values, sources=sources)
+
+
+assert {f.name for f in fields(Settings)} - {"sources"} == {s.name for s in SETTINGS}

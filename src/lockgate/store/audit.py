@@ -1,0 +1,157 @@
+"""The tamper-evident audit log: append inside the change's transaction, verify later.
+
+Each entry's ``hash`` is SHA-256 over the previous entry's hash and the entry's canonical
+JSON (every field except ``seq`` and ``hash``), so entries link into one chain that anyone
+can recompute without secrets. The ``audit_head`` row records the chain's end and is
+locked by every append, which orders writers across processes and replicas. Signed
+checkpoints (:mod:`lockgate.store.checkpoints`) pin the chain at intervals so that
+truncation and rewriting can be detected from a copy kept off-host.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from sqlalchemy import Connection, insert, select, update
+
+from lockgate.store.tables import audit_head, audit_log
+
+__all__ = [
+    "GENESIS",
+    "AuditDraft",
+    "AuditEntry",
+    "append",
+    "entry_hash",
+    "json_changes",
+    "read_entries",
+]
+
+GENESIS = "0" * 64
+
+_HASHED = (
+    "id", "ts", "action", "actor_type", "actor_id", "actor_name", "source", "request_id",
+    "project", "environment", "object_type", "object_key", "before", "after", "changes",
+    "reason", "risk_tier", "evidence", "refs",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class AuditDraft:
+    """What a use-case records about one change; the chain fields are added on append."""
+
+    action: str  # noun:verb, e.g. "flag:updated"
+    actor_type: str  # user | token | system
+    actor_id: str
+    actor_name: str
+    source: str  # api | cli | dashboard | contract | guardrail | system
+    request_id: str
+    object_type: str
+    object_key: str
+    project: str | None = None
+    environment: str | None = None
+    before: Any = None
+    after: Any = None
+    reason: str = ""
+    risk_tier: str | None = None
+    evidence: dict[str, Any] = field(default_factory=dict)
+    refs: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    seq: int
+    id: str
+    ts: str
+    action: str
+    actor_type: str
+    actor_id: str
+    actor_name: str
+    source: str
+    request_id: str
+    project: str | None
+    environment: str | None
+    object_type: str
+    object_key: str
+    before: Any
+    after: Any
+    changes: list[dict[str, Any]]
+    reason: str
+    risk_tier: str | None
+    evidence: dict[str, Any]
+    refs: dict[str, Any]
+    prev_hash: str
+    hash: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def canonical(value: Any) -> bytes:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def entry_hash(prev_hash: str, fields: dict[str, Any]) -> str:
+    """The chain hash of an entry with these fields after ``prev_hash``."""
+    body = canonical({name: fields.get(name) for name in _HASHED})
+    return hashlib.sha256(prev_hash.encode() + b"\n" + body).hexdigest()
+
+
+def append(conn: Connection, draft: AuditDraft, now: str) -> AuditEntry:
+    """Append ``draft`` to the chain inside the caller's transaction."""
+    head = conn.execute(
+        select(audit_head.c.seq, audit_head.c.hash).where(audit_head.c.id == 1).with_for_update()
+    ).one()
+    fields: dict[str, Any] = {
+        **asdict(draft),
+        "id": str(uuid.uuid4()),
+        "ts": now,
+        "changes": json_changes(draft.before, draft.after),
+    }
+    digest = entry_hash(head.hash, fields)
+    entry = AuditEntry(seq=head.seq + 1, prev_hash=head.hash, hash=digest, **fields)
+    conn.execute(insert(audit_log).values(**entry.to_dict()))
+    conn.execute(update(audit_head).where(audit_head.c.id == 1).values(seq=entry.seq, hash=digest))
+    return entry
+
+
+def read_entries(
+    conn: Connection, *, batch: int = 1000, after: int | None = None
+) -> Iterator[AuditEntry]:
+    """Every entry (or those with ``seq`` above ``after``) in ``seq`` order, streamed."""
+    last = after
+    while True:
+        query = select(audit_log).order_by(audit_log.c.seq).limit(batch)
+        if last is not None:
+            query = query.where(audit_log.c.seq > last)
+        rows = conn.execute(query).all()
+        if not rows:
+            return
+        for row in rows:
+            yield row_to_entry(row._mapping)
+        last = rows[-1].seq
+
+
+def row_to_entry(row: Any) -> AuditEntry:
+    return AuditEntry(**{name: row[name] for name in AuditEntry.__dataclass_fields__})
+
+
+def json_changes(before: Any, after: Any, path: str = "") -> list[dict[str, Any]]:
+    """A readable diff: one ``{"path", "old", "new"}`` per changed leaf."""
+    if isinstance(before, dict) and isinstance(after, dict):
+        out: list[dict[str, Any]] = []
+        for key in sorted(set(before) | set(after), key=str):
+            sub = f"{path}.{key}" if path else str(key)
+            out.extend(json_changes(before.get(key), after.get(key), sub))
+        return out
+    if before == after and type(before) is type(after):
+        return []
+    return [{"path": path or "$", "old": before, "new": after}]
+
+
+def hash_index(entries: Iterable[AuditEntry]) -> dict[str, int]:
+    return {entry.hash: position for position, entry in enumerate(entries)}

@@ -1,0 +1,287 @@
+"""The schema, defined once for SQLite and PostgreSQL (migrations mirror it).
+
+Conventions: integer surrogate keys; objects users name have a unique ``key`` within their
+parent; every mutable row has a ``version`` used for optimistic concurrency; timestamps
+are ISO 8601 UTC strings (``2026-11-25T10:00:00.000000Z``) so that they hash and compare the
+same on both databases; structured fields are JSON.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+__all__ = ["metadata"]
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+TS = String(32)
+
+projects = Table(
+    "projects",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("key", String(128), nullable=False, unique=True),
+    Column("name", String(200), nullable=False),
+    Column("description", Text, nullable=False, default=""),
+    Column("version", Integer, nullable=False, default=1),
+    Column("created_at", TS, nullable=False),
+    Column("updated_at", TS, nullable=False),
+    Column("created_by", String(200), nullable=False),
+)
+
+environments = Table(
+    "environments",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("project_id", Integer, ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
+    Column("key", String(128), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("position", Integer, nullable=False),
+    Column("protected", Boolean, nullable=False, default=False),
+    Column("version", Integer, nullable=False, default=1),
+    # Version of the environment's snapshot: bumped by every change to anything in it.
+    Column("snapshot_version", Integer, nullable=False, default=0),
+    Column("created_at", TS, nullable=False),
+    Column("updated_at", TS, nullable=False),
+    Column("created_by", String(200), nullable=False),
+    UniqueConstraint("project_id", "key"),
+)
+
+flags = Table(
+    "flags",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("project_id", Integer, ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
+    Column("key", String(128), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("description", Text, nullable=False, default=""),
+    Column("owner", String(200), nullable=False, default=""),
+    Column("risk_tier", String(16), nullable=False),
+    Column("lifecycle", String(16), nullable=False),
+    Column("tags", JSON, nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("variations", JSON, nullable=False),
+    Column("client_visible", Boolean, nullable=False, default=False),
+    Column("archived", Boolean, nullable=False, default=False),
+    Column("version", Integer, nullable=False, default=1),
+    Column("created_at", TS, nullable=False),
+    Column("updated_at", TS, nullable=False),
+    Column("created_by", String(200), nullable=False),
+    UniqueConstraint("project_id", "key"),
+)
+
+# The per-environment configuration of a flag, its current state and its history.
+flag_configs = Table(
+    "flag_configs",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("flag_id", Integer, ForeignKey("flags.id", ondelete="CASCADE"), nullable=False),
+    Column(
+        "environment_id", Integer, ForeignKey("environments.id", ondelete="CASCADE"), nullable=False
+    ),
+    Column("version", Integer, nullable=False),
+    Column("config", JSON, nullable=False),
+    Column("updated_at", TS, nullable=False),
+    Column("updated_by", String(200), nullable=False),
+    UniqueConstraint("flag_id", "environment_id"),
+)
+
+flag_config_versions = Table(
+    "flag_config_versions",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("flag_id", Integer, ForeignKey("flags.id", ondelete="CASCADE"), nullable=False),
+    Column(
+        "environment_id", Integer, ForeignKey("environments.id", ondelete="CASCADE"), nullable=False
+    ),
+    Column("version", Integer, nullable=False),
+    Column("config", JSON, nullable=False),
+    Column("created_at", TS, nullable=False),
+    Column("created_by", String(200), nullable=False),
+    Column("reason", Text, nullable=False, default=""),
+    Column("audit_seq", Integer, nullable=True),
+    UniqueConstraint("flag_id", "environment_id", "version"),
+)
+
+segments = Table(
+    "segments",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("project_id", Integer, ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
+    Column("key", String(128), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("description", Text, nullable=False, default=""),
+    Column("attribute", String(128), nullable=False, default="key"),
+    Column("included", JSON, nullable=False),
+    Column("excluded", JSON, nullable=False),
+    Column("rules", JSON, nullable=False),
+    Column("version", Integer, nullable=False, default=1),
+    Column("created_at", TS, nullable=False),
+    Column("updated_at", TS, nullable=False),
+    Column("created_by", String(200), nullable=False),
+    UniqueConstraint("project_id", "key"),
+)
+
+# One row per environment change, for streaming replay (Last-Event-ID) and diagnostics.
+environment_changes = Table(
+    "environment_changes",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column(
+        "environment_id", Integer, ForeignKey("environments.id", ondelete="CASCADE"), nullable=False
+    ),
+    Column("snapshot_version", Integer, nullable=False),
+    Column("flags", JSON, nullable=False),
+    Column("segments", JSON, nullable=False),
+    Column("created_at", TS, nullable=False),
+    UniqueConstraint("environment_id", "snapshot_version"),
+)
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("username", String(128), nullable=False, unique=True),
+    Column("display_name", String(200), nullable=False, default=""),
+    # Service accounts (automation, agents) have no password and log in only by token.
+    Column("kind", String(16), nullable=False, default="human"),
+    Column("password_hash", Text, nullable=True),
+    Column("is_admin", Boolean, nullable=False, default=False),
+    Column("disabled", Boolean, nullable=False, default=False),
+    Column("version", Integer, nullable=False, default=1),
+    Column("created_at", TS, nullable=False),
+    Column("updated_at", TS, nullable=False),
+    Column("created_by", String(200), nullable=False),
+)
+
+role_grants = Table(
+    "role_grants",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("project_id", Integer, ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
+    # NULL: the whole project; otherwise this environment only.
+    Column(
+        "environment_id", Integer, ForeignKey("environments.id", ondelete="CASCADE"), nullable=True
+    ),
+    Column("role", String(16), nullable=False),
+    Column("created_at", TS, nullable=False),
+    Column("created_by", String(200), nullable=False),
+    UniqueConstraint("user_id", "project_id", "environment_id"),
+)
+
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("prefix", String(32), nullable=False, unique=True),
+    Column("secret_hash", String(128), nullable=False),
+    # Optional narrowing: one project, and at most this role.
+    Column("project_id", Integer, ForeignKey("projects.id", ondelete="CASCADE"), nullable=True),
+    Column("max_role", String(16), nullable=True),
+    Column("expires_at", TS, nullable=True),
+    Column("revoked_at", TS, nullable=True),
+    Column("last_used_at", TS, nullable=True),
+    Column("created_at", TS, nullable=False),
+    Column("created_by", String(200), nullable=False),
+)
+
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("secret_hash", String(128), nullable=False, unique=True),
+    Column("csrf_token", String(64), nullable=False),
+    Column("created_at", TS, nullable=False),
+    Column("expires_at", TS, nullable=False),
+    Column("revoked_at", TS, nullable=True),
+)
+
+sdk_keys = Table(
+    "sdk_keys",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column(
+        "environment_id", Integer, ForeignKey("environments.id", ondelete="CASCADE"), nullable=False
+    ),
+    Column("kind", String(16), nullable=False),  # server | client
+    Column("name", String(200), nullable=False),
+    Column("prefix", String(32), nullable=False, unique=True),
+    Column("secret_hash", String(128), nullable=False),
+    Column("revoked_at", TS, nullable=True),
+    Column("last_used_at", TS, nullable=True),
+    Column("created_at", TS, nullable=False),
+    Column("created_by", String(200), nullable=False),
+)
+
+# Append-only, hash-chained (lockgate.store.audit). Triggers refuse UPDATE and DELETE.
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=False),
+    Column("id", String(36), nullable=False, unique=True),
+    Column("ts", TS, nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("actor_type", String(16), nullable=False),
+    Column("actor_id", String(64), nullable=False),
+    Column("actor_name", String(200), nullable=False),
+    Column("source", String(16), nullable=False),
+    Column("request_id", String(64), nullable=False),
+    Column("project", String(128), nullable=True),
+    Column("environment", String(128), nullable=True),
+    Column("object_type", String(32), nullable=False),
+    Column("object_key", String(200), nullable=False),
+    Column("before", JSON, nullable=True),
+    Column("after", JSON, nullable=True),
+    Column("changes", JSON, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("risk_tier", String(16), nullable=True),
+    Column("evidence", JSON, nullable=False),
+    Column("refs", JSON, nullable=False),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+    Index("ix_audit_log_project_ts", "project", "ts"),
+    Index("ix_audit_log_object", "object_type", "object_key"),
+)
+
+# The chain head, updated with every append: serialises appends and records the length.
+audit_head = Table(
+    "audit_head",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("seq", Integer, nullable=False),
+    Column("hash", String(64), nullable=False),
+)
+
+audit_checkpoints = Table(
+    "audit_checkpoints",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("seq", Integer, nullable=False),
+    Column("hash", String(64), nullable=False),
+    Column("ts", TS, nullable=False),
+    Column("key_id", String(64), nullable=False),
+    Column("signature", String(128), nullable=False),
+)
