@@ -8,14 +8,12 @@ parsing and, on the usual path, no allocation.
 
 from __future__ import annotations
 
-from bisect import bisect_right
 from collections.abc import Callable, Mapping
-from hashlib import sha256
 from itertools import accumulate
 from typing import Any
 
-from lockgate.engine.bucketing import bucket_value
-from lockgate.engine.model import BUCKET_SPACE, Clause, Flag, FlagKind, Segment, Serve, Snapshot
+from lockgate.engine.codegen import RuleSpec, SplitSpec, generate
+from lockgate.engine.model import Clause, Flag, FlagKind, Segment, Serve, Snapshot
 from lockgate.engine.operators import SEGMENT_MATCH, Predicate, clause_predicate, compile_test
 from lockgate.engine.result import ErrorCode, EvaluationDetail, Reason
 from lockgate.engine.validate import malformed_flags
@@ -227,30 +225,12 @@ class _FlagCompiler:
         return run
 
     def rules_default(self) -> Run:
-        rules = tuple(
-            (self.rule_predicate(rule.clauses), *self.serve(rule.serve, Reason.RULE_MATCH, rule.id))
+        rules = [
+            RuleSpec(rule.clauses, *self.serve(rule.serve, Reason.RULE_MATCH, rule.id))
             for rule in self.flag.rules
-        )
-        fixed, split = self.serve(self.flag.default, Reason.FALLTHROUGH, None)
-        default = split if split is not None else _constant(fixed)
-        if all(rule_split is None for _, _, rule_split in rules):
-            fixed_rules = tuple((match, rule_fixed) for match, rule_fixed, _ in rules)
-
-            def run_fixed_rules(ctx: Context) -> EvaluationDetail:
-                for match, rule_fixed in fixed_rules:
-                    if match(ctx):
-                        return rule_fixed
-                return default(ctx)
-
-            return run_fixed_rules
-
-        def run_rules(ctx: Context) -> EvaluationDetail:
-            for match, rule_fixed, rule_split in rules:
-                if match(ctx):
-                    return rule_fixed if rule_split is None else rule_split(ctx)
-            return default(ctx)
-
-        return run_rules
+        ]
+        default = RuleSpec((), *self.serve(self.flag.default, Reason.FALLTHROUGH, None))
+        return generate(rules, default, self.segments.clause, self.flag.key)
 
     def targets(self) -> tuple[tuple[str, dict[str, EvaluationDetail]], ...]:
         tables: dict[str, dict[str, EvaluationDetail]] = {}
@@ -261,32 +241,16 @@ class _FlagCompiler:
                 table.setdefault(value, result)
         return tuple(tables.items())
 
-    def rule_predicate(self, clauses: tuple[Clause, ...]) -> Predicate:
-        return _all_of([self.segments.clause(c) for c in clauses])
-
     def serve(
         self, serve: Serve, reason: Reason, rule_id: str | None
-    ) -> tuple[EvaluationDetail, Run | None]:
+    ) -> tuple[EvaluationDetail, SplitSpec | None]:
         if serve.split is None:
             return self.detail(serve.variation, reason, rule_id), None
-        return self.detail(None, Reason.SPLIT, rule_id), self.splitter(serve, rule_id)
-
-    def splitter(self, serve: Serve, rule_id: str | None) -> Run:
-        parts = [p for p in serve.split or () if p.weight > 0]
-        bounds = list(accumulate(p.weight for p in parts))
-        results = [self.detail(p.variation, Reason.SPLIT, rule_id) for p in parts]
-        attribute = serve.bucket_by or self.flag.bucket_by
-        prefix = f"{self.flag.effective_salt}/".encode()
-        missing = _error(ErrorCode.TARGETING_KEY_MISSING, self.flag.version)
-
-        def split(ctx: Context) -> EvaluationDetail:
-            value = ctx.get(attribute)
-            if value.__class__ is not str:
-                value = bucket_value(value)
-                if value is None:
-                    return missing
-            digest = sha256(prefix + value.encode()).digest()
-            position = (int.from_bytes(digest[:8], "big") * BUCKET_SPACE) >> 64
-            return results[bisect_right(bounds, position)]
-
-        return split
+        parts = [p for p in serve.split if p.weight > 0]
+        return self.detail(None, Reason.SPLIT, rule_id), SplitSpec(
+            bounds=list(accumulate(p.weight for p in parts)),
+            results=[self.detail(p.variation, Reason.SPLIT, rule_id) for p in parts],
+            attribute=serve.bucket_by or self.flag.bucket_by,
+            salt=self.flag.effective_salt,
+            missing=_error(ErrorCode.TARGETING_KEY_MISSING, self.flag.version),
+        )

@@ -17,7 +17,16 @@ from typing import Any
 from lockgate.engine.regex import MAX_INPUT, compile_bounded
 from lockgate.engine.values import as_number, parse_instant, parse_semver
 
-__all__ = ["OPERATORS", "SEGMENT_MATCH", "Predicate", "Test", "clause_predicate", "compile_test"]
+__all__ = [
+    "OPERATORS",
+    "SEGMENT_MATCH",
+    "Predicate",
+    "Test",
+    "clause_predicate",
+    "compile_test",
+    "general_test",
+    "inline_string_test",
+]
 
 Test = Callable[[Any], bool | None]
 Predicate = Callable[[Mapping[str, Any]], bool]
@@ -196,6 +205,23 @@ def _string_fast_path(op: str, values: tuple[Any, ...], fold: bool) -> Callable[
     return None
 
 
+def inline_string_test(op: str, values: tuple[Any, ...], fold: bool) -> tuple[str, Any] | None:
+    """For code generation: an expression template over a ``str`` value ``{v}`` and an
+    operand ``{x}``, equivalent to the operator's test on strings; ``None`` if there is none.
+    """
+    if fold or not values or not all(isinstance(v, str) for v in values):
+        return None
+    if op in ("equals", "in"):
+        return "{v} in {x}", frozenset(values)
+    if op == "starts_with":
+        return "{v}.startswith({x})", tuple(values)
+    if op == "ends_with":
+        return "{v}.endswith({x})", tuple(values)
+    if op == "contains" and len(values) == 1:
+        return "{x} in {v}", values[0]
+    return None
+
+
 def clause_predicate(
     attribute: str,
     op: str,
@@ -205,7 +231,7 @@ def clause_predicate(
     fold: bool = False,
 ) -> Predicate:
     """A predicate applying ``test`` to the context's ``attribute``."""
-    slow = _general_test(test, every=op in _ALL_ELEMENTS, negate=negate)
+    slow = general_test(test, op=op, negate=negate)
     if negate:
 
         def negated(ctx: Mapping[str, Any]) -> bool:
@@ -233,8 +259,9 @@ def clause_predicate(
     return predicate
 
 
-def _general_test(test: Test, *, every: bool, negate: bool) -> Callable[[Any], bool]:
+def general_test(test: Test, *, op: str, negate: bool) -> Callable[[Any], bool]:
     """``test`` over any attribute value: missing, scalar or list, then negated."""
+    every = op in _ALL_ELEMENTS
 
     def general(value: Any) -> bool:
         if value is None:

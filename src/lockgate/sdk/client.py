@@ -40,8 +40,15 @@ _EMPTY = CompiledSnapshot(Snapshot.empty())
 class LockgateClient:
     """Evaluates behaviors locally from the latest valid snapshot it has been given."""
 
+    detail: Callable[..., EvaluationDetail]
+    """``detail(key, context, default=None)``: value, variation, reason, rule id, error code
+    and flag version. Bound directly to the current compiled snapshot's evaluator, so the
+    hot path is a single call; before the first snapshot it reports ``PROVIDER_NOT_READY``.
+    """
+
     def __init__(self, snapshot: Snapshot | Mapping[str, Any] | None = None) -> None:
         self._compiled = _EMPTY
+        self.detail = self._detail_not_ready
         self._ready = False
         self._lock = threading.Lock()
         self._listeners: list[SnapshotListener] = []
@@ -79,6 +86,7 @@ class LockgateClient:
                 return False
             self._compiled = compiled
             self._ready = True
+            self.detail = compiled.evaluate
             listeners = list(self._listeners)
         for listener in listeners:
             listener(decoded)
@@ -100,11 +108,8 @@ class LockgateClient:
 
     # -- evaluation ---------------------------------------------------------------------
 
-    def detail(self, key: str, context: Context, default: Any = None) -> EvaluationDetail:
-        """Value, variation, reason, rule id, error code and flag version."""
-        if not self._ready:
-            return _not_ready(default)
-        return self._compiled.evaluate(key, context, default)
+    def _detail_not_ready(self, key: str, context: Context, default: Any = None) -> EvaluationDetail:
+        return _not_ready(default)
 
     def variation(self, key: str, context: Context, default: Any = None) -> Any:
         """The value served to ``context`` (``default`` on any error)."""
