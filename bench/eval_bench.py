@@ -19,6 +19,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata
@@ -32,6 +33,7 @@ from workload import FLAG, Context, FlagSpec, make_contexts
 FLOOR, LOCKGATE = "floor", "lockgate"
 GOAL_VS_FLOOR = 2.0  # lockgate at most 2x the floor's time per evaluation
 GOAL_VS_PEER = 0.1  # lockgate at most 1/10 of the fastest peer's time per evaluation
+SLICES = 10  # each timed round is split into this many interleaved slices of the contexts
 
 
 class NetworkAttemptError(RuntimeError):
@@ -144,31 +146,49 @@ def verify(
         contender.observe_share = share
 
 
-def _one_pass(contender: Contender) -> float:
-    """Evaluate every context once; return the mean time per evaluation in ns."""
-    evaluate, natives = contender.evaluator.evaluate, contender.natives
-    gc.collect()
-    gc.disable()
-    try:
-        start = time.perf_counter_ns()
-        for native in natives:
-            evaluate(native)
-        elapsed = time.perf_counter_ns() - start
-    finally:
-        gc.enable()
-    return elapsed / len(natives)
+def _timed_ns(evaluate: Callable[[Any], str], natives: list[Any]) -> int:
+    start = time.perf_counter_ns()
+    for native in natives:
+        evaluate(native)
+    return time.perf_counter_ns() - start
 
 
-def time_all(contenders: list[Contender], repeat: int) -> None:
-    """One untimed warm-up pass each, then `repeat` rounds; each round runs every SDK
-    once, the order rotating between rounds so that they share the machine's noise."""
+def time_all(contenders: list[Contender], repeat: int, slices: int = SLICES) -> None:
+    """Time `repeat` rounds of every SDK evaluating every context once.
+
+    After one untimed warm-up pass per SDK, each round walks the contexts in `slices`
+    consecutive slices and times every SDK on each slice in turn (the order rotating per
+    slice and per round), so each SDK's time is spread over the whole round and they all
+    share the machine's noise. The garbage collector is run before each slice and kept off
+    while it is timed, as `timeit` does; the objects built during setup are frozen first,
+    so those collections stay short.
+    """
     for contender in contenders:
-        _one_pass(contender)
+        _timed_ns(contender.evaluator.evaluate, contender.natives)
+    count = len(contenders[0].natives)
+    bounds = [(i * count // slices, (i + 1) * count // slices) for i in range(slices)]
+    work = [
+        (contender, contender.evaluator.evaluate, [contender.natives[a:b] for a, b in bounds])
+        for contender in contenders
+    ]
+    gc.collect()
+    gc.freeze()
     for round_index in range(repeat):
-        shift = round_index % len(contenders)
-        for contender in contenders[shift:] + contenders[:shift]:
-            contender.runs_ns.append(_one_pass(contender))
+        elapsed = [0] * len(work)
+        for slice_index in range(slices):
+            shift = (round_index + slice_index) % len(work)
+            gc.collect()
+            gc.disable()
+            try:
+                for position in [*range(shift, len(work)), *range(shift)]:
+                    _, evaluate, parts = work[position]
+                    elapsed[position] += _timed_ns(evaluate, parts[slice_index])
+            finally:
+                gc.enable()
+        for (contender, _, _), total in zip(work, elapsed, strict=True):
+            contender.runs_ns.append(total / count)
         print(f"  round {round_index + 1}/{repeat} done", file=sys.stderr, flush=True)
+    gc.unfreeze()
 
 
 def _ratio(numerator: float, denominator: float | None) -> float | None:
@@ -216,6 +236,7 @@ def summarize(
         "contexts": {"count": args.contexts, "seed": args.seed, "branches": dict(branches)},
         "repeat": args.repeat,
         "context_construction_timed": False,
+        "slices_per_round": SLICES,
         "gc_disabled_during_timing": True,
         "sdks": [
             {
@@ -283,12 +304,12 @@ def print_report(results: dict[str, Any]) -> None:
     verdict = {True: "HOLDS", False: "MISSED"}
     floor_goal = goals["lockgate_vs_floor"]
     print(
-        f"lockgate / floor        = {floor_goal['ratio']:.3f}  "
+        f"lockgate / floor        = {floor_goal['ratio']:.4f}  "
         f"(goal <= {floor_goal['limit']:g}): {verdict[floor_goal['holds']]}"
     )
     if peer_goal := goals.get("lockgate_vs_fastest_peer"):
         print(
-            f"lockgate / fastest peer = {peer_goal['ratio']:.3f}  "
+            f"lockgate / fastest peer = {peer_goal['ratio']:.4f}  "
             f"(goal <= {peer_goal['limit']:g}): {verdict[peer_goal['holds']]}  "
             f"[{peer_goal['peer']} is {1 / peer_goal['ratio']:.1f}x slower than lockgate]"
         )

@@ -62,19 +62,13 @@ def _build(flag: FlagSpec, workdir: Path) -> Evaluator:
     detail_call = client.detail
 
     def evaluate(ctx: Context) -> str:
-        return detail_call(key, ctx, default).value  # type: ignore[no-any-return]
+        return detail_call(key, ctx, default).value
 
     def detail(ctx: Context) -> Detail:
         result = detail_call(key, ctx, default)
         return result.value, result.variation, str(result.reason), result.rule_id
 
-    close = getattr(client, "close", None)
-    return Evaluator(
-        prepare_context=lambda ctx: ctx,
-        evaluate=evaluate,
-        detail=detail,
-        close=close if callable(close) else (lambda: None),
-    )
+    return Evaluator(prepare_context=lambda ctx: ctx, evaluate=evaluate, detail=detail)
 
 
 ADAPTER = Adapter(
