@@ -140,13 +140,6 @@ def test_eval_unknown_flag_json(snapshot: str, capsys: pytest.CaptureFixture[str
     }
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "src bug: snapshot_cmds.run_eval returns 0 with --json even when the evaluation "
-        "failed; without --json the same evaluation exits 1"
-    ),
-)
 def test_eval_json_exit_code_matches_text_mode(snapshot: str) -> None:
     assert main(["eval", "--snapshot", snapshot, "--flag", "nope", "--json"]) == 1
 

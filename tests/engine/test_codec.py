@@ -413,23 +413,12 @@ def test_encode_leaves_broken_flags_out() -> None:
 # -- known bugs --------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="src bug: codec.decode only checks a non-empty format, so format '' is accepted",
-)
 def test_empty_format_string_is_refused() -> None:
     doc = snapshot_doc()
     doc["format"] = ""
     assert [p.path for p in _envelope_problems(doc)] == ["format"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "src bug: decode accepts 'name'/'description' on variations and 'description' on "
-        "rules but encode drops them, so encode is not decode's inverse"
-    ),
-)
 def test_variation_and_rule_descriptions_survive_a_round_trip() -> None:
     flag = string_flag(
         variations=[
@@ -443,13 +432,6 @@ def test_variation_and_rule_descriptions_survive_a_round_trip() -> None:
     assert encoded["rules"][0]["description"] == "why"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "src bug: a flag broken at decode is compiled as a stub of kind json, so a typed "
-        "evaluation of it reports TYPE_MISMATCH instead of MALFORMED_FLAG"
-    ),
-)
 def test_broken_flag_is_malformed_for_typed_evaluation_too() -> None:
     flag = {**string_flag("bad", rules="r1"), "kind": "boolean"}
     snapshot = decode(snapshot_doc({"bad": flag}))

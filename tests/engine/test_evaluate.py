@@ -354,15 +354,6 @@ def test_segment_membership_by_attribute() -> None:
 # -- known bug ---------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=IndentationError,
-    reason=(
-        "src bug: engine.codegen nests one `if` per clause, so a rule with 99 or more "
-        "clauses exceeds CPython's 100 indentation levels; validate() accepts the snapshot "
-        "but compiling it raises IndentationError"
-    ),
-)
 def test_rule_with_many_clauses_evaluates() -> None:
     clauses = [clause(f"a{i}", "equals", "x") for i in range(120)]
     doc = flags_doc(string_flag(rules=[rule("many", *clauses)]))

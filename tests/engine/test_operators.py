@@ -410,14 +410,6 @@ def test_rule_and_segment_clauses_agree(value: Any) -> None:
 # -- known bug ---------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason=(
-        "src bug: values.as_number calls math.isfinite on ints, which raises OverflowError "
-        "for ints beyond float range; evaluation returns ERROR/GENERAL instead of comparing"
-    ),
-)
 @pytest.mark.parametrize(
     ("op", "expected"),
     [pytest.param("gt", True, id="gt"), pytest.param("lt", False, id="lt")],

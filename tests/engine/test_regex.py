@@ -153,14 +153,6 @@ def test_inputs_over_max_never_match(length: int) -> None:
 # -- known bugs --------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "src bug: regex._Checker compares character sets only over a sample alphabet "
-        "(ASCII + 7 chars); ranges outside it get an empty set, so overlapping repetitions "
-        "such as [\\u0400-\\u04ff]*[\\u0400-\\u04ff]* are not detected"
-    ),
-)
 @pytest.mark.parametrize(
     "pattern",
     [
@@ -173,14 +165,6 @@ def test_overlapping_ranges_outside_the_sample_alphabet_are_refused(pattern: str
         compile_bounded(pattern)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "src bug: bounded repetitions with a span <= 64 are never tracked as open, so a "
-        "chain like a{0,64}a{0,64}a{0,64}a{0,64}b backtracks polynomially (degree = number "
-        "of groups) and is accepted"
-    ),
-)
 def test_chained_overlapping_bounded_repetitions_are_refused() -> None:
     with pytest.raises(UnsafePatternError):
         compile_bounded("a{0,64}a{0,64}a{0,64}a{0,64}b")

@@ -440,14 +440,6 @@ def test_validate_reports_problems_of_every_flag() -> None:
 # -- known bug ---------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=OverflowError,
-    reason=(
-        "src bug: values.as_number raises OverflowError for an int beyond float range, and "
-        "validate() lets it escape instead of reporting a problem"
-    ),
-)
 @pytest.mark.parametrize(
     "flag",
     [

@@ -66,7 +66,7 @@ def run_eval(args: argparse.Namespace) -> int:
     result = evaluate(snapshot, args.flag, context, default)
     if args.json:
         print(json.dumps(result.to_dict(), indent=2))
-        return 0
+        return 1 if result.error_code is not None else 0
     print(f"value:     {json.dumps(result.value)}")
     print(f"variation: {result.variation if result.variation is not None else '-'}")
     reason = result.reason.value

@@ -73,7 +73,7 @@ def decode(data: object) -> Snapshot:
         raise SnapshotError(problems)
     top.only(_ENVELOPE)
     fmt = top.str_("format")
-    if isinstance(fmt, str) and fmt and fmt != SNAPSHOT_FORMAT:
+    if isinstance(top.data.get("format"), str) and fmt != SNAPSHOT_FORMAT:
         top.problem("format", f"unsupported format {fmt!r}; expected {SNAPSHOT_FORMAT!r}")
     project = top.str_("project", "")
     environment = top.str_("environment", "")
@@ -192,7 +192,8 @@ def _variation(data: object, path: str, problems: list[Problem]) -> Variation | 
     r.only({"key", "value", "name", "description"})
     if "value" not in r.data:
         r.problem("value", "required field is missing")
-    return Variation(r.str_("key"), r.data.get("value"))
+    meta = {k: v for k, v in r.data.items() if k in ("name", "description")}
+    return Variation(r.str_("key"), r.data.get("value"), meta)
 
 
 def _serve(data: object, path: str, problems: list[Problem]) -> Serve:
@@ -238,9 +239,9 @@ def _rule(data: object, path: str, problems: list[Problem]) -> Rule:
     if r is None:
         return Rule("", (), Serve())
     r.only({"id", "clauses", "serve", "description"})
-    return Rule(
-        r.str_("id"), _clauses(r, problems), _serve(r.data.get("serve"), r.at("serve"), problems)
-    )
+    meta = {k: v for k, v in r.data.items() if k == "description"}
+    serve = _serve(r.data.get("serve"), r.at("serve"), problems)
+    return Rule(r.str_("id"), _clauses(r, problems), serve, meta)
 
 
 def _target(data: object, path: str, problems: list[Problem]) -> Target:
@@ -276,7 +277,7 @@ def encode_flag(flag: Flag) -> dict[str, Any]:
         "key": flag.key,
         "version": flag.version,
         "kind": flag.kind.value,
-        "variations": [{"key": v.key, "value": v.value} for v in flag.variations],
+        "variations": [{"key": v.key, "value": v.value, **v.meta} for v in flag.variations],
         "on": flag.on,
         "off_variation": flag.off_variation,
         "targets": [
@@ -288,6 +289,7 @@ def encode_flag(flag: Flag) -> dict[str, Any]:
                 "id": r.id,
                 "clauses": [_encode_clause(c) for c in r.clauses],
                 "serve": _encode_serve(r.serve),
+                **r.meta,
             }
             for r in flag.rules
         ],

@@ -132,11 +132,12 @@ def generate(
     source.emit(0, "def run(ctx):")
     source.emit(1, "get = ctx.get")
     for rule in rules:
-        depth = 1
-        for clause in rule.clauses:
-            source.emit(depth, f"if {source.condition(clause)}:")
-            depth += 1
-        source.serve(depth, rule.fixed, rule.split)
+        if rule.clauses:
+            # One flat ``and`` chain: clauses are tested in order and stop at the first miss.
+            source.emit(1, "if " + " and ".join(source.condition(c) for c in rule.clauses) + ":")
+            source.serve(2, rule.fixed, rule.split)
+        else:
+            source.serve(1, rule.fixed, rule.split)
     source.serve(1, default.fixed, default.split)
     namespace = dict(source.names)
     code = compile("\n".join(source.lines) + "\n", f"<lockgate flag {name}>", "exec")

@@ -29,10 +29,11 @@ class CompiledFlag:
 
     __slots__ = ("client_visible", "key", "kind", "on", "run", "version")
 
-    def __init__(self, flag: Flag, run: Run) -> None:
+    def __init__(self, flag: Flag, run: Run, *, malformed: bool = False) -> None:
         self.key = flag.key
         self.version = flag.version
-        self.kind = flag.kind
+        # A malformed flag reports MALFORMED_FLAG whatever type the caller asks for.
+        self.kind: FlagKind | None = None if malformed else flag.kind
         self.on = flag.on
         self.client_visible = flag.client_visible
         self.run = run
@@ -51,7 +52,7 @@ class CompiledSnapshot:
         for key, flag in snapshot.flags.items():
             if key in self.malformed:
                 detail = _error(ErrorCode.MALFORMED_FLAG, flag.version)
-                self.flags[key] = CompiledFlag(flag, _constant(detail))
+                self.flags[key] = CompiledFlag(flag, _constant(detail), malformed=True)
             else:
                 self.flags[key] = CompiledFlag(
                     flag, _FlagCompiler(flag, self.flags, segments).build()
@@ -61,7 +62,7 @@ class CompiledSnapshot:
             if kind == "flags" and key not in self.flags:
                 stub = Flag(key, 0, FlagKind.JSON, (), Serve())
                 self.flags[key] = CompiledFlag(
-                    stub, _constant(_error(ErrorCode.MALFORMED_FLAG, None))
+                    stub, _constant(_error(ErrorCode.MALFORMED_FLAG, None)), malformed=True
                 )
 
     def evaluate(
@@ -73,7 +74,7 @@ class CompiledSnapshot:
             return EvaluationDetail(
                 default, None, Reason.ERROR, None, ErrorCode.FLAG_NOT_FOUND, None
             )
-        if expected is not None and flag.kind is not expected:
+        if expected is not None and flag.kind is not expected and flag.kind is not None:
             return EvaluationDetail(
                 default, None, Reason.ERROR, None, ErrorCode.TYPE_MISMATCH, flag.version
             )

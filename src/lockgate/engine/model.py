@@ -48,6 +48,7 @@ class FlagKind(StrEnum):
 class Variation:
     key: str
     value: Any
+    meta: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +84,7 @@ class Rule:
     id: str
     clauses: tuple[Clause, ...]
     serve: Serve
+    meta: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,4 +1,4 @@
-"""Bounded regular expressions for the ``matches`` operator.
+r"""Bounded regular expressions for the ``matches`` operator.
 
 Python's ``re`` backtracks and has no time limit, so lockgate bounds regex work before a
 pattern is ever served: a pattern is refused at validation when it could backtrack
@@ -10,13 +10,19 @@ catastrophically, and inputs longer than :data:`MAX_INPUT` never match. The rule
 * the body of a repetition is a single character or character class, or a fixed sequence
   of them (``(ab)+``); no repetition inside repetition and no alternatives under one
   (``(a+)+``, ``(a|ab)*``);
+* two variable-length repetitions that can match the same characters one after the other
+  (``a*a*``, ``.*x.*y``, ``a{0,9}a{0,9}``) are refused: they split an input in
+  polynomially many ways;
 * at most :data:`MAX_UNBOUNDED` repetitions with a large upper bound.
+
+Character sets are compared as ranges of code points over all of Unicode; where a set
+cannot be computed exactly (categories such as ``\w``, case folding) it is widened, so
+the check errs towards refusing.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from typing import Any
 
 __all__ = ["MAX_INPUT", "MAX_PATTERN", "MAX_UNBOUNDED", "UnsafePatternError", "compile_bounded"]
@@ -56,8 +62,8 @@ def compile_bounded(pattern: str, *, ignore_case: bool = False) -> re.Pattern[st
         compiled = re.compile(pattern, flags)
     except (re.error, RecursionError, OverflowError) as exc:
         raise UnsafePatternError(f"invalid regular expression: {exc}") from None
-    checker = _Checker(dotall=bool(compiled.flags & re.DOTALL))
-    checker.sequence(parsed, inside_repeat=False)
+    checker = _Checker(fold=bool(compiled.flags & re.IGNORECASE))
+    checker.sequence(parsed)
     if checker.unbounded > MAX_UNBOUNDED:
         raise UnsafePatternError(
             f"pattern has {checker.unbounded} unbounded repetitions; "
@@ -66,144 +72,177 @@ def compile_bounded(pattern: str, *, ignore_case: bool = False) -> re.Pattern[st
     return compiled
 
 
-# Characters used to compare character sets: all of ASCII plus a few others of each kind.
-_ALPHABET = [chr(c) for c in range(128)] + [
-    "\u00e9",
-    "\u00df",
-    "\u03a9",
-    "\u4e2d",
-    "\u00a0",
-    "\u2028",
-    "\u0663",
-]
-_CATEGORIES: dict[str, Callable[[str], bool]] = {
-    "CATEGORY_DIGIT": str.isdigit,
-    "CATEGORY_NOT_DIGIT": lambda c: not c.isdigit(),
-    "CATEGORY_SPACE": str.isspace,
-    "CATEGORY_NOT_SPACE": lambda c: not c.isspace(),
-    "CATEGORY_WORD": lambda c: c.isalnum() or c == "_",
-    "CATEGORY_NOT_WORD": lambda c: not (c.isalnum() or c == "_"),
+# -- character sets as sorted, disjoint, inclusive code point ranges ---------------------
+
+Ranges = tuple[tuple[int, int], ...]
+_MAX = 0x10FFFF
+_ALL: Ranges = ((0, _MAX),)
+_NON_ASCII = (0x80, _MAX)
+# Categories, widened to every non-ASCII character (Unicode digits, letters, spaces).
+_CATEGORY: dict[str, Ranges] = {
+    "CATEGORY_DIGIT": ((0x30, 0x39), _NON_ASCII),
+    "CATEGORY_WORD": ((0x30, 0x39), (0x41, 0x5A), (0x5F, 0x5F), (0x61, 0x7A), _NON_ASCII),
+    "CATEGORY_SPACE": ((0x09, 0x0D), (0x1C, 0x20), _NON_ASCII),
 }
 
 
-def _anything(char: str) -> bool:
-    return True
+def _normalize(ranges: list[tuple[int, int]]) -> Ranges:
+    out: list[tuple[int, int]] = []
+    for low, high in sorted(ranges):
+        if out and low <= out[-1][1] + 1:
+            out[-1] = (out[-1][0], max(out[-1][1], high))
+        else:
+            out.append((low, high))
+    return tuple(out)
+
+
+def _complement(ranges: Ranges) -> Ranges:
+    out: list[tuple[int, int]] = []
+    start = 0
+    for low, high in ranges:
+        if low > start:
+            out.append((start, low - 1))
+        start = high + 1
+    if start <= _MAX:
+        out.append((start, _MAX))
+    return tuple(out)
+
+
+def _overlap(first: Ranges, second: Ranges) -> bool:
+    i = j = 0
+    while i < len(first) and j < len(second):
+        if first[i][1] < second[j][0]:
+            i += 1
+        elif second[j][1] < first[i][0]:
+            j += 1
+        else:
+            return True
+    return False
+
+
+def _with_case(ranges: list[tuple[int, int]], fold: bool) -> list[tuple[int, int]]:
+    """Add the other case of letters when matching ignores case (widened for non-ASCII)."""
+    if not fold:
+        return ranges
+    extra: list[tuple[int, int]] = []
+    for low, high in ranges:
+        if low <= 0x7A and high >= 0x41:
+            extra += [(0x41, 0x5A), (0x61, 0x7A)]
+        if high >= 0x80:
+            extra.append(_NON_ASCII)
+    return ranges + extra
 
 
 class _Checker:
     """Walks a parsed pattern, refusing shapes that backtrack super-linearly.
 
-    Two unbounded repetitions that can match the same characters, with nothing mandatory
-    between them that the first cannot also match, split the input in quadratically many
-    ways (``a*a*b``, ``.*x.*y``); such a pattern is refused. ``open`` holds the character
-    sets of the repetitions that can still extend at the current point.
+    ``open`` holds the character sets of variable-length repetitions that can still take
+    more characters at the current point; a new variable repetition overlapping one of
+    them is refused, and a mandatory character closes every open set it is not in.
     """
 
-    def __init__(self, *, dotall: bool) -> None:
-        self.dotall = dotall
+    def __init__(self, *, fold: bool) -> None:
+        self.fold = fold
         self.unbounded = 0
-        self.open: list[frozenset[str]] = []
+        self.open: list[Ranges] = []
 
-    def sequence(self, items: Any, *, inside_repeat: bool) -> None:
+    def sequence(self, items: Any) -> None:
         for op, arg in items:
             name = str(op)
             if name in _FORBIDDEN:
                 raise UnsafePatternError(_FORBIDDEN[name])
             if name in _REPEATS:
-                self.repeat(arg, inside_repeat=inside_repeat)
+                self.repeat(arg)
             elif name == "SUBPATTERN":
-                self.sequence(arg[-1], inside_repeat=inside_repeat)
+                self.sequence(arg[-1])
             elif name == "ATOMIC_GROUP":
-                self.sequence(arg, inside_repeat=inside_repeat)
+                self.sequence(arg)
             elif name == "BRANCH":
-                self.branch(arg[1], inside_repeat=inside_repeat)
+                self.branch(arg[1])
             elif name in _SINGLE:
                 self.mandatory(self.charset(name, arg))
             # AT (anchors) consume nothing and change nothing.
 
-    def branch(self, branches: Any, *, inside_repeat: bool) -> None:
-        if inside_repeat:
-            raise UnsafePatternError("alternatives inside a repetition are not allowed")
+    def branch(self, branches: Any) -> None:
         before = list(self.open)
-        after: list[frozenset[str]] = []
+        after: list[Ranges] = []
         for items in branches:
             self.open = list(before)
-            self.sequence(items, inside_repeat=False)
+            self.sequence(items)
             after.extend(s for s in self.open if s not in after)
         self.open = after
 
-    def repeat(self, arg: Any, *, inside_repeat: bool) -> None:
+    def repeat(self, arg: Any) -> None:
         low, high, body = arg
-        if inside_repeat:
-            raise UnsafePatternError("a repetition inside a repetition is not allowed")
         chars = self.body_charset(body)
         if chars is None:
             raise UnsafePatternError(
                 "the body of a repetition must be single characters or classes, "
                 "such as a+ or [a-z]*"
             )
-        large = high == _constants.MAXREPEAT or high - low > _LARGE_REPEAT
-        if not large:
-            for _ in range(min(low, 1)):
-                self.mandatory(chars)
+        if high == _constants.MAXREPEAT or high - low > _LARGE_REPEAT:
+            self.unbounded += 1
+        if low >= 1:
+            self.mandatory(chars)
+        if high == low:
             return
-        self.unbounded += 1
-        if any(chars & other for other in self.open):
+        if any(_overlap(chars, other) for other in self.open):
             raise UnsafePatternError(
                 "two repetitions can match the same text one after the other "
                 "(as in a*a* or .*x.*); separate them with a character only one can match"
             )
         self.open.append(chars)
 
-    def mandatory(self, chars: frozenset[str]) -> None:
+    def mandatory(self, chars: Ranges) -> None:
         # A repetition stays open past a mandatory character only if it can match it too.
-        self.open = [s for s in self.open if s & chars]
+        self.open = [s for s in self.open if _overlap(s, chars)]
 
-    def body_charset(self, items: Any) -> frozenset[str] | None:
-        out: set[str] = set()
+    def body_charset(self, items: Any) -> Ranges | None:
+        out: list[tuple[int, int]] = []
         for op, arg in items:
             name = str(op)
             if name == "SUBPATTERN":
                 inner = self.body_charset(arg[-1])
                 if inner is None:
                     return None
-                out |= inner
+                out.extend(inner)
             elif name in _SINGLE:
-                out |= self.charset(name, arg)
+                out.extend(self.charset(name, arg))
             else:
                 return None
-        return frozenset(out)
+        return _normalize(out)
 
-    def charset(self, name: str, arg: Any) -> frozenset[str]:
+    def charset(self, name: str, arg: Any) -> Ranges:
         if name == "ANY":
-            return frozenset(c for c in _ALPHABET if self.dotall or c != "\n")
+            return _ALL
         if name == "IN":
-            return _class_charset(arg)
+            return self.class_charset(arg)
         if name == "CATEGORY":
-            test = _CATEGORIES.get(str(arg), _anything)
-            return frozenset(c for c in _ALPHABET if test(c))
+            return _CATEGORY.get(str(arg), _ALL)
         if name == "LITERAL":
-            return frozenset({chr(arg), chr(arg).lower(), chr(arg).upper()})
-        return frozenset(c for c in _ALPHABET if c != chr(arg))  # NOT_LITERAL
+            return _normalize(_with_case([(arg, arg)], self.fold))
+        return _complement(_normalize(_with_case([(arg, arg)], self.fold)))  # NOT_LITERAL
 
-
-def _class_charset(items: Any) -> frozenset[str]:
-    negate = False
-    chars: set[str] = set()
-    for op, arg in items:
-        name = str(op)
-        if name == "NEGATE":
-            negate = True
-        elif name == "LITERAL":
-            chars |= {chr(arg), chr(arg).lower(), chr(arg).upper()}
-        elif name in ("RANGE", "RANGE_UNI_IGNORE"):
-            low, high = arg
-            chars |= {c for c in _ALPHABET if low <= ord(c) <= high}
-        elif name == "CATEGORY":
-            test = _CATEGORIES.get(str(arg), _anything)
-            chars |= {c for c in _ALPHABET if test(c)}
-        else:  # anything unusual is treated as "may match everything"
-            chars |= set(_ALPHABET)
-    if negate:
-        return frozenset(c for c in _ALPHABET if c not in chars)
-    return frozenset(chars)
+    def class_charset(self, items: Any) -> Ranges:
+        negate = False
+        exact = True
+        ranges: list[tuple[int, int]] = []
+        for op, arg in items:
+            name = str(op)
+            if name == "NEGATE":
+                negate = True
+            elif name == "LITERAL":
+                ranges.append((arg, arg))
+            elif name in ("RANGE", "RANGE_UNI_IGNORE"):
+                ranges.append((arg[0], arg[1]))
+            elif name == "CATEGORY" and str(arg) in _CATEGORY:
+                ranges.extend(_CATEGORY[str(arg)])
+                exact = False
+            else:  # negated categories and anything unusual: may match everything
+                ranges.append((0, _MAX))
+                exact = False
+        if not negate:
+            return _normalize(_with_case(ranges, self.fold))
+        if not exact:
+            return _ALL  # the complement of a widened set would be too narrow
+        return _complement(_normalize(_with_case(ranges, self.fold)))

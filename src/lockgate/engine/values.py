@@ -17,9 +17,13 @@ _DATE_ONLY = re.compile(r"\d{4}-\d{2}-\d{2}\Z")
 
 def as_number(value: object) -> float | int | None:
     """``value`` if it is a finite int or float (booleans are not numbers)."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    if isinstance(value, bool):
         return None
-    return value if math.isfinite(value) else None
+    if isinstance(value, int):
+        return value  # Python integers are exact and always finite, however large
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    return None
 
 
 def parse_instant(value: object) -> float | None:
