@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, insert, select, text, update
 
 from lockgate.control.base import ChangeEvent, Transaction
 from lockgate.engine import SNAPSHOT_FORMAT, decode, validate
@@ -24,7 +24,16 @@ from lockgate.store.tables import (
     segments,
 )
 
-__all__ = ["bump", "build_snapshot", "check_snapshot", "flag_document", "segment_document"]
+CHANGE_CHANNEL = "lockgate_changes"
+
+__all__ = [
+    "CHANGE_CHANNEL",
+    "bump",
+    "build_snapshot",
+    "check_snapshot",
+    "flag_document",
+    "segment_document",
+]
 
 
 def flag_document(flag: Any, config: dict[str, Any], version: int) -> dict[str, Any]:
@@ -145,6 +154,12 @@ def bump(
                 created_at=tx.now,
             )
         )
+        if tx.conn.dialect.name == "postgresql":
+            # Delivered to every replica's listener when (and only if) this transaction commits.
+            tx.conn.execute(
+                text("SELECT pg_notify(:channel, :payload)"),
+                {"channel": CHANGE_CHANNEL, "payload": f"{environment_id}:{version}"},
+            )
         versions.append(version)
     if environment_ids:
         tx.events.append(

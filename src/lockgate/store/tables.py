@@ -285,3 +285,25 @@ audit_checkpoints = Table(
     Column("key_id", String(64), nullable=False),
     Column("signature", String(128), nullable=False),
 )
+
+# Aggregated evaluation counts reported by SDKs: the decision log's statistics.
+evaluation_counts = Table(
+    "evaluation_counts",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column(
+        "environment_id",
+        Integer,
+        ForeignKey("environments.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("flag", String(128), nullable=False),
+    Column("variation", String(128), nullable=True),
+    Column("reason", String(32), nullable=False),
+    Column("window_start", TS, nullable=False),
+    Column("window_end", TS, nullable=False),
+    Column("count", Integer, nullable=False),
+    Column("sdk", String(200), nullable=False),
+    Column("received_at", TS, nullable=False),
+    Index("ix_evaluation_counts_env_flag_window", "environment_id", "flag", "window_start"),
+)

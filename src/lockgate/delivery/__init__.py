@@ -1,0 +1,1 @@
+"""Delivery: snapshots and change streams to SDKs, remote evaluation, replica fan-out."""

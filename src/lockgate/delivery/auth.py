@@ -1,0 +1,89 @@
+"""SDK key authentication for the delivery endpoints, cached for one second.
+
+The cache keeps hot paths (snapshot polling, remote evaluation) off the database; its
+one-second lifetime bounds how long a revoked key keeps working on them. Open streams are
+closed by the hub's own revocation watch.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Annotated
+
+from anyio import to_thread
+from fastapi import Depends, Request
+
+from lockgate.control.base import Services
+from lockgate.control.sdk_keys import SdkKeyPrincipal, authenticate_sdk_key, touch_sdk_key
+from lockgate.errors import PermissionDenied, Unauthenticated
+
+__all__ = ["ClientOrServerKey", "KeyCache", "ServerKey", "sdk_key"]
+
+_TTL = 1.0
+_MAX_ENTRIES = 10_000
+
+
+class KeyCache:
+    def __init__(self) -> None:
+        self._entries: dict[str, tuple[float, SdkKeyPrincipal]] = {}
+        self._touched: dict[int, float] = {}
+        self._lock = threading.Lock()
+
+    def get(self, value: str) -> SdkKeyPrincipal | None:
+        hit = self._entries.get(value)
+        if hit is None or hit[0] < time.monotonic():
+            return None
+        return hit[1]
+
+    def put(self, value: str, principal: SdkKeyPrincipal) -> None:
+        with self._lock:
+            if len(self._entries) >= _MAX_ENTRIES:
+                self._entries.clear()
+            self._entries[value] = (time.monotonic() + _TTL, principal)
+
+    def needs_touch(self, key_id: int) -> bool:
+        now = time.monotonic()
+        with self._lock:
+            if now - self._touched.get(key_id, -1e9) < 60:
+                return False
+            self._touched[key_id] = now
+            return True
+
+
+def _authenticate(services: Services, cache: KeyCache, value: str) -> SdkKeyPrincipal:
+    now = services.now()
+    with services.view() as conn:
+        principal = authenticate_sdk_key(conn, value, now)
+    if cache.needs_touch(principal.key_id):
+        with services.database.write() as conn:
+            touch_sdk_key(conn, principal.key_id, now)
+    return principal
+
+
+async def sdk_key(request: Request) -> SdkKeyPrincipal:
+    """The SDK key of the request (``Authorization: Bearer`` or ``X-API-Key``)."""
+    authorization = request.headers.get("authorization", "")
+    scheme, _, value = authorization.partition(" ")
+    value = value.strip() if scheme.lower() == "bearer" else request.headers.get("x-api-key", "")
+    if not value:
+        raise Unauthenticated("send an SDK key: 'Authorization: Bearer lgs_…' (or lgc_…)")
+    cache: KeyCache = request.app.state.sdk_key_cache
+    principal = cache.get(value)
+    if principal is None:
+        services: Services = request.app.state.services
+        principal = await to_thread.run_sync(_authenticate, services, cache, value)
+        cache.put(value, principal)
+    return principal
+
+
+async def server_key(principal: Annotated[SdkKeyPrincipal, Depends(sdk_key)]) -> SdkKeyPrincipal:
+    if principal.kind != "server":
+        raise PermissionDenied(
+            "this endpoint needs a server SDK key; client keys get evaluated values only"
+        )
+    return principal
+
+
+ServerKey = Annotated[SdkKeyPrincipal, Depends(server_key)]
+ClientOrServerKey = Annotated[SdkKeyPrincipal, Depends(sdk_key)]

@@ -1,0 +1,91 @@
+"""Fan-out between replicas with PostgreSQL LISTEN/NOTIFY — no extra infrastructure.
+
+Each commit that changes an environment sends ``NOTIFY lockgate_changes, '<env>:<version>'``
+(delivered only if the transaction commits; see ``control.snapshots.bump``). Every replica
+runs one listener thread that hands notifications to its delivery hub. A dropped listener
+connection is re-opened with backoff, and then — and every ``resync_interval`` seconds
+anyway — the hub compares the versions it streams with the database, so a notification
+missed while disconnected delays a change, it never loses it.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+import psycopg
+
+from lockgate.control.snapshots import CHANGE_CHANNEL
+
+__all__ = ["ChangeListener", "parse_payload"]
+
+log = logging.getLogger("lockgate.delivery")
+
+
+def parse_payload(payload: str) -> int | None:
+    """The environment id of a notification payload ``"<env>:<version>"``."""
+    env, _, version = payload.partition(":")
+    if not env.isdigit() or not version.isdigit():
+        return None
+    return int(env)
+
+
+class ChangeListener:
+    """A daemon thread that LISTENs and calls ``on_change([env ids])`` / ``on_resync()``."""
+
+    def __init__(
+        self,
+        url: str,
+        on_change: Callable[[list[int]], None],
+        on_resync: Callable[[], None],
+        *,
+        resync_interval: float = 5.0,
+        max_backoff: float = 10.0,
+    ) -> None:
+        self.url = url.replace("postgresql+psycopg://", "postgresql://", 1)
+        self.on_change = on_change
+        self.on_resync = on_resync
+        self.resync_interval = resync_interval
+        self.max_backoff = max_backoff
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="lockgate-pg-listen", daemon=True)
+        self.connected = threading.Event()
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout: float = 3.0) -> None:
+        self._stop.set()
+        self._thread.join(timeout)
+
+    def _run(self) -> None:
+        backoff = 0.5
+        while not self._stop.is_set():
+            try:
+                self._listen()
+                backoff = 0.5
+            except Exception as exc:
+                self.connected.clear()
+                if self._stop.is_set():
+                    return
+                log.warning("change listener lost its connection (%s); retrying", exc)
+                self._stop.wait(backoff)
+                backoff = min(backoff * 2, self.max_backoff)
+
+    def _listen(self) -> None:
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            conn.execute(f"LISTEN {CHANGE_CHANNEL}")
+            self.connected.set()
+            self.on_resync()  # catch up on anything sent while we were not listening
+            last_resync = time.monotonic()
+            while not self._stop.is_set():
+                # The generator yields each notification as it arrives; the hub coalesces.
+                for notify in conn.notifies(timeout=0.5):
+                    env = parse_payload(notify.payload)
+                    if env is not None:
+                        self.on_change([env])
+                if time.monotonic() - last_resync >= self.resync_interval:
+                    self.on_resync()
+                    last_resync = time.monotonic()
