@@ -7,12 +7,28 @@ import sys
 from collections.abc import Sequence
 
 from lockgate import __version__
-from lockgate.cli import server_cmds, snapshot_cmds
+from lockgate.cli import (
+    audit_cmds,
+    flags_cmds,
+    identity_cmds,
+    projects_cmds,
+    segments_cmds,
+    server_cmds,
+    snapshot_cmds,
+)
 from lockgate.cli.errors import CliError
 
 __all__ = ["build_parser", "main"]
 
-COMMAND_GROUPS = [server_cmds, snapshot_cmds]
+COMMAND_GROUPS = [
+    server_cmds,
+    snapshot_cmds,
+    audit_cmds,
+    projects_cmds,
+    flags_cmds,
+    segments_cmds,
+    identity_cmds,
+]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -41,7 +57,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.code
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader went away (e.g. `| head`): stop quietly, as Unix tools do.
+        _silence_stdout()
+        return 141
     return code
+
+
+def _silence_stdout() -> None:
+    import os
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
 
 
 if __name__ == "__main__":  # pragma: no cover

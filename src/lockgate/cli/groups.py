@@ -1,0 +1,53 @@
+"""Declaring HTTP command groups: ``lockgate GROUP COMMAND [options]``.
+
+Every HTTP command gets the same connection options (``--url``, ``--token``) and ``--json``
+(print the raw API JSON instead of a table).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from lockgate.cli.errors import EXIT_USAGE
+from lockgate.cli.http import add_connection_options
+
+__all__ = ["Run", "add_command", "add_group", "add_reason"]
+
+Run = Callable[[argparse.Namespace], int]
+
+
+def add_group(commands: Any, name: str, help_text: str) -> Any:
+    """A command group; run alone, it prints its help and exits 2."""
+    group: argparse.ArgumentParser = commands.add_parser(
+        name, help=help_text, description=help_text
+    )
+    group.set_defaults(run=_print_help(group))
+    return group.add_subparsers(title=f"{name} commands", metavar="COMMAND")
+
+
+def add_command(sub: Any, name: str, help_text: str, run: Run) -> argparse.ArgumentParser:
+    parser: argparse.ArgumentParser = sub.add_parser(name, help=help_text, description=help_text)
+    add_connection_options(parser)
+    parser.add_argument("--json", action="store_true", help="print the raw API JSON")
+    parser.set_defaults(run=run)
+    return parser
+
+
+def add_reason(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--reason",
+        default="",
+        help="why (recorded in the audit log; required for high-risk flags and protected "
+        "environments)",
+    )
+
+
+def _print_help(parser: argparse.ArgumentParser) -> Run:
+    def run(_args: argparse.Namespace) -> int:
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+
+    return run

@@ -1,0 +1,350 @@
+"""``lockgate audit``: verify, export and checkpoints export, straight from the database."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from lockgate.cli.main import main
+from lockgate.store.audit import AuditEntry
+from lockgate.store.checkpoints import SIGNING_KEY_FILE, Signer
+from lockgate.store.db import Database
+from lockgate.store.migrate import upgrade
+from tests.store.auditing import append_entries, drop_append_only, execute, set_head
+
+Capture = pytest.CaptureFixture[str]
+
+
+@dataclass
+class Server:
+    """What a server leaves behind: a data directory with its key, and a database."""
+
+    data_dir: Path
+    url: str
+    database: Database
+    signer: Signer
+    entries: list[AuditEntry]
+
+
+@pytest.fixture(autouse=True)
+def _clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for name in ("LOCKGATE_DATA_DIR", "LOCKGATE_DATABASE_URL", "LOCKGATE_CONFIG"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)  # the default ./lockgate-data must not exist
+
+
+def _server(data_dir: Path, url: str) -> Iterator[Server]:
+    database = Database(url)
+    upgrade(database)
+    signer = Signer.load_or_create(data_dir / SIGNING_KEY_FILE)
+    entries = append_entries(database, 10, signer=signer, every_n=5)
+    try:
+        yield Server(data_dir, url, database, signer, entries)
+    finally:
+        database.dispose()
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[Server]:
+    """An embedded (SQLite) server's data directory."""
+    data_dir = tmp_path / "data"
+    yield from _server(data_dir, f"sqlite:///{data_dir / 'lockgate.db'}")
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def any_server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Server]:
+    """A server on each backend, reached with --database-url."""
+    data_dir = tmp_path / "data"
+    if request.param == "postgres":
+        url = str(request.getfixturevalue("pg_database"))
+    else:
+        url = f"sqlite:///{data_dir / 'lockgate.db'}"
+    yield from _server(data_dir, url)
+
+
+def run(capsys: Capture, *argv: str) -> tuple[int, str, str]:
+    code = main(["audit", *argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+# --- verify -------------------------------------------------------------------------------
+
+
+def test_verify_an_intact_data_dir(server: Server, capsys: Capture) -> None:
+    code, out, err = run(capsys, "verify", "--data-dir", str(server.data_dir))
+
+    assert code == 0
+    assert out == "audit chain intact: 10 entries, head seq 10, 2 checkpoints verified\n"
+    assert err == ""
+
+
+def test_verify_finds_the_data_dir_in_the_environment(
+    server: Server, capsys: Capture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LOCKGATE_DATA_DIR", str(server.data_dir))
+
+    code, out, _ = run(capsys, "verify")
+
+    assert code == 0
+    assert out.startswith("audit chain intact: 10 entries")
+
+
+def test_verify_by_url_without_a_key_says_signatures_were_not_checked(
+    any_server: Server, capsys: Capture
+) -> None:
+    code, out, err = run(capsys, "verify", "--database-url", any_server.url)
+
+    assert code == 0
+    assert out == "audit chain intact: 10 entries, head seq 10, 0 checkpoints verified\n"
+    assert "signatures of 2 checkpoints were not checked" in err
+
+
+def test_verify_by_url_with_a_public_key(
+    any_server: Server, capsys: Capture, tmp_path: Path
+) -> None:
+    key = tmp_path / "audit.pub"
+    key.write_text(any_server.signer.public_key_pem, encoding="utf-8")
+
+    code, out, err = run(
+        capsys, "verify", "--database-url", any_server.url, "--public-key", str(key)
+    )
+
+    assert code == 0
+    assert out.endswith(", 2 checkpoints verified\n")
+    assert err == ""
+
+
+def test_verify_a_tampered_chain_exits_4_naming_the_first_bad_entry(
+    any_server: Server, capsys: Capture
+) -> None:
+    drop_append_only(any_server.database)
+    execute(any_server.database, "UPDATE audit_log SET reason = 'nothing' WHERE seq = 5")
+    execute(any_server.database, "DELETE FROM audit_log WHERE seq = 8")
+
+    code, out, _ = run(
+        capsys,
+        "verify",
+        "--database-url",
+        any_server.url,
+        "--data-dir",
+        str(any_server.data_dir),
+    )
+
+    assert code == 4
+    assert out.splitlines() == [
+        "audit chain BROKEN at entry 5: modified — entry 5 no longer matches its hash",
+        "  also at entry 8: deleted — entry 8 is missing (the chain breaks before entry 9)",
+    ]
+
+
+def test_verify_json(server: Server, capsys: Capture) -> None:
+    drop_append_only(server.database)
+    execute(server.database, "DELETE FROM audit_log WHERE seq > 7")
+
+    code, out, _ = run(capsys, "verify", "--data-dir", str(server.data_dir), "--json")
+
+    assert code == 4
+    report = json.loads(out)
+    assert report["ok"] is False
+    assert (report["entries"], report["head_seq"], report["checkpoints_checked"]) == (7, 10, 2)
+    assert report["problems"][0] == {
+        "seq": 8,
+        "kind": "truncated",
+        "detail": "the head records 10 entries but the log ends at entry 7",
+    }
+
+
+def test_exported_checkpoints_catch_what_the_database_no_longer_shows(
+    any_server: Server, capsys: Capture, tmp_path: Path
+) -> None:
+    exported = tmp_path / "offsite" / "checkpoints.jsonl"
+    exported.parent.mkdir()
+    code, _, err = run(
+        capsys,
+        "checkpoints",
+        "export",
+        "--database-url",
+        any_server.url,
+        "--data-dir",
+        str(any_server.data_dir),
+        "--output",
+        str(exported),
+    )
+    assert (code, err) == (0, "")
+    database = any_server.database
+    drop_append_only(database)
+    execute(database, "DELETE FROM audit_log WHERE seq > 7", "DELETE FROM audit_checkpoints")
+    set_head(database, 7, any_server.entries[6].hash)
+
+    assert run(capsys, "verify", "--database-url", any_server.url)[0] == 0
+    code, out, _ = run(
+        capsys, "verify", "--database-url", any_server.url, "--checkpoints", str(exported)
+    )
+
+    assert code == 4
+    assert out == (
+        "audit chain BROKEN at entry 8: truncated — the log ends at entry 7 but the exported "
+        f"checkpoint of entry 10 (signed {any_server.entries[-1].ts}) shows it had more\n"
+    )
+
+
+# --- export -------------------------------------------------------------------------------
+
+
+def test_export_writes_one_json_object_per_entry(server: Server, capsys: Capture) -> None:
+    code, out, _ = run(capsys, "export", "--format", "jsonl", "--data-dir", str(server.data_dir))
+
+    assert code == 0
+    lines = [json.loads(line) for line in out.splitlines()]
+    assert lines == [entry.to_dict() for entry in server.entries]
+    assert {"seq", "hash", "prev_hash"} <= set(lines[0])
+
+
+def test_export_since_seq_to_a_file(server: Server, capsys: Capture, tmp_path: Path) -> None:
+    target = tmp_path / "audit.jsonl"
+
+    code, out, _ = run(
+        capsys,
+        "export",
+        "--data-dir",
+        str(server.data_dir),
+        "--since-seq",
+        "7",
+        "--output",
+        str(target),
+    )
+
+    assert (code, out) == (0, "")
+    seqs = [json.loads(line)["seq"] for line in target.read_text(encoding="utf-8").splitlines()]
+    assert seqs == [8, 9, 10]
+    assert not Path(f"{target}.partial").exists()
+
+
+def test_checkpoints_export_carries_the_public_key(server: Server, capsys: Capture) -> None:
+    code, out, err = run(capsys, "checkpoints", "export", "--data-dir", str(server.data_dir))
+
+    assert (code, err) == (0, "")
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert [row["seq"] for row in rows] == [5, 10]
+    assert {row["public_key_pem"] for row in rows} == {server.signer.public_key_pem}
+    assert {row["key_id"] for row in rows} == {server.signer.key_id}
+
+
+def test_checkpoints_export_without_a_key_warns(any_server: Server, capsys: Capture) -> None:
+    code, out, err = run(capsys, "checkpoints", "export", "--database-url", any_server.url)
+
+    assert code == 0
+    assert [json.loads(line)["public_key_pem"] for line in out.splitlines()] == [None, None]
+    assert "the exported checkpoints carry none" in err
+
+
+# --- errors -------------------------------------------------------------------------------
+
+
+def test_a_missing_data_dir_is_a_clear_error(capsys: Capture, tmp_path: Path) -> None:
+    missing = tmp_path / "nowhere"
+
+    code, out, err = run(capsys, "verify", "--data-dir", str(missing))
+
+    assert (code, out) == (2, "")
+    assert err == (
+        f"lockgate: error: data directory {missing} does not exist "
+        "(use --data-dir or --database-url)\n"
+    )
+    assert not missing.exists()
+
+
+def test_the_default_data_dir_is_used_when_nothing_is_given(
+    capsys: Capture, tmp_path: Path
+) -> None:
+    code, _, err = run(capsys, "export")
+
+    assert code == 2
+    assert f"data directory {tmp_path / 'lockgate-data'} does not exist" in err
+
+
+def test_a_missing_database_file_is_not_created(capsys: Capture, tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+
+    code, _, err = run(capsys, "verify", "--data-dir", str(data_dir))
+
+    assert code == 2
+    assert f"no database at {data_dir / 'lockgate.db'}" in err
+    assert list(data_dir.iterdir()) == []
+
+
+def test_a_database_that_was_never_migrated(capsys: Capture, tmp_path: Path) -> None:
+    path = tmp_path / "empty.db"
+    sqlite3.connect(path).close()
+
+    code, _, err = run(capsys, "verify", "--database-url", f"sqlite:///{path}")
+
+    assert code == 2
+    assert "has no Lockgate schema: it was never migrated" in err
+
+
+def test_an_unreachable_database(capsys: Capture) -> None:
+    url = "postgresql://auditor:s3cret@127.0.0.1:1/lockgate"
+
+    code, _, err = run(capsys, "export", "--database-url", url)
+
+    assert code == 2
+    assert err.startswith(
+        "lockgate: error: cannot connect to postgresql://auditor:***@127.0.0.1:1/"
+    )
+    assert "s3cret" not in err
+    assert "Traceback" not in err
+
+
+def test_a_bad_checkpoint_file(server: Server, capsys: Capture, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"seq": 5}\n', encoding="utf-8")
+
+    code, _, err = run(
+        capsys, "verify", "--data-dir", str(server.data_dir), "--checkpoints", str(bad)
+    )
+
+    assert code == 2
+    assert f"--checkpoints: {bad}:1: hash must be a str" in err
+
+
+@pytest.mark.parametrize("content", [None, "not a key"])
+def test_a_bad_public_key_file(
+    server: Server, capsys: Capture, tmp_path: Path, content: str | None
+) -> None:
+    key = tmp_path / "key.pub"
+    if content is not None:
+        key.write_text(content, encoding="utf-8")
+
+    code, _, err = run(
+        capsys, "verify", "--data-dir", str(server.data_dir), "--public-key", str(key)
+    )
+
+    assert code == 2
+    assert err.startswith("lockgate: error: --public-key: ")
+
+
+def test_an_unwritable_output(server: Server, capsys: Capture, tmp_path: Path) -> None:
+    target = tmp_path / "no" / "such" / "dir" / "out.jsonl"
+
+    code, _, err = run(
+        capsys, "export", "--data-dir", str(server.data_dir), "--output", str(target)
+    )
+
+    assert code == 2
+    assert "--output: cannot write" in err
+
+
+@pytest.mark.parametrize("argv", [[], ["checkpoints"]])
+def test_a_group_without_a_command_prints_its_usage(capsys: Capture, argv: list[str]) -> None:
+    code, out, err = run(capsys, *argv)
+
+    assert (code, out) == (2, "")
+    assert err.startswith("usage: lockgate audit")
