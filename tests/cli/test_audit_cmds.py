@@ -290,12 +290,12 @@ def test_a_database_that_was_never_migrated(capsys: Capture, tmp_path: Path) -> 
     assert "has no Lockgate schema: it was never migrated" in err
 
 
-def test_an_unreachable_database(capsys: Capture) -> None:
+def test_an_unreachable_database_exits_8(capsys: Capture) -> None:
     url = "postgresql://auditor:s3cret@127.0.0.1:1/lockgate"
 
     code, _, err = run(capsys, "export", "--database-url", url)
 
-    assert code == 2
+    assert code == 8
     assert err.startswith(
         "lockgate: error: cannot connect to postgresql://auditor:***@127.0.0.1:1/"
     )
@@ -348,3 +348,11 @@ def test_a_group_without_a_command_prints_its_usage(capsys: Capture, argv: list[
 
     assert (code, out) == (2, "")
     assert err.startswith("usage: lockgate audit")
+
+
+def test_the_http_commands_share_the_audit_group(capsys: Capture) -> None:
+    with pytest.raises(SystemExit):
+        main(["audit", "--help"])
+    out = capsys.readouterr().out
+    for command in ("verify", "export", "checkpoints", "tail", "list"):
+        assert f"    {command}" in out

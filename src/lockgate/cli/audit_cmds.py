@@ -2,8 +2,12 @@
 
 No server is needed: the commands read the database named by ``--database-url`` or the
 SQLite database in ``--data-dir`` (defaults: ``LOCKGATE_DATABASE_URL``,
-``LOCKGATE_DATA_DIR``, ``./lockgate-data``). Exit codes: 0 intact / done, 2 the database
-or an input cannot be used, 4 the chain is broken.
+``LOCKGATE_DATA_DIR``, ``./lockgate-data``). Exit codes (:mod:`lockgate.cli.errors`): 0
+intact / done, 1 a database error while reading, 2 no such database or input, or one never
+migrated, 4 the chain is broken, 8 the database cannot be reached.
+
+``tail`` and ``list`` in the same group read the log over HTTP
+(:mod:`lockgate.cli.audit_http_cmds`).
 """
 
 from __future__ import annotations
@@ -21,7 +25,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
-from lockgate.cli.errors import CliError
+from lockgate.cli import audit_http_cmds
+from lockgate.cli.errors import EXIT_BROKEN, EXIT_FAILURE, EXIT_UNREACHABLE, CliError
 from lockgate.settings import Settings, SettingsError, load_settings
 from lockgate.store.audit import read_entries
 from lockgate.store.checkpoints import (
@@ -39,9 +44,6 @@ from lockgate.store.verify import VerifyError, VerifyReport, verify_database
 
 __all__ = ["EXIT_BROKEN", "register"]
 
-EXIT_BROKEN = 4
-"""``lockgate audit verify`` found the audit chain tampered with."""
-
 
 def register(commands: Any) -> None:
     audit = commands.add_parser(
@@ -54,6 +56,7 @@ def register(commands: Any) -> None:
     _register_verify(sub)
     _register_export(sub)
     _register_checkpoints(sub)
+    audit_http_cmds.add_http_audit_commands(sub)
 
 
 def _usage(parser: argparse.ArgumentParser) -> Any:
@@ -156,7 +159,7 @@ def run_verify(args: argparse.Namespace) -> int:
         try:
             report = verify_database(database, public_key=keys, external_checkpoints=external)
         except VerifyError as exc:
-            raise CliError(str(exc)) from None
+            raise CliError(str(exc), EXIT_FAILURE) from None
     _print_report(report, as_json=args.json)
     return 0 if report.ok else EXIT_BROKEN
 
@@ -251,7 +254,8 @@ def _database(settings: Settings) -> Iterator[Database]:
         _require_schema(database, url)
         yield database
     except SQLAlchemyError as exc:
-        raise CliError(f"database error at {_safe_url(url)}: {_first_line(exc)}") from None
+        message = f"database error at {_safe_url(url)}: {_first_line(exc)}"
+        raise CliError(message, EXIT_FAILURE) from None
     finally:
         database.dispose()
 
@@ -260,7 +264,8 @@ def _require_schema(database: Database, url: str) -> None:
     try:
         revision = current_revision(database)
     except SQLAlchemyError as exc:
-        raise CliError(f"cannot connect to {_safe_url(url)}: {_first_line(exc)}") from None
+        message = f"cannot connect to {_safe_url(url)}: {_first_line(exc)}"
+        raise CliError(message, EXIT_UNREACHABLE) from None
     if revision is None:
         raise CliError(
             f"the database at {_safe_url(url)} has no Lockgate schema: it was never migrated"

@@ -3,8 +3,8 @@
 SQLite (the embedded default) runs in WAL mode with one writer: write transactions take
 an in-process lock and open with ``BEGIN IMMEDIATE``, so concurrent API writes queue up
 instead of failing with ``database is locked``; readers never wait. On PostgreSQL every
-write transaction appends to the audit chain, whose head row it locks, which orders the
-writes of all replicas.
+write transaction first takes a transaction-scoped advisory lock, which orders the writes
+of all replicas the same way.
 """
 
 from __future__ import annotations
@@ -15,10 +15,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.pool import NullPool
 
-__all__ = ["Database", "normalize_url"]
+__all__ = ["WRITE_LOCK_KEY", "Database", "normalize_url"]
+
+WRITE_LOCK_KEY = 0x6C6F636B67617465  # "lockgate": the PostgreSQL advisory lock for writers
 
 
 def normalize_url(url: str) -> str:
@@ -63,6 +65,10 @@ class Database:
                     yield conn
             return
         with self.engine.begin() as conn:
+            # One writer at a time across every replica, as on SQLite: each write reads
+            # what it checks (versions, existence) after the previous write committed, so
+            # optimistic-concurrency checks cannot race. Released at commit or rollback.
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": WRITE_LOCK_KEY})
             yield conn
 
     @contextmanager
