@@ -2,20 +2,58 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from anyio import to_thread
 from fastapi import FastAPI
 
 from lockgate import __version__
 from lockgate.api import problems
 from lockgate.api.limits import RequestLimits
-from lockgate.api.routes import flags, health, projects
+from lockgate.api.routes import (
+    audit,
+    auth,
+    evaluate,
+    flags,
+    health,
+    members,
+    ofrep,
+    projects,
+    sdk,
+    sdk_keys,
+    segments,
+    tokens,
+    users,
+)
 from lockgate.control.base import Services
+from lockgate.control.login_limits import LoginLimiter
+from lockgate.delivery.auth import KeyCache
+from lockgate.delivery.hub import DeliveryHub
+from lockgate.delivery.pg_notify import ChangeListener
 from lockgate.settings import Settings
 from lockgate.store import migrate
 from lockgate.store.db import Database
 
 __all__ = ["build_services", "create_app"]
 
-ROUTERS = [health.router, projects.router, flags.router]
+ROUTERS = [
+    health.router,
+    projects.router,
+    flags.router,
+    segments.router,
+    audit.router,
+    evaluate.router,
+    auth.router,
+    users.router,
+    members.router,
+    tokens.router,
+    sdk_keys.router,
+    sdk.router,
+    ofrep.router,
+]
 
 
 def build_services(settings: Settings, *, run_migrations: bool = True) -> Services:
@@ -31,9 +69,61 @@ def build_services(settings: Settings, *, run_migrations: bool = True) -> Servic
     )
 
 
+async def _periodic_checkpoints(settings: Settings, services: Services) -> None:
+    """Sign a checkpoint every ``audit_checkpoint_minutes`` when entries were added."""
+    from lockgate.store import checkpoints
+
+    if services.signer is None or settings.audit_checkpoint_minutes <= 0:
+        return
+    interval = min(60.0, settings.audit_checkpoint_minutes * 30.0)
+
+    def tick() -> None:
+        with services.database.write() as conn:
+            checkpoints.checkpoint_if_due(
+                conn,
+                services.signer,
+                settings.audit_checkpoint_every,
+                settings.audit_checkpoint_minutes,
+                services.now(),
+            )
+
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await to_thread.run_sync(tick)
+        except Exception:
+            logging.getLogger("lockgate.audit").exception("periodic audit checkpoint failed")
+
+
+def _lifespan(settings: Settings, services: Services) -> object:
+    """Start the delivery hub (and, on PostgreSQL, the replica change listener)."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        hub: DeliveryHub = app.state.hub
+        await hub.start()
+        listener = None
+        if not services.database.is_sqlite:
+            listener = ChangeListener(
+                services.database.url, on_change=hub.notify, on_resync=hub.request_resync
+            )
+            listener.start()
+        checkpoints_task = asyncio.create_task(_periodic_checkpoints(settings, services))
+        try:
+            yield
+        finally:
+            checkpoints_task.cancel()
+            if listener is not None:
+                listener.stop()
+            await hub.stop()
+
+    return lifespan
+
+
 def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     services = services or build_services(settings)
     app = FastAPI(
+        lifespan=_lifespan(settings, services),  # type: ignore[arg-type]
         title="lockgate",
         version=__version__,
         description="Control plane for real-time governance of AI-generated software.",
@@ -42,7 +132,14 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
         openapi_url="/openapi.json",
     )
     app.state.services = services
+    app.state.hub = DeliveryHub(services)
+    app.state.sdk_key_cache = KeyCache()
+    app.state.stream_heartbeat = settings.stream_heartbeat_seconds
     app.state.settings = settings
+    app.state.session_auth = auth.session_auth
+    app.state.login_limiter = LoginLimiter(
+        settings.login_max_failures, settings.login_lockout_seconds
+    )
     problems.install(app)
     app.add_middleware(
         RequestLimits,
@@ -50,5 +147,5 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
         max_json_depth=settings.max_json_depth,
     )
     for router in ROUTERS:
-        app.include_router(router)
+        app.include_router(router, responses=problems.PROBLEM_RESPONSES)
     return app

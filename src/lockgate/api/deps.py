@@ -49,14 +49,17 @@ def get_caller(request: Request, services: ServicesDep) -> Caller:
     raise Unauthenticated("authentication required: send an API token or log in")
 
 
-_last_touch: dict[int, str] = {}
+_last_touch: dict[tuple[str, int], str] = {}
 
 
 def _record_use(services: Services, token_id: int | None, now: str) -> None:
-    """Update the token's last-used time, at most once a minute per process."""
-    if token_id is None or _last_touch.get(token_id) == now[:16]:
+    """Update the token's last-used time, at most once a minute per process and database."""
+    key = (services.database.url, token_id or 0)
+    if token_id is None or _last_touch.get(key) == now[:16]:
         return
-    _last_touch[token_id] = now[:16]
+    if len(_last_touch) > 10_000:
+        _last_touch.clear()
+    _last_touch[key] = now[:16]
     with services.database.write() as conn:
         identity.touch_token(conn, token_id, now)
 
@@ -64,7 +67,17 @@ def _record_use(services: Services, token_id: int | None, now: str) -> None:
 CallerDep = Annotated[Caller, Depends(get_caller)]
 
 
-def if_match(if_match: Annotated[str | None, Header(alias="If-Match")] = None) -> int:
+IF_MATCH_PATTERN = r'^(W/)?"?[0-9]{1,12}"?$'
+
+
+def if_match(
+    if_match: Annotated[
+        str | None,
+        Header(
+            alias="If-Match", pattern=IF_MATCH_PATTERN, description='version you read, e.g. "3"'
+        ),
+    ] = None,
+) -> int:
     """The version the client last read, from ``If-Match: "<version>"`` (required)."""
     if if_match is None:
         raise PreconditionRequired(

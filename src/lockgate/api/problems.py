@@ -6,6 +6,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from sqlalchemy.exc import DataError, IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
 
@@ -22,7 +23,7 @@ from lockgate.errors import (
     Unauthenticated,
 )
 
-__all__ = ["STATUS", "install", "problem_response"]
+__all__ = ["PROBLEM_RESPONSES", "STATUS", "install", "problem_response"]
 
 PROBLEM_JSON = "application/problem+json"
 
@@ -103,8 +104,23 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+def _allowed_methods(request: Request) -> str:
+    """Every method any route serves at this path (FastAPI routes are one per method)."""
+    from starlette.routing import Match, Route
+
+    methods: set[str] = set()
+    for route in request.app.routes:
+        if isinstance(route, Route) and route.methods:
+            match, _ = route.matches({**request.scope, "method": next(iter(route.methods))})
+            if match is Match.FULL:
+                methods |= route.methods
+    return ", ".join(sorted(methods))
+
+
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 405:
+        exc.headers = {**(exc.headers or {}), "Allow": _allowed_methods(request)}
     code = {404: "not_found", 405: "method_not_allowed", 400: "bad_request"}.get(
         exc.status_code, "http_error"
     )
@@ -120,7 +136,72 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+_PROBLEM_SCHEMA = {
+    "type": "object",
+    "required": ["type", "title", "status", "detail", "code"],
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "code": {"type": "string"},
+        "errors": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["field", "message"],
+                "properties": {"field": {"type": "string"}, "message": {"type": "string"}},
+            },
+        },
+    },
+    "additionalProperties": True,
+}
+_DESCRIPTIONS = {
+    400: "Malformed request",
+    401: "Missing or invalid credentials",
+    403: "Not allowed for this principal",
+    404: "Not found, or not visible to this principal",
+    409: "Conflict: stale version or duplicate",
+    413: "Body too large or too deeply nested",
+    422: "Invalid input; `errors` names each field",
+    428: "If-Match required",
+    429: "Too many requests; see Retry-After",
+}
+PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {
+        "description": description,
+        "content": {PROBLEM_JSON: {"schema": _PROBLEM_SCHEMA}},
+    }
+    for status, description in _DESCRIPTIONS.items()
+}
+"""Documented on every route: the problem responses any of them can give."""
+
+
+async def _integrity_error(request: Request, exc: Exception) -> JSONResponse:
+    # A constraint caught a conflicting write that the use-case checks did not: the
+    # request changed nothing (its transaction rolled back), so it can be retried.
+    return problem_response(
+        409,
+        "Conflict",
+        "the change conflicts with another change or object; reload and retry",
+        "conflict",
+    )
+
+
+async def _data_error(request: Request, exc: Exception) -> JSONResponse:
+    # The database refused a value the request carried (e.g. a NUL character in text,
+    # which PostgreSQL cannot store); nothing was written.
+    return problem_response(
+        422,
+        "Invalid input",
+        "a value contains characters that cannot be stored (such as NUL)",
+        "invalid_input",
+    )
+
+
 def install(app: FastAPI) -> None:
+    app.add_exception_handler(IntegrityError, _integrity_error)
+    app.add_exception_handler(DataError, _data_error)
     app.add_exception_handler(LockgateError, _lockgate_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)

@@ -16,7 +16,9 @@ Reason = Field(
 
 
 class Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """A request body: unknown fields refused, and no coercion ("1" is not a number)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class ProjectCreate(Body):

@@ -8,14 +8,20 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, select
 
+from lockgate.engine.validate import KEY_PATTERN
 from lockgate.errors import FieldProblem, InvalidInput, NotFound
 from lockgate.store.tables import environments, flags, projects, segments
 
 __all__ = ["Page", "environment", "flag", "page_args", "project", "segment"]
 
 
+def _query_key(key: str) -> str:
+    """``key`` if it could name an object; any other text (NUL bytes…) names nothing."""
+    return key if KEY_PATTERN.match(key) else ""
+
+
 def project(conn: Connection, key: str) -> Row[Any]:
-    row = conn.execute(select(projects).where(projects.c.key == key)).first()
+    row = conn.execute(select(projects).where(projects.c.key == _query_key(key))).first()
     if row is None:
         raise NotFound(f"project {key!r} not found")
     return row
@@ -24,7 +30,7 @@ def project(conn: Connection, key: str) -> Row[Any]:
 def environment(conn: Connection, project_row: Row[Any], key: str) -> Row[Any]:
     row = conn.execute(
         select(environments).where(
-            environments.c.project_id == project_row.id, environments.c.key == key
+            environments.c.project_id == project_row.id, environments.c.key == _query_key(key)
         )
     ).first()
     if row is None:
@@ -34,7 +40,7 @@ def environment(conn: Connection, project_row: Row[Any], key: str) -> Row[Any]:
 
 def flag(conn: Connection, project_row: Row[Any], key: str) -> Row[Any]:
     row = conn.execute(
-        select(flags).where(flags.c.project_id == project_row.id, flags.c.key == key)
+        select(flags).where(flags.c.project_id == project_row.id, flags.c.key == _query_key(key))
     ).first()
     if row is None:
         raise NotFound(f"flag {key!r} not found in project {project_row.key!r}")
@@ -43,7 +49,9 @@ def flag(conn: Connection, project_row: Row[Any], key: str) -> Row[Any]:
 
 def segment(conn: Connection, project_row: Row[Any], key: str) -> Row[Any]:
     row = conn.execute(
-        select(segments).where(segments.c.project_id == project_row.id, segments.c.key == key)
+        select(segments).where(
+            segments.c.project_id == project_row.id, segments.c.key == _query_key(key)
+        )
     ).first()
     if row is None:
         raise NotFound(f"segment {key!r} not found in project {project_row.key!r}")

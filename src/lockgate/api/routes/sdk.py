@@ -6,24 +6,34 @@ The protocol is documented in docs/delivery.md.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
+from datetime import datetime
 from typing import Annotated, Any
 
 from anyio import to_thread
 from fastapi import APIRouter, Header, Request, Response
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+)
 from sqlalchemy import insert
 
+from lockgate.control.base import iso
 from lockgate.control.sdk_keys import SdkKeyPrincipal
 from lockgate.delivery.auth import ClientOrServerKey, ServerKey
-from lockgate.delivery.hub import DeliveryHub, EnvironmentState, Stream
+from lockgate.delivery.hub import DeliveryHub, EnvironmentState
 from lockgate.delivery.remote import evaluate_all
 from lockgate.store.tables import evaluation_counts
 
 router = APIRouter(prefix="/sdk/v1", tags=["sdk"])
 
 HEARTBEAT_SECONDS = 15.0
+MAX_COUNT_ROWS = 2_000
 
 
 def _hub(request: Request) -> DeliveryHub:
@@ -56,31 +66,39 @@ async def snapshot(
     return Response(text, media_type="application/json", headers=headers)
 
 
-def _event(name: str, version: int, data: str) -> bytes:
-    return f"id: {version}\nevent: {name}\ndata: {data}\n\n".encode()
-
-
 async def _stream(
-    hub: DeliveryHub, state: EnvironmentState, stream: Stream, since: int | None, heartbeat: float
-) -> AsyncIterator[bytes]:
+    hub: DeliveryHub,
+    state: EnvironmentState,
+    key_id: int,
+    since: int | None,
+    heartbeat: float | None,
+) -> AsyncGenerator[bytes, None]:
+    # Attached here, not in the endpoint: only a started generator runs its ``finally``,
+    # and a client may go away before the response starts streaming.
+    stream = hub.attach(state, key_id)
     try:
         yield b"retry: 1000\n\n"
-        held = await _opening(hub, state, since)
-        if held is None:
+        if since is None or since > state.version:
+            event = state.snapshot_event()  # a fresh client, or one ahead of this server
+        elif since < state.version:
+            event = await hub.catch_up(state, since)
+        else:
+            event = None  # already current
+        if event is not None:
+            yield event.data
+            held = event.version
+        else:
             held = state.version
-            yield _event("snapshot", held, state.text)
-        while not stream.revoked:
+        while stream.is_open():
             if state.version > held:
-                target, document_text = state.version, state.text
-                payload = await hub.change_payload(state, held, target)
-                if payload is None:
-                    yield _event("snapshot", target, document_text)
-                else:
-                    yield _event("change", target, payload)
-                held = target
+                event = await hub.catch_up(state, held)
+                if not stream.is_open():
+                    break  # revoked meanwhile: not one more change
+                yield event.data
+                held = event.version
                 continue
             stream.wake.clear()
-            if state.version > held or stream.revoked:
+            if state.version > held or not stream.is_open():
                 continue
             try:
                 await asyncio.wait_for(stream.wake.wait(), timeout=heartbeat)
@@ -90,18 +108,9 @@ async def _stream(
         hub.detach(state, stream)
 
 
-async def _opening(hub: DeliveryHub, state: EnvironmentState, since: int | None) -> int | None:
-    """The version a resuming stream already holds after its catch-up, or None for a snapshot."""
-    if since is None or since > state.version:
-        return None
-    if since == state.version:
-        return since
-    return since if await hub.change_payload(state, since, state.version) is not None else None
-
-
 def _last_event_id(value: str | None) -> int | None:
     value = (value or "").strip()
-    return int(value) if value.isdigit() else None
+    return int(value) if value.isdigit() and len(value) <= 18 else None
 
 
 @router.get(
@@ -116,18 +125,19 @@ async def stream(
 ) -> StreamingResponse:
     hub = _hub(request)
     state = await hub.state(principal.environment_id)
-    subscription = hub.attach(state, principal.key_id)
     since = _last_event_id(last_event_id)
+    if since is not None and since > state.version:
+        hub.notify([state.environment_id])  # this replica may not have heard of it yet
     heartbeat = float(getattr(request.app.state, "stream_heartbeat", HEARTBEAT_SECONDS))
     return StreamingResponse(
-        _stream(hub, state, subscription, since, heartbeat),
+        _stream(hub, state, principal.key_id, since, heartbeat if heartbeat > 0 else None),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
 
 
 class EvaluateBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     context: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -146,20 +156,41 @@ async def evaluate(
     }
 
 
+def _timestamp(value: str) -> str:
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise ValueError("must be an ISO 8601 timestamp, e.g. 2026-11-25T10:00:00Z") from None
+    if moment.tzinfo is None:
+        raise ValueError("must include a time zone (Z or an offset)")
+    return iso(moment)
+
+
+Timestamp = Annotated[str, Field(min_length=10, max_length=40), AfterValidator(_timestamp)]
+
+
 class CountRow(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     flag: str = Field(min_length=1, max_length=128)
     variation: str | None = Field(default=None, max_length=128)
     reason: str = Field(min_length=1, max_length=32)
     count: int = Field(ge=1, le=2**31 - 1)
-    start: str = Field(min_length=10, max_length=32)
-    end: str = Field(min_length=10, max_length=32)
+    start: Timestamp
+    end: Timestamp
+
+    @field_validator("end")
+    @classmethod
+    def _window(cls, end: str, info: ValidationInfo) -> str:
+        start = info.data.get("start")
+        if start is not None and end < start:  # both canonical: text order is time order
+            raise ValueError("must not be before start")
+        return end
 
 
 class EventsBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     sdk: dict[str, str] = Field(default_factory=dict)
-    counts: list[CountRow] = Field(default_factory=list, max_length=10_000)
+    counts: list[CountRow] = Field(default_factory=list, max_length=MAX_COUNT_ROWS)
 
 
 @router.post("/events", status_code=202, summary="Report aggregated evaluation counts")

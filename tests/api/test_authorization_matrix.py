@@ -1,0 +1,602 @@
+"""The authorization matrix: every route of the app, called by every kind of principal.
+
+HOW TO ADD A ROUTE (the test fails until you do)
+------------------------------------------------
+Every route of the app must appear in ``ACCESS`` below, keyed by ``(METHOD, path
+template)`` exactly as FastAPI declares it. Its value lists one or more ``Case``\\ s: the
+*rule* that decides who may call it, plus how to call it (path parameters, a body, an
+``If-Match`` taken from a GET, a ``prepare`` step that creates the object to act on).
+Rules:
+
+``Project(Action.X)``
+    needs ``Action.X`` on the project in the path (project ``alpha``). Principals who
+    cannot see the project get 404, those who can but lack the role 403.
+``Project(Action.X)`` with ``Action.X.per_environment``
+    the same, decided per environment; the case runs in ``staging`` and ``production``.
+``ANY_USER``
+    any authenticated user or API token (the answer is limited to what they may see).
+``SYSTEM_ADMIN``
+    system administrators only (an un-narrowed admin); everyone else 403.
+``ADMIN_OR_HIDDEN``
+    system administrators, or the object's owner; everyone else 404.
+``DELIVERY``
+    SDK keys (server keys in this matrix); API tokens and no credentials get 401.
+
+Everything except ``DELIVERY`` refuses SDK keys and missing credentials with 401.
+Skipped: health probes, the OpenAPI document and docs, and ``POST /api/v1/auth/login``.
+Principals (see ``_world``): system admin; alpha admin, editor and viewer; an editor in
+alpha/staging only (a viewer elsewhere in alpha); a token narrowed to project beta (its
+user is an alpha admin); a token with ``max_role`` viewer (its user is an alpha admin);
+a server SDK key of alpha/staging; no credentials. The matrix runs on SQLite only.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from lockgate.api.app import build_services, create_app
+from lockgate.control.bootstrap import ensure_admin
+from lockgate.policy.access import Action, Role
+from lockgate.settings import Settings
+from tests.api.identity_helpers import PASSWORD, bearer, use_cheap_hashing
+
+OK = "2xx"
+SKIPPED_PATHS = ("/healthz", "/readyz", "/openapi.json", "/docs")
+SKIPPED_ROUTES = {("POST", "/api/v1/auth/login")}
+ENVIRONMENTS = ("staging", "production")
+SELF = "<self>"  # a path parameter replaced by the calling principal's username
+
+
+# --- rules --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Project:
+    action: Action
+
+
+@dataclass(frozen=True)
+class Special:
+    name: str
+
+
+ANY_USER = Special("any user")
+SYSTEM_ADMIN = Special("system admin")
+ADMIN_OR_HIDDEN = Special("admin or owner, else 404")
+DELIVERY = Special("SDK key")
+Rule = Project | Special
+
+
+# --- principals ---------------------------------------------------------------------------
+
+
+@dataclass
+class Principal:
+    name: str
+    headers: dict[str, str] = field(default_factory=dict)
+    username: str | None = None
+    password: str = PASSWORD
+    kind: str = "user"  # user | sdk | none
+    system_admin: bool = False
+    # Effective role in project alpha: for the project (None) and per environment;
+    # None: alpha is hidden from this principal.
+    alpha: dict[str | None, Role] | None = None
+
+
+def _roles(
+    project: Role, staging: Role | None = None, production: Role | None = None
+) -> dict[str | None, Role]:
+    return {None: project, "staging": staging or project, "production": production or project}
+
+
+PRINCIPALS = (
+    "system-admin",
+    "alpha-admin",
+    "alpha-editor",
+    "alpha-viewer",
+    "staging-editor",
+    "beta-token",
+    "viewer-token",
+    "sdk-server-key",
+    "anonymous",
+)
+
+
+@dataclass
+class World:
+    http: TestClient
+    admin: dict[str, str]
+    principals: dict[str, Principal]
+    counter: Iterator[int] = field(default_factory=lambda: itertools.count(1))
+
+    def unique(self, stem: str) -> str:
+        return f"{stem}{next(self.counter)}"
+
+    def call(self, method: str, path: str, **kwargs: Any) -> Any:
+        return self.http.request(method, path, headers=self.admin, **kwargs)
+
+    def etag(self, path: str) -> str:
+        r = self.call("GET", path)
+        assert r.status_code == 200, (path, r.text)
+        return str(r.headers["ETag"])
+
+
+# --- how to call routes -------------------------------------------------------------------
+
+Body = Callable[[World, Principal], Any]
+Prepare = Callable[[World, Principal, dict[str, str]], dict[str, str]]
+
+
+@dataclass(frozen=True)
+class Case:
+    rule: Rule
+    params: dict[str, str] = field(default_factory=dict)
+    body: Body | None = None
+    query: dict[str, str] = field(default_factory=dict)
+    if_match: str | None = None  # GET this path (same parameters) for the ETag
+    prepare: Prepare | None = None
+    streams: bool = False  # never returns when allowed: only refusals are checked
+
+
+DEFAULT_PARAMS = {
+    "project": "alpha",
+    "environment": "staging",
+    "flag": "checkout",
+    "segment": "vip",
+    "username": "ed",
+    "key": "checkout",
+}
+FLAG = "/api/v1/projects/{project}/flags/{flag}"
+CONFIG = FLAG + "/environments/{environment}"
+SDK_KEYS = "/api/v1/projects/{project}/environments/{environment}/sdk-keys"
+
+
+def _fresh_segment(world: World, _p: Principal, params: dict[str, str]) -> dict[str, str]:
+    key = world.unique("gone")
+    r = world.call("POST", "/api/v1/projects/alpha/segments", json={"key": key})
+    assert r.status_code == 201, r.text
+    return {"segment": key}
+
+
+def _member_to_remove(world: World, _p: Principal, params: dict[str, str]) -> dict[str, str]:
+    r = world.call("PUT", "/api/v1/projects/alpha/members/tess", json={"role": "viewer"})
+    assert r.status_code == 200, r.text
+    return {"username": "tess"}
+
+
+def _own_token(world: World, p: Principal, params: dict[str, str]) -> dict[str, str]:
+    headers = p.headers if p.kind == "user" else world.admin
+    r = world.http.post("/api/v1/tokens", json={"name": "to revoke"}, headers=headers)
+    assert r.status_code == 201, r.text
+    return {"prefix": r.json()["prefix"]}
+
+
+def _someone_elses_token(world: World, _p: Principal, params: dict[str, str]) -> dict[str, str]:
+    r = world.call("POST", "/api/v1/tokens", json={"name": "tess's", "user": "tess"})
+    assert r.status_code == 201, r.text
+    return {"prefix": r.json()["prefix"]}
+
+
+def _clear_client_keys(world: World, env: str) -> None:
+    listed = world.call("GET", SDK_KEYS.format(project="alpha", environment=env)).json()
+    for key in listed["items"]:
+        if key["kind"] == "client" and not key["revoked"]:
+            path = SDK_KEYS.format(project="alpha", environment=env) + f"/{key['prefix']}"
+            world.call("DELETE", path)
+
+
+def _room_for_a_key(world: World, _p: Principal, params: dict[str, str]) -> dict[str, str]:
+    _clear_client_keys(world, params["environment"])
+    return {}
+
+
+def _key_to_revoke(world: World, _p: Principal, params: dict[str, str]) -> dict[str, str]:
+    env = params["environment"]
+    _clear_client_keys(world, env)
+    path = SDK_KEYS.format(project="alpha", environment=env)
+    r = world.call("POST", path, json={"kind": "client"})
+    assert r.status_code == 201, r.text
+    return {"prefix": r.json()["prefix"]}
+
+
+def _password(world: World, p: Principal) -> dict[str, str]:
+    return {"current_password": p.password, "new_password": p.password}
+
+
+def _unique(stem: str, field_name: str = "key", **more: Any) -> Body:
+    return lambda world, _p: {field_name: world.unique(stem), **more}
+
+
+CONTEXT = {"context": {"key": "user-1", "targetingKey": "user-1"}}
+OFREP_CONTEXT = {"context": {"targetingKey": "user-1"}}
+
+ACCESS: dict[tuple[str, str], list[Case]] = {
+    # projects and environments
+    ("GET", "/api/v1/projects"): [Case(ANY_USER)],
+    ("POST", "/api/v1/projects"): [Case(SYSTEM_ADMIN, body=_unique("p"))],
+    ("GET", "/api/v1/projects/{project}"): [Case(Project(Action.READ))],
+    ("PATCH", "/api/v1/projects/{project}"): [
+        Case(
+            Project(Action.ADMIN_PROJECT),
+            body=_unique("d", "description"),
+            if_match="/api/v1/projects/{project}",
+        )
+    ],
+    ("GET", "/api/v1/projects/{project}/environments"): [Case(Project(Action.READ))],
+    ("POST", "/api/v1/projects/{project}/environments"): [
+        Case(Project(Action.ADMIN_PROJECT), body=_unique("env"))
+    ],
+    ("GET", "/api/v1/projects/{project}/environments/{environment}"): [Case(Project(Action.READ))],
+    ("PATCH", "/api/v1/projects/{project}/environments/{environment}"): [
+        Case(
+            Project(Action.ADMIN_PROJECT),
+            body=_unique("Env ", "name"),
+            if_match="/api/v1/projects/{project}/environments/{environment}",
+        )
+    ],
+    # flags
+    ("GET", "/api/v1/projects/{project}/flags"): [Case(Project(Action.READ))],
+    ("POST", "/api/v1/projects/{project}/flags"): [
+        Case(Project(Action.WRITE_PROJECT_OBJECT), body=_unique("f", kind="boolean"))
+    ],
+    ("GET", FLAG): [Case(Project(Action.READ))],
+    ("PATCH", FLAG): [
+        Case(
+            Project(Action.WRITE_PROJECT_OBJECT),
+            body=_unique("d", "description"),
+            if_match=FLAG,
+        )
+    ],
+    ("GET", CONFIG): [Case(Project(Action.READ))],
+    ("PATCH", CONFIG): [
+        Case(
+            Project(Action.WRITE_ENVIRONMENT_CONFIG),
+            body=lambda w, p: {"on": True, "reason": "matrix"},
+            if_match=CONFIG,
+        )
+    ],
+    ("GET", CONFIG + "/versions"): [Case(Project(Action.READ))],
+    ("POST", CONFIG + "/revert"): [
+        Case(
+            Project(Action.WRITE_ENVIRONMENT_CONFIG),
+            body=lambda w, p: {"to_version": 1, "reason": "matrix"},
+            if_match=CONFIG,
+        )
+    ],
+    # segments
+    ("GET", "/api/v1/projects/{project}/segments"): [Case(Project(Action.READ))],
+    ("POST", "/api/v1/projects/{project}/segments"): [
+        Case(Project(Action.WRITE_PROJECT_OBJECT), body=_unique("s"))
+    ],
+    ("GET", "/api/v1/projects/{project}/segments/{segment}"): [Case(Project(Action.READ))],
+    ("PATCH", "/api/v1/projects/{project}/segments/{segment}"): [
+        Case(
+            Project(Action.WRITE_PROJECT_OBJECT),
+            body=_unique("d", "description"),
+            if_match="/api/v1/projects/{project}/segments/{segment}",
+        )
+    ],
+    ("DELETE", "/api/v1/projects/{project}/segments/{segment}"): [
+        Case(
+            Project(Action.WRITE_PROJECT_OBJECT),
+            prepare=_fresh_segment,
+            if_match="/api/v1/projects/{project}/segments/{segment}",
+        )
+    ],
+    # audit log and server-side evaluation
+    ("GET", "/api/v1/audit"): [
+        Case(ANY_USER),
+        Case(Project(Action.READ), query={"project": "alpha"}),
+    ],
+    ("POST", "/api/v1/projects/{project}/environments/{environment}/evaluate"): [
+        Case(
+            Project(Action.READ_ENVIRONMENT),
+            body=lambda w, p: {"flag": "checkout", "context": {"key": "user-1"}},
+        )
+    ],
+    ("GET", "/api/v1/projects/{project}/environments/{environment}/snapshot"): [
+        Case(Project(Action.READ_ENVIRONMENT))
+    ],
+    # identity: sessions, users, members, tokens, SDK keys
+    ("POST", "/api/v1/auth/logout"): [Case(ANY_USER)],
+    ("GET", "/api/v1/auth/me"): [Case(ANY_USER)],
+    ("POST", "/api/v1/auth/password"): [Case(ANY_USER, body=_password)],
+    ("GET", "/api/v1/users"): [Case(SYSTEM_ADMIN)],
+    ("POST", "/api/v1/users"): [
+        Case(SYSTEM_ADMIN, body=_unique("user", "username", password=PASSWORD))
+    ],
+    ("GET", "/api/v1/users/{username}"): [
+        Case(ANY_USER, params={"username": SELF}),
+        Case(SYSTEM_ADMIN, params={"username": "tess"}),
+    ],
+    ("PATCH", "/api/v1/users/{username}"): [
+        Case(
+            SYSTEM_ADMIN,
+            params={"username": "tess"},
+            body=_unique("Tess ", "display_name"),
+            if_match="/api/v1/users/{username}",
+        )
+    ],
+    ("GET", "/api/v1/projects/{project}/members"): [Case(Project(Action.READ))],
+    ("GET", "/api/v1/projects/{project}/members/{username}"): [Case(Project(Action.READ))],
+    ("PUT", "/api/v1/projects/{project}/members/{username}"): [
+        Case(
+            Project(Action.ADMIN_PROJECT),
+            params={"username": "tess"},
+            body=lambda w, p: {"role": "viewer"},
+        )
+    ],
+    ("DELETE", "/api/v1/projects/{project}/members/{username}"): [
+        Case(Project(Action.ADMIN_PROJECT), prepare=_member_to_remove)
+    ],
+    ("POST", "/api/v1/tokens"): [Case(ANY_USER, body=lambda w, p: {"name": "matrix"})],
+    ("GET", "/api/v1/tokens"): [Case(ANY_USER)],
+    ("DELETE", "/api/v1/tokens/{prefix}"): [
+        Case(ANY_USER, prepare=_own_token),
+        Case(ADMIN_OR_HIDDEN, prepare=_someone_elses_token),
+    ],
+    ("GET", SDK_KEYS): [Case(Project(Action.ADMIN_ENVIRONMENT))],
+    ("POST", SDK_KEYS): [
+        Case(
+            Project(Action.ADMIN_ENVIRONMENT),
+            body=lambda w, p: {"kind": "client"},
+            prepare=_room_for_a_key,
+        )
+    ],
+    ("DELETE", SDK_KEYS + "/{prefix}"): [
+        Case(Project(Action.ADMIN_ENVIRONMENT), prepare=_key_to_revoke)
+    ],
+    # delivery to SDKs (SDK keys only)
+    ("GET", "/sdk/v1/snapshot"): [Case(DELIVERY)],
+    ("GET", "/sdk/v1/stream"): [Case(DELIVERY, streams=True)],
+    ("POST", "/sdk/v1/evaluate"): [Case(DELIVERY, body=lambda w, p: CONTEXT)],
+    ("POST", "/sdk/v1/events"): [Case(DELIVERY, body=lambda w, p: {"counts": []})],
+    ("POST", "/ofrep/v1/evaluate/flags/{key}"): [Case(DELIVERY, body=lambda w, p: OFREP_CONTEXT)],
+    ("POST", "/ofrep/v1/evaluate/flags"): [Case(DELIVERY, body=lambda w, p: OFREP_CONTEXT)],
+}
+
+
+# --- expectations -------------------------------------------------------------------------
+
+
+def expected(rule: Rule, p: Principal, environment: str | None) -> str:
+    """The outcome the rule prescribes: "2xx", "401", "403" or "404"."""
+    if rule == DELIVERY:
+        return OK if p.kind == "sdk" else "401"
+    if p.kind != "user":
+        return "401"
+    if rule == ANY_USER:
+        return OK
+    if rule == SYSTEM_ADMIN:
+        return OK if p.system_admin else "403"
+    if rule == ADMIN_OR_HIDDEN:
+        return OK if p.system_admin else "404"
+    assert isinstance(rule, Project)
+    if p.alpha is None:
+        return "404"
+    role = p.alpha[environment if rule.action.per_environment else None]
+    return OK if role.rank >= rule.action.role.rank else "403"
+
+
+def _outcome(status: int) -> str:
+    return OK if 200 <= status < 300 else str(status)
+
+
+def _flatten(routes: Iterable[Any]) -> Iterator[Any]:
+    """Every endpoint route, also inside included routers (FastAPI may keep them nested)."""
+    for route in routes:
+        if hasattr(route, "effective_candidates"):
+            yield from _flatten(route.effective_candidates())
+        elif getattr(route, "routes", None):
+            yield from _flatten(route.routes)
+        else:
+            yield route
+
+
+def app_routes(app: FastAPI) -> set[tuple[str, str]]:
+    found = set()
+    for route in _flatten(app.routes):
+        path = getattr(route, "path", "")
+        if path.startswith(SKIPPED_PATHS):
+            continue
+        for method in getattr(route, "methods", None) or ():
+            if method != "HEAD" and (method, path) not in SKIPPED_ROUTES:
+                found.add((method, path))
+    return found
+
+
+def test_routes_are_found(world: World) -> None:
+    routes = app_routes(world.http.app)  # type: ignore[arg-type]
+    assert ("GET", "/api/v1/projects") in routes
+    assert ("GET", "/healthz") not in routes
+    assert ("POST", "/api/v1/auth/login") not in routes
+
+
+# --- the world ----------------------------------------------------------------------------
+
+
+def _session_token(http: TestClient, username: str, **scope: Any) -> str:
+    r = http.post("/api/v1/auth/login", json={"username": username, "password": PASSWORD})
+    assert r.status_code == 200, r.text
+    csrf = r.json()["csrf_token"]
+    r = http.post(
+        "/api/v1/tokens", json={"name": "matrix", **scope}, headers={"X-CSRF-Token": csrf}
+    )
+    assert r.status_code == 201, r.text
+    http.cookies.clear()
+    return str(r.json()["token"])
+
+
+def _setup_data(world: World) -> None:
+    for project in ("alpha", "beta"):
+        assert world.call("POST", "/api/v1/projects", json={"key": project}).status_code == 201
+        for env in ENVIRONMENTS:
+            body = {"key": env, "protected": env == "production"}
+            r = world.call("POST", f"/api/v1/projects/{project}/environments", json=body)
+            assert r.status_code == 201, r.text
+    r = world.call(
+        "POST", "/api/v1/projects/alpha/flags", json={"key": "checkout", "kind": "boolean"}
+    )
+    assert r.status_code == 201, r.text
+    assert (
+        world.call("POST", "/api/v1/projects/alpha/segments", json={"key": "vip"}).status_code
+        == 201
+    )
+    users = {
+        "ada": "admin",
+        "ed": "editor",
+        "vic": "viewer",
+        "stan": None,
+        "bea": "admin",
+        "val": "admin",
+    }
+    for username, role in users.items():
+        body = {"username": username, "password": PASSWORD}
+        assert world.call("POST", "/api/v1/users", json=body).status_code == 201
+        if role is not None:
+            r = world.call("PUT", f"/api/v1/projects/alpha/members/{username}", json={"role": role})
+            assert r.status_code == 200, r.text
+    world.call(
+        "PUT",
+        "/api/v1/projects/alpha/members/stan",
+        json={"role": "editor", "environment": "staging"},
+    )
+    world.call("PUT", "/api/v1/projects/beta/members/bea", json={"role": "admin"})
+    body = {"username": "tess", "kind": "service"}
+    assert world.call("POST", "/api/v1/users", json=body).status_code == 201
+
+
+def _add_principals(world: World, admin_password: str) -> None:
+    http, add = world.http, world.principals.__setitem__
+
+    def user(
+        name: str, username: str, alpha: dict[str | None, Role] | None, **scope: Any
+    ) -> Principal:
+        return Principal(
+            name, bearer(_session_token(http, username, **scope)), username, alpha=alpha
+        )
+
+    add(
+        "system-admin",
+        Principal(
+            "system-admin",
+            world.admin,
+            "admin",
+            admin_password,
+            system_admin=True,
+            alpha=_roles(Role.ADMIN),
+        ),
+    )
+    add("alpha-admin", user("alpha-admin", "ada", _roles(Role.ADMIN)))
+    add("alpha-editor", user("alpha-editor", "ed", _roles(Role.EDITOR)))
+    add("alpha-viewer", user("alpha-viewer", "vic", _roles(Role.VIEWER)))
+    add("staging-editor", user("staging-editor", "stan", _roles(Role.VIEWER, staging=Role.EDITOR)))
+    add("beta-token", user("beta-token", "bea", None, project="beta"))
+    add("viewer-token", user("viewer-token", "val", _roles(Role.VIEWER), max_role="viewer"))
+    r = world.call(
+        "POST", SDK_KEYS.format(project="alpha", environment="staging"), json={"kind": "server"}
+    )
+    assert r.status_code == 201, r.text
+    add("sdk-server-key", Principal("sdk-server-key", bearer(r.json()["key"]), kind="sdk"))
+    add("anonymous", Principal("anonymous", kind="none"))
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    data = Path(tmp_path_factory.mktemp("matrix")) / "data"
+    settings = Settings(data_dir=str(data), audit_checkpoint_every=10)
+    with pytest.MonkeyPatch.context() as patch:
+        use_cheap_hashing(patch)
+        services = build_services(settings)
+        boot = ensure_admin(services)
+        assert boot.token is not None
+        assert boot.password is not None
+        app = create_app(settings, services)
+        try:
+            with TestClient(app) as http:
+                built = World(http, bearer(boot.token), {})
+                _setup_data(built)
+                _add_principals(built, boot.password)
+                yield built
+        finally:
+            services.database.dispose()
+
+
+# --- the tests ----------------------------------------------------------------------------
+
+
+def test_every_route_has_a_declared_access_rule(world: World) -> None:
+    undeclared = sorted(app_routes(world.http.app) - set(ACCESS))  # type: ignore[arg-type]
+    assert not undeclared, (
+        "routes without an entry in ACCESS (tests/api/test_authorization_matrix.py) — "
+        f"decide who may call them: {undeclared}"
+    )
+
+
+def _runs(route: tuple[str, str], case: Case) -> list[str | None]:
+    per_env = isinstance(case.rule, Project) and case.rule.action.per_environment
+    return list(ENVIRONMENTS) if per_env else [None]
+
+
+def _request(
+    world: World, p: Principal, route: tuple[str, str], case: Case, env: str | None
+) -> Any:
+    method, template = route
+    params = DEFAULT_PARAMS | case.params | ({"environment": env} if env else {})
+    if params.get("username") == SELF:
+        params["username"] = p.username or "nobody"
+    if case.prepare is not None:
+        params |= case.prepare(world, p, params)
+    headers = dict(p.headers)
+    if case.if_match is not None:
+        headers["If-Match"] = world.etag(case.if_match.format(**params))
+    body = case.body(world, p) if case.body is not None else None
+    return world.http.request(
+        method, template.format(**params), headers=headers, json=body, params=case.query
+    )
+
+
+@pytest.mark.parametrize("principal", PRINCIPALS)
+def test_authorization_matrix(world: World, principal: str) -> None:
+    p = world.principals[principal]
+    present = app_routes(world.http.app)  # type: ignore[arg-type]
+    problems = []
+    checked = 0
+    for route, cases in ACCESS.items():
+        if route not in present:
+            continue  # declared for a route this build does not have
+        for case in cases:
+            for env in _runs(route, case):
+                want = expected(case.rule, p, env)
+                if case.streams and want == OK:
+                    continue
+                r = _request(world, p, route, case, env)
+                checked += 1
+                got = _outcome(r.status_code)
+                if got != want:
+                    where = f" in {env}" if env else ""
+                    problems.append(
+                        f"{route[0]} {route[1]}{where}: expected {want}, got {got}: {r.text[:160]}"
+                    )
+    assert checked > 0
+    assert not problems, f"{principal}:\n" + "\n".join(problems)
+
+
+def test_the_matrix_covers_each_outcome(world: World) -> None:
+    """A guard against a vacuous matrix: each outcome is expected somewhere."""
+    outcomes = {
+        expected(case.rule, p, env)
+        for p in world.principals.values()
+        for cases in ACCESS.values()
+        for case in cases
+        for env in (None, *ENVIRONMENTS)
+    }
+    assert outcomes == {OK, "401", "403", "404"}
