@@ -2,11 +2,13 @@
 
 The cache keeps hot paths (snapshot polling, remote evaluation) off the database; its
 one-second lifetime bounds how long a revoked key keeps working on them. Open streams are
-closed by the hub's own revocation watch.
+closed by the hub's own revocation watch, and a key it found revoked is not served from
+the cache any more (so that a stream closed for revocation cannot reconnect at once).
 """
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from typing import Annotated
@@ -29,6 +31,9 @@ class KeyCache:
         self._entries: dict[str, tuple[float, SdkKeyPrincipal]] = {}
         self._touched: dict[int, float] = {}
         self._lock = threading.Lock()
+        # One database lookup per key at a time: concurrent requests for the same key wait
+        # for it instead of stampeding the database when an entry expires.
+        self.inflight: dict[str, asyncio.Future[SdkKeyPrincipal]] = {}
 
     def get(self, value: str) -> SdkKeyPrincipal | None:
         hit = self._entries.get(value)
@@ -70,6 +75,9 @@ async def sdk_key(request: Request) -> SdkKeyPrincipal:
         raise Unauthenticated("send an SDK key: 'Authorization: Bearer lgs_…' (or lgc_…)")
     cache: KeyCache = request.app.state.sdk_key_cache
     principal = cache.get(value)
+    hub = getattr(request.app.state, "hub", None)
+    if principal is not None and hub is not None and principal.key_id in hub.revoked_keys:
+        principal = None
     if principal is None:
         services: Services = request.app.state.services
         principal = await to_thread.run_sync(_authenticate, services, cache, value)

@@ -3,9 +3,14 @@
 One hub per server process, living on the event loop. It learns of changes from local
 commits (``Services.subscribe``) and from other replicas (:mod:`lockgate.delivery.pg_notify`),
 reloads the environment's snapshot once per new version, and wakes every stream of that
-environment. Each stream then sends one ``change`` event covering everything since the
-version it last sent — so a burst of commits is coalesced — and the payload for a given
-``(from, to)`` pair is computed once however many streams need it.
+environment. Each stream then sends one event covering everything since the version it
+last sent — so a burst of commits is coalesced — and the event for a given ``(from, to)``
+pair is computed (and encoded) once however many streams need it.
+
+Reloads of one environment are at least ``min_refresh_interval`` apart: the first change
+after a quiet period is reloaded at once, the commits of a burst are merged into the next
+reload. Database work runs in worker threads, at most ``db_threads`` at a time, so that a
+reconnect storm or a resync of many environments cannot starve the API of threads.
 """
 
 from __future__ import annotations
@@ -14,36 +19,76 @@ import asyncio
 import contextlib
 import json
 import logging
+import signal
+import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from types import FrameType
+from typing import Any, TypeVar
 
-from anyio import to_thread
+from anyio import CapacityLimiter, to_thread
 from sqlalchemy import select
+from sqlalchemy.exc import NoResultFound
 
 from lockgate.control import snapshots
 from lockgate.control.base import ChangeEvent, Services
 from lockgate.engine import CompiledSnapshot, compile_snapshot, decode
+from lockgate.errors import Unauthenticated
 from lockgate.store.tables import environment_changes, environments, sdk_keys
 
-__all__ = ["REPLAY_WINDOW", "DeliveryHub", "EnvironmentState", "Stream"]
+__all__ = [
+    "REPLAY_WINDOW",
+    "DeliveryHub",
+    "EnvironmentDeletedError",
+    "EnvironmentState",
+    "Event",
+    "Stream",
+    "encode_event",
+]
 
 log = logging.getLogger("lockgate.delivery")
 
 REPLAY_WINDOW = 1000
 """How many versions back a stream can resume with a ``change`` instead of a snapshot."""
 _PAYLOAD_CACHE = 64
+"""Catch-up events kept per environment (older ``(from, to)`` pairs are rebuilt on demand)."""
+_RETRY_MAX = 10.0
+_T = TypeVar("_T")
+
+
+class EnvironmentDeletedError(LookupError):
+    """The environment no longer exists (deleted, with its SDK keys)."""
+
+
+@dataclass(frozen=True)
+class Event:
+    """One encoded server-sent event: ``snapshot`` or ``change`` at ``version``."""
+
+    name: str
+    version: int
+    data: bytes
+
+
+def encode_event(name: str, version: int, data: str) -> bytes:
+    return f"id: {version}\nevent: {name}\ndata: {data}\n\n".encode()
 
 
 @dataclass(eq=False)
 class Stream:
-    """One connected SDK stream: woken on changes of its environment or on revocation."""
+    """One connected SDK stream: woken on changes of its environment, or to be closed."""
 
     key_id: int
     environment_id: int
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     revoked: bool = False
+
+    def close(self) -> None:
+        self.revoked = True
+        self.wake.set()
+
+    def is_open(self) -> bool:
+        return not self.revoked
 
 
 @dataclass
@@ -53,46 +98,124 @@ class EnvironmentState:
     document: dict[str, Any]
     text: str
     streams: set[Stream] = field(default_factory=set)
-    payloads: OrderedDict[tuple[int, int], asyncio.Future[str | None]] = field(
-        default_factory=OrderedDict
-    )
+    payloads: OrderedDict[tuple[int, int], asyncio.Task[Event]] = field(default_factory=OrderedDict)
     compiled: CompiledSnapshot | None = None
     refreshing: bool = False
     dirty: bool = False
+    last_refresh: float = float("-inf")
+    snapshot: Event | None = None
 
     def compiled_snapshot(self) -> CompiledSnapshot:
         if self.compiled is None:
             self.compiled = compile_snapshot(decode(self.document))
         return self.compiled
 
+    def snapshot_event(self) -> Event:
+        """The current snapshot as an event, encoded once per version."""
+        if self.snapshot is None or self.snapshot.version != self.version:
+            self.snapshot = Event(
+                "snapshot", self.version, encode_event("snapshot", self.version, self.text)
+            )
+        return self.snapshot
+
 
 class DeliveryHub:
-    def __init__(self, services: Services, *, revocation_interval: float = 0.5) -> None:
+    def __init__(
+        self,
+        services: Services,
+        *,
+        revocation_interval: float = 0.5,
+        min_refresh_interval: float = 0.1,
+        db_threads: int = 4,
+    ) -> None:
         self.services = services
         self.revocation_interval = revocation_interval
+        self.min_refresh_interval = min_refresh_interval
+        self.db_threads = db_threads
         self.loop: asyncio.AbstractEventLoop | None = None
         self.states: dict[int, EnvironmentState] = {}
-        self._loading: dict[int, asyncio.Future[EnvironmentState]] = {}
-        self._tasks: list[asyncio.Task[None]] = []
+        self._loading: dict[int, asyncio.Task[EnvironmentState]] = {}
+        self._notified_while_loading: set[int] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._subscribed = False
+        self._limiter: CapacityLimiter | None = None
+        self._signal_handlers: dict[int, Any] = {}
+        self.revoked_keys: set[int] = set()
+        """Keys whose streams the revocation watch closed: the key cache must not serve them."""
 
     # -- lifecycle ------------------------------------------------------------------------
 
     async def start(self) -> None:
+        """Start on the running loop (again after :meth:`stop`, e.g. a new test client)."""
         self.loop = asyncio.get_running_loop()
-        self.services.subscribe(self.on_commit)
-        self._tasks.append(asyncio.create_task(self._watch_revocations()))
+        self.states.clear()
+        self._loading.clear()
+        self._notified_while_loading.clear()
+        self._limiter = CapacityLimiter(self.db_threads)
+        if not self._subscribed:
+            self.services.subscribe(self.on_commit)
+            self._subscribed = True
+        self._keep(asyncio.create_task(self._watch_revocations()))
+        self._close_streams_on_exit_signals()
 
     async def stop(self) -> None:
-        for task in self._tasks:
+        self._restore_signal_handlers()
+        tasks = list(self._tasks) + list(self._loading.values())
+        for task in tasks:
             task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._tasks.clear()
+        self.close_all()
+        self.states.clear()
+        self.loop = None
+
+    def close_all(self) -> None:
+        """End every open stream (shutdown); SDKs reconnect, to this or another replica."""
         for state in self.states.values():
             for stream in state.streams:
-                stream.revoked = True
-                stream.wake.set()
+                stream.close()
+
+    def _keep(self, task: asyncio.Task[None]) -> None:
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _close_streams_on_exit_signals(self) -> None:
+        """Close streams when the server is told to stop, so that it can stop.
+
+        The ASGI server (uvicorn) waits for open responses to finish before it runs the
+        application's shutdown, and a stream never finishes by itself: without this, a
+        server with connected SDKs would not stop on SIGTERM until killed. The server's own
+        handler still runs after ours. Only possible in the main thread (``lockgate serve``).
+        """
+        if threading.current_thread() is not threading.main_thread():
+            return
+        loop = self.loop
+        assert loop is not None
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous = signal.getsignal(sig)
+            if not callable(previous):
+                continue  # the default action or ignored: nothing to chain to
+
+            def handler(
+                signum: int, frame: FrameType | None, previous: Callable[..., Any] = previous
+            ) -> None:
+                with contextlib.suppress(RuntimeError):  # the loop is closed
+                    loop.call_soon_threadsafe(self.close_all)
+                previous(signum, frame)
+
+            signal.signal(sig, handler)
+            self._signal_handlers[sig] = (handler, previous)
+
+    def _restore_signal_handlers(self) -> None:
+        for sig, (handler, previous) in self._signal_handlers.items():
+            if signal.getsignal(sig) is handler:
+                signal.signal(sig, previous)
+        self._signal_handlers.clear()
+
+    async def _run_db(self, func: Callable[..., _T], *args: Any) -> _T:
+        return await to_thread.run_sync(func, *args, limiter=self._limiter)
 
     # -- change notifications (any thread) -------------------------------------------------
 
@@ -106,33 +229,63 @@ class DeliveryHub:
         if loop is None or loop.is_closed():
             return
         for environment_id in environment_ids:
-            loop.call_soon_threadsafe(self._schedule_refresh, environment_id)
+            try:
+                loop.call_soon_threadsafe(self._schedule_refresh, environment_id)
+            except RuntimeError:  # the loop closed meanwhile (shutdown)
+                return
+
+    def request_resync(self) -> None:
+        """Thread-safe and non-blocking: :meth:`resync` on the hub's loop."""
+        loop = self.loop
+        if loop is None or loop.is_closed():
+            return
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(lambda: self._keep(asyncio.create_task(self._resync())))
+
+    async def _resync(self) -> None:
+        try:
+            await self.resync()
+        except Exception:
+            log.exception("comparing environment versions with the database failed")
 
     def _schedule_refresh(self, environment_id: int) -> None:
         state = self.states.get(environment_id)
         if state is None:
-            return  # nobody streams it here; it is loaded fresh on first use
+            if environment_id in self._loading:
+                # Being loaded: the load may have read the version before this commit.
+                self._notified_while_loading.add(environment_id)
+            return  # nobody uses it here; it is loaded fresh on first use
         if state.refreshing:
             state.dirty = True
             return
-        self._tasks_keep(asyncio.create_task(self._refresh(state)))
-
-    def _tasks_keep(self, task: asyncio.Task[None]) -> None:
-        self._tasks = [t for t in self._tasks if not t.done()]
-        self._tasks.append(task)
+        state.refreshing = True
+        self._keep(asyncio.create_task(self._refresh(state)))
 
     async def _refresh(self, state: EnvironmentState) -> None:
-        state.refreshing = True
+        loop = asyncio.get_running_loop()
+        retry = 0.5
         try:
             while True:
+                wait = state.last_refresh + self.min_refresh_interval - loop.time()
+                if wait > 0:
+                    await asyncio.sleep(wait)  # merge the rest of a burst into this reload
                 state.dirty = False
-                version, document = await to_thread.run_sync(self._load, state.environment_id)
+                state.last_refresh = loop.time()
+                try:
+                    version, document = await self._run_db(self._load, state.environment_id)
+                except EnvironmentDeletedError:
+                    self._drop(state)
+                    return
+                except Exception:
+                    log.exception("reloading environment %s failed", state.environment_id)
+                    await asyncio.sleep(retry)  # never leave streams on a stale version
+                    retry = min(retry * 2, _RETRY_MAX)
+                    continue
+                retry = 0.5
                 if version > state.version:
                     self._apply(state, version, document)
                 if not state.dirty:
                     return
-        except Exception:
-            log.exception("reloading environment %s failed", state.environment_id)
         finally:
             state.refreshing = False
 
@@ -144,20 +297,35 @@ class DeliveryHub:
         for stream in state.streams:
             stream.wake.set()
 
+    def _drop(self, state: EnvironmentState) -> None:
+        """The environment was deleted: forget it and close its streams."""
+        if self.states.get(state.environment_id) is state:
+            del self.states[state.environment_id]
+        for stream in state.streams:
+            stream.close()
+
     async def resync(self) -> None:
         """Reload every environment whose stored version moved (after missed notifications)."""
         if not self.states:
             return
-        versions = await to_thread.run_sync(self._versions, list(self.states))
-        stale = [env for env, version in versions.items() if version > self.states[env].version]
-        for environment_id in stale:
-            self._schedule_refresh(environment_id)
+        environment_ids = list(self.states)
+        versions = await self._run_db(self._versions, environment_ids)
+        for environment_id in environment_ids:
+            state = self.states.get(environment_id)
+            if state is None:
+                continue
+            stored = versions.get(environment_id)
+            if stored is None or stored > state.version:  # moved, or deleted
+                self._schedule_refresh(environment_id)
 
     # -- snapshots -------------------------------------------------------------------------
 
     def _load(self, environment_id: int) -> tuple[int, dict[str, Any]]:
-        with self.services.view() as conn:
-            document = snapshots.build_snapshot(conn, environment_id)
+        try:
+            with self.services.view() as conn:
+                document = snapshots.build_snapshot(conn, environment_id)
+        except NoResultFound:
+            raise EnvironmentDeletedError(environment_id) from None
         return int(document["version"]), document
 
     def _versions(self, environment_ids: list[int]) -> dict[int, int]:
@@ -170,31 +338,42 @@ class DeliveryHub:
         return {row.id: row.snapshot_version for row in rows}
 
     async def state(self, environment_id: int) -> EnvironmentState:
-        """The environment's current state, loaded once and then kept current."""
+        """The environment's current state, loaded once and then kept current.
+
+        Raises :class:`~lockgate.errors.Unauthenticated` when the environment no longer
+        exists (its SDK keys went with it; the key cache may not know yet).
+        """
         state = self.states.get(environment_id)
         if state is not None:
             return state
-        pending = self._loading.get(environment_id)
-        if pending is None:
-            pending = asyncio.get_running_loop().create_future()
-            self._loading[environment_id] = pending
-            try:
-                version, document = await to_thread.run_sync(self._load, environment_id)
-                state = EnvironmentState(
-                    environment_id,
-                    version,
-                    document,
-                    json.dumps(document, separators=(",", ":")),
-                )
-                self.states[environment_id] = state
-                pending.set_result(state)
-            except Exception as exc:
-                pending.set_exception(exc)
-                raise
-            finally:
-                del self._loading[environment_id]
-            return state
-        return await asyncio.shield(pending)
+        task = self._loading.get(environment_id)
+        if task is None:
+            # A task of its own: a requester that goes away must not cancel the others' load.
+            task = asyncio.create_task(self._load_state(environment_id))
+            self._loading[environment_id] = task
+            task.add_done_callback(lambda t: self._loaded(environment_id, t))
+        try:
+            return await asyncio.shield(task)
+        except EnvironmentDeletedError:
+            raise Unauthenticated("this SDK key's environment no longer exists") from None
+
+    async def _load_state(self, environment_id: int) -> EnvironmentState:
+        self._notified_while_loading.discard(environment_id)
+        version, document = await self._run_db(self._load, environment_id)
+        state = EnvironmentState(
+            environment_id, version, document, json.dumps(document, separators=(",", ":"))
+        )
+        self.states[environment_id] = state
+        if environment_id in self._notified_while_loading:
+            self._notified_while_loading.discard(environment_id)
+            self._schedule_refresh(environment_id)
+        return state
+
+    def _loaded(self, environment_id: int, task: asyncio.Task[EnvironmentState]) -> None:
+        if self._loading.get(environment_id) is task:
+            del self._loading[environment_id]
+        if not task.cancelled():
+            task.exception()  # retrieved: the requesters (if any) got it
 
     # -- streams ---------------------------------------------------------------------------
 
@@ -206,36 +385,45 @@ class DeliveryHub:
     def detach(self, state: EnvironmentState, stream: Stream) -> None:
         state.streams.discard(stream)
 
-    async def change_payload(self, state: EnvironmentState, since: int, target: int) -> str | None:
-        """The ``change`` event data from ``since`` to ``target`` (the current version).
+    async def catch_up(self, state: EnvironmentState, since: int) -> Event:
+        """The one event that brings a client holding version ``since`` to the current one.
 
-        ``None`` when the stream must get a full snapshot instead (too old, unknown, or a
-        gap in the recorded changes). Computed once per ``(since, target)``.
+        A ``change`` with everything changed in between, or the ``snapshot`` when that
+        cannot be said (too old, unknown, newer than current, or a gap in the recorded
+        changes). Built once per ``(since, current version)`` however many streams ask.
         """
+        target = state.version
+        if since >= target or target - since > REPLAY_WINDOW:
+            return state.snapshot_event()
         key = (since, target)
-        future = state.payloads.get(key)
-        if future is None:
-            future = asyncio.get_running_loop().create_future()
-            state.payloads[key] = future
+        task = state.payloads.get(key)
+        if task is None:
+            # Its own task: a stream that disconnects must not cancel it for the others. The
+            # document is taken now, while it is still the one at ``target``.
+            task = asyncio.create_task(self._build_event(state, since, target, state.document))
+            state.payloads[key] = task
+            task.add_done_callback(lambda t: self._built(state, key, t))
             while len(state.payloads) > _PAYLOAD_CACHE:
                 state.payloads.popitem(last=False)
-            try:
-                future.set_result(await self._build_payload(state, since, target))
-            except Exception as exc:
-                future.set_exception(exc)
-                state.payloads.pop(key, None)
-                raise
-        return await asyncio.shield(future)
+        return await asyncio.shield(task)
 
-    async def _build_payload(self, state: EnvironmentState, since: int, target: int) -> str | None:
-        if since >= target or target - since > REPLAY_WINDOW:
-            return None
-        document = state.document
-        changed = await to_thread.run_sync(self._changed_keys, state.environment_id, since, target)
+    @staticmethod
+    def _built(state: EnvironmentState, key: tuple[int, int], task: asyncio.Task[Event]) -> None:
+        failed = task.cancelled() or task.exception() is not None
+        if failed and state.payloads.get(key) is task:
+            del state.payloads[key]  # not cached: the next stream tries again
+
+    async def _build_event(
+        self, state: EnvironmentState, since: int, target: int, document: dict[str, Any]
+    ) -> Event:
+        changed = await self._run_db(self._changed_keys, state.environment_id, since, target)
         if changed is None:
-            return None
+            if state.version == target:
+                return state.snapshot_event()  # shared: the cache never holds copies of it
+            text = json.dumps(document, separators=(",", ":"))
+            return Event("snapshot", target, encode_event("snapshot", target, text))
         flag_keys, segment_keys = changed
-        return json.dumps(
+        data = json.dumps(
             {
                 "from": since,
                 "version": target,
@@ -244,6 +432,7 @@ class DeliveryHub:
             },
             separators=(",", ":"),
         )
+        return Event("change", target, encode_event("change", target, data))
 
     def _changed_keys(
         self, environment_id: int, since: int, target: int
@@ -268,34 +457,39 @@ class DeliveryHub:
     # -- revocation ------------------------------------------------------------------------
 
     async def _watch_revocations(self) -> None:
-        """Close streams of revoked keys within ``revocation_interval`` (one query a tick)."""
+        """Close streams of revoked keys within ``revocation_interval`` (one query a tick).
+
+        A key that no longer exists (its environment was deleted) counts as revoked.
+        """
         while True:
             await asyncio.sleep(self.revocation_interval)
             active = {s.key_id for st in self.states.values() for s in st.streams}
             if not active:
                 continue
             try:
-                revoked = await to_thread.run_sync(self._revoked, active)
+                usable = await self._run_db(self._usable, active)
             except Exception:
                 log.exception("checking for revoked SDK keys failed")
                 continue
-            for state in self.states.values():
+            revoked = active - usable
+            if not revoked:
+                continue
+            if len(self.revoked_keys) > 10_000:
+                self.revoked_keys.clear()
+            self.revoked_keys |= revoked
+            for state in list(self.states.values()):
                 for stream in state.streams:
                     if stream.key_id in revoked:
-                        stream.revoked = True
-                        stream.wake.set()
+                        stream.close()
 
-    def _revoked(self, key_ids: set[int]) -> set[int]:
+    def _usable(self, key_ids: set[int]) -> set[int]:
         with self.services.view() as conn:
             rows = conn.execute(
                 select(sdk_keys.c.id).where(
-                    sdk_keys.c.id.in_(key_ids), sdk_keys.c.revoked_at.is_not(None)
+                    sdk_keys.c.id.in_(key_ids), sdk_keys.c.revoked_at.is_(None)
                 )
             ).all()
         return {row.id for row in rows}
 
     def stream_count(self) -> int:
         return sum(len(s.streams) for s in self.states.values())
-
-
-StateCallback = Callable[[EnvironmentState], None]

@@ -11,6 +11,7 @@ missed while disconnected delays a change, it never loses it.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -19,9 +20,13 @@ import psycopg
 
 from lockgate.control.snapshots import CHANGE_CHANNEL
 
-__all__ = ["ChangeListener", "parse_payload"]
+__all__ = ["APPLICATION_NAME", "ChangeListener", "parse_payload"]
 
 log = logging.getLogger("lockgate.delivery")
+
+APPLICATION_NAME = "lockgate-listener"
+"""The listener connection's ``application_name`` is this, ``/`` and the process id, so that
+an operator (or a test) can find each replica's listener in ``pg_stat_activity``."""
 
 
 def parse_payload(payload: str) -> int | None:
@@ -65,8 +70,9 @@ class ChangeListener:
         while not self._stop.is_set():
             try:
                 self._listen()
-                backoff = 0.5
             except Exception as exc:
+                if self.connected.is_set():
+                    backoff = 0.5  # it had been working: retry soon, not after old failures
                 self.connected.clear()
                 if self._stop.is_set():
                     return
@@ -75,7 +81,17 @@ class ChangeListener:
                 backoff = min(backoff * 2, self.max_backoff)
 
     def _listen(self) -> None:
-        with psycopg.connect(self.url, autocommit=True) as conn:
+        with psycopg.connect(
+            self.url,
+            autocommit=True,
+            application_name=f"{APPLICATION_NAME}/{os.getpid()}",
+            connect_timeout=10,
+            # A peer that vanished without closing the connection is noticed in ~20 s.
+            keepalives=1,
+            keepalives_idle=10,
+            keepalives_interval=5,
+            keepalives_count=2,
+        ) as conn:
             conn.execute(f"LISTEN {CHANGE_CHANNEL}")
             self.connected.set()
             self.on_resync()  # catch up on anything sent while we were not listening
