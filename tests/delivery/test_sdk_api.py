@@ -281,3 +281,23 @@ def test_count_bodies_are_bounded(client: TestClient, server_key: str) -> None:
     )
     assert r.status_code == 413
     assert r.json()["code"] == "payload_too_large"
+
+
+def test_snapshot_fast_path_answers_cached_keys_like_the_application(
+    client: TestClient, server_key: str
+) -> None:
+    """Once the key is cached and the snapshot held, polls are answered before routing —
+    with the same status, ETag and body as the application gives."""
+    headers = {"Authorization": f"Bearer {server_key}"}
+    first = client.get("/sdk/v1/snapshot", headers=headers)  # the application: fills caches
+    again = client.get("/sdk/v1/snapshot", headers=headers)  # the fast path
+    assert again.status_code == first.status_code == 200
+    assert again.headers["etag"] == first.headers["etag"]
+    assert again.json() == first.json()
+    assert "x-request-id" not in again.headers  # it did not go through the application
+    etag = first.headers["etag"]
+    not_modified = client.get("/sdk/v1/snapshot", headers={**headers, "If-None-Match": etag})
+    assert not_modified.status_code == 304
+    assert not_modified.content == b""
+    stale = client.get("/sdk/v1/snapshot", headers={**headers, "If-None-Match": '"0"'})
+    assert stale.status_code == 200

@@ -31,6 +31,7 @@ from lockgate.api.routes import (
 from lockgate.control.base import Services
 from lockgate.control.login_limits import LoginLimiter
 from lockgate.delivery.auth import KeyCache
+from lockgate.delivery.fastpath import SnapshotFastPath
 from lockgate.delivery.hub import DeliveryHub
 from lockgate.delivery.pg_notify import ChangeListener
 from lockgate.settings import Settings
@@ -146,6 +147,8 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
         max_body_bytes=settings.max_body_bytes,
         max_json_depth=settings.max_json_depth,
     )
+    # Outermost: snapshot polls answered from memory skip limits, routing and dependencies.
+    app.add_middleware(SnapshotFastPath, state=app.state)
     for router in ROUTERS:
         app.include_router(router, responses=problems.PROBLEM_RESPONSES)
     return app

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from typing import Annotated
+from typing import Annotated, Any
 
 from anyio import to_thread
 from fastapi import Depends, Request
@@ -74,14 +74,37 @@ async def sdk_key(request: Request) -> SdkKeyPrincipal:
     if not value:
         raise Unauthenticated("send an SDK key: 'Authorization: Bearer lgs_…' (or lgc_…)")
     cache: KeyCache = request.app.state.sdk_key_cache
-    principal = cache.get(value)
     hub = getattr(request.app.state, "hub", None)
-    if principal is not None and hub is not None and principal.key_id in hub.revoked_keys:
-        principal = None
-    if principal is None:
+    principal = cached_principal(cache, hub, value)
+    if principal is not None:
+        return principal
+    pending = cache.inflight.get(value)
+    if pending is not None:
+        return await asyncio.shield(pending)
+    pending = asyncio.get_running_loop().create_future()
+    cache.inflight[value] = pending
+    try:
         services: Services = request.app.state.services
         principal = await to_thread.run_sync(_authenticate, services, cache, value)
         cache.put(value, principal)
+        pending.set_result(principal)
+    except Exception as exc:
+        pending.set_exception(exc)
+        pending.exception()  # mark retrieved: concurrent waiters re-raise it themselves
+        raise
+    except BaseException:
+        pending.cancel()
+        raise
+    finally:
+        del cache.inflight[value]
+    return principal
+
+
+def cached_principal(cache: KeyCache, hub: Any, value: str) -> SdkKeyPrincipal | None:
+    """The cached principal for ``value``, unless expired or seen revoked by the hub."""
+    principal = cache.get(value)
+    if principal is not None and hub is not None and principal.key_id in hub.revoked_keys:
+        return None
     return principal
 
 

@@ -26,6 +26,7 @@ from sqlalchemy import insert
 from lockgate.control.base import iso
 from lockgate.control.sdk_keys import SdkKeyPrincipal
 from lockgate.delivery.auth import ClientOrServerKey, ServerKey
+from lockgate.delivery.fastpath import etag_matches, etag_of
 from lockgate.delivery.hub import DeliveryHub, EnvironmentState
 from lockgate.delivery.remote import evaluate_all
 from lockgate.store.tables import evaluation_counts
@@ -41,17 +42,6 @@ def _hub(request: Request) -> DeliveryHub:
     return hub
 
 
-def etag_of(version: int) -> str:
-    return f'"{version}"'
-
-
-def _matches(if_none_match: str | None, version: int) -> bool:
-    if not if_none_match:
-        return False
-    tags = {t.strip().removeprefix("W/") for t in if_none_match.split(",")}
-    return "*" in tags or etag_of(version) in tags
-
-
 @router.get("/snapshot", summary="The environment's snapshot (server keys), with ETag/304")
 async def snapshot(
     request: Request,
@@ -61,7 +51,7 @@ async def snapshot(
     state = await _hub(request).state(principal.environment_id)
     version, text = state.version, state.text
     headers = {"ETag": etag_of(version), "Cache-Control": "no-cache"}
-    if _matches(if_none_match, version):
+    if etag_matches(if_none_match, version):
         return Response(status_code=304, headers=headers)
     return Response(text, media_type="application/json", headers=headers)
 

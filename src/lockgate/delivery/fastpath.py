@@ -1,0 +1,83 @@
+"""A fast path for snapshot polling: answered from memory, before routing.
+
+SDKs that cannot stream poll ``GET /sdk/v1/snapshot``; most answers are ``304 Not
+Modified``. When the request's SDK key is in the one-second key cache and its
+environment's snapshot is already held by the hub, the answer needs no database and no
+framework: this ASGI middleware sends it directly. Anything else (a key not yet cached, a
+revoked key, an environment not loaded, other paths) goes through the application as
+usual, which also fills the caches.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from lockgate.delivery.auth import cached_principal
+
+__all__ = ["SNAPSHOT_PATH", "SnapshotFastPath", "etag_of", "etag_matches"]
+
+SNAPSHOT_PATH = "/sdk/v1/snapshot"
+
+
+def etag_of(version: int) -> str:
+    return f'"{version}"'
+
+
+def etag_matches(if_none_match: str | None, version: int) -> bool:
+    """Whether an ``If-None-Match`` header names this version (or ``*``)."""
+    if not if_none_match:
+        return False
+    tags = {t.strip().removeprefix("W/") for t in if_none_match.split(",")}
+    return "*" in tags or etag_of(version) in tags
+
+
+def _credential(headers: dict[bytes, bytes]) -> str:
+    authorization = headers.get(b"authorization", b"").decode("latin-1")
+    scheme, _, value = authorization.partition(" ")
+    if scheme.lower() == "bearer":
+        return value.strip()
+    return headers.get(b"x-api-key", b"").decode("latin-1").strip()
+
+
+class SnapshotFastPath:
+    def __init__(self, app: ASGIApp, state: Any) -> None:
+        self.app = app
+        self.state = state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        polling = (
+            scope["type"] == "http" and scope["method"] == "GET" and scope["path"] == SNAPSHOT_PATH
+        )
+        if polling and await self._answer(scope, send):
+            return
+        await self.app(scope, receive, send)
+
+    async def _answer(self, scope: Scope, send: Send) -> bool:
+        headers = dict(scope.get("headers") or [])
+        value = _credential(headers)
+        hub = getattr(self.state, "hub", None)
+        cache = getattr(self.state, "sdk_key_cache", None)
+        if not value or hub is None or cache is None:
+            return False
+        principal = cached_principal(cache, hub, value)
+        if principal is None or principal.kind != "server":
+            return False
+        env = hub.states.get(principal.environment_id)
+        if env is None:
+            return False
+        version, text = env.version, env.text
+        common = [(b"etag", etag_of(version).encode()), (b"cache-control", b"no-cache")]
+        if etag_matches(headers.get(b"if-none-match", b"").decode("latin-1"), version):
+            await send({"type": "http.response.start", "status": 304, "headers": common})
+            await send({"type": "http.response.body", "body": b""})
+            return True
+        body = text.encode()
+        common += [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+        ]
+        await send({"type": "http.response.start", "status": 200, "headers": common})
+        await send({"type": "http.response.body", "body": body})
+        return True
