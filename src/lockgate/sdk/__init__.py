@@ -1,21 +1,32 @@
-"""The lockgate Python SDK.
+"""The lockgate Python SDK (standard library only; see docs/sdk.md).
+
+Kept in sync with a lockgate server, evaluating locally::
+
+    with Client("lgs_...", "https://flags.example.com", backup_path="flags.json") as client:
+        mode = client.mode("checkout-agent", {"key": "user-42", "plan": "enterprise"})
+        if mode.allows_writes: ...
 
 Local evaluation from a snapshot (bootstrap or offline mode)::
 
     client = LockgateClient.from_file("snapshot.json")
-    mode = client.mode("checkout-agent", {"key": "user-42", "plan": "enterprise"})
-    if mode.allows_writes: ...
 """
 
 from lockgate.engine import ErrorCode, EvaluationDetail, Mode, Reason, SnapshotError
+from lockgate.sdk.backoff import BackoffPolicy
 from lockgate.sdk.client import LockgateClient, read_snapshot_file
+from lockgate.sdk.networked import Client, SyncTuning
+from lockgate.sdk.state import SyncState
 
 __all__ = [
+    "BackoffPolicy",
+    "Client",
     "ErrorCode",
     "EvaluationDetail",
     "LockgateClient",
     "Mode",
     "Reason",
     "SnapshotError",
+    "SyncState",
+    "SyncTuning",
     "read_snapshot_file",
 ]

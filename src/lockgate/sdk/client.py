@@ -11,6 +11,7 @@ Network sync plugs in as a *data source* that calls :meth:`LockgateClient.update
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -35,6 +36,7 @@ Context = Mapping[str, Any]
 SnapshotListener = Callable[[Snapshot], None]
 
 _EMPTY = CompiledSnapshot(Snapshot.empty())
+_log = logging.getLogger("lockgate.sdk")
 
 
 class LockgateClient:
@@ -69,11 +71,12 @@ class LockgateClient:
 
     # -- snapshot replacement -----------------------------------------------------------
 
-    def update(self, snapshot: Snapshot | Mapping[str, Any]) -> bool:
+    def update(self, snapshot: Snapshot | Mapping[str, Any], *, force: bool = False) -> bool:
         """Serve ``snapshot`` from now on.
 
         Raises :class:`SnapshotError` if it has problems (the current one keeps serving).
-        Returns ``False``, changing nothing, when it is older than the one being served.
+        Returns ``False``, changing nothing, when it is older than the one being served,
+        unless ``force`` is given.
         """
         decoded = snapshot if isinstance(snapshot, Snapshot) else decode(snapshot)
         problems = validate(decoded)
@@ -82,18 +85,25 @@ class LockgateClient:
         compiled = CompiledSnapshot(decoded)
         with self._lock:
             current = self._compiled.snapshot
-            if self._ready and decoded.version < current.version:
+            if self._ready and decoded.version < current.version and not force:
                 return False
             self._compiled = compiled
             self._ready = True
             self.detail = compiled.evaluate
             listeners = list(self._listeners)
         for listener in listeners:
-            listener(decoded)
+            try:
+                listener(decoded)
+            except Exception:  # one faulty listener must not stop the others or the update
+                _log.exception("update listener %r failed", listener)
         return True
 
     def on_update(self, listener: SnapshotListener) -> None:
-        """Call ``listener(snapshot)`` after each successful :meth:`update`."""
+        """Call ``listener(snapshot)`` after each successful :meth:`update`.
+
+        Listeners run on the thread that applied the update (the sync thread for
+        :class:`lockgate.sdk.Client`); exceptions they raise are logged and ignored.
+        """
         with self._lock:
             self._listeners.append(listener)
 
@@ -108,7 +118,9 @@ class LockgateClient:
 
     # -- evaluation ---------------------------------------------------------------------
 
-    def _detail_not_ready(self, key: str, context: Context, default: Any = None) -> EvaluationDetail:
+    def _detail_not_ready(
+        self, key: str, context: Context, default: Any = None
+    ) -> EvaluationDetail:
         return _not_ready(default)
 
     def variation(self, key: str, context: Context, default: Any = None) -> Any:

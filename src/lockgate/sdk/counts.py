@@ -1,0 +1,251 @@
+"""Evaluation counts for the decision log (``POST /sdk/v1/events``, docs/delivery.md).
+
+Counting sits on the evaluation path, so it is built to cost one tuple, one dictionary
+lookup and one ``next()`` per call, with no lock: each ``(flag, variation, reason)`` has a
+counter cell (``itertools.count``), and ``next(cell)`` is a single atomic operation under
+the interpreter lock, so concurrent threads never lose each other's increments. Taking
+the counts swaps in a fresh window; an increment racing that swap on another thread can
+be lost (at most one per thread per flush).
+
+The number of distinct keys is bounded; evaluations of keys beyond the bound are counted
+in ``dropped`` only. Reports go out in requests of at most 2,000 rows (the protocol's
+bound); counts that could not be sent are merged into the next report, under the same
+bound on keys.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from lockgate.engine import EvaluationDetail
+
+__all__ = [
+    "DEFAULT_MAX_KEYS",
+    "MAX_ROWS_PER_REQUEST",
+    "CountKey",
+    "CountsBatch",
+    "EvaluationCounts",
+    "EventsReporter",
+]
+
+DEFAULT_MAX_KEYS = 10_000
+"""Distinct (flag, variation, reason) keys held at once by default."""
+MAX_ROWS_PER_REQUEST = 2_000
+"""The protocol's bound on count rows in one request; larger batches are split."""
+MAX_KEY_CHARS = 128
+"""Flag and variation keys longer than this cannot be valid (docs/snapshot-format.md); their
+counts (evaluations of keys that cannot exist) are dropped rather than sent."""
+MAX_COUNT = 2**31 - 1
+"""The largest count in one row; larger counts are sent as several rows."""
+
+CountKey = tuple[str, str | None, str]
+Sender = Callable[[dict[str, Any], float], bool]
+"""``send(payload, timeout)``: ``True`` when done with the batch (delivered or refused for
+good), ``False`` to keep it for the next attempt."""
+
+
+@dataclass(slots=True)
+class CountsBatch:
+    """Counts over the window ``[start, end]`` (POSIX times)."""
+
+    start: float
+    end: float
+    counts: dict[CountKey, int] = field(default_factory=dict)
+    dropped: int = 0
+
+    @property
+    def empty(self) -> bool:
+        return not self.counts
+
+    def merge(self, newer: CountsBatch, max_keys: int) -> CountsBatch:
+        """Both batches' counts as one window; keys beyond ``max_keys`` are dropped."""
+        counts = dict(self.counts)
+        dropped = self.dropped + newer.dropped
+        for key, count in newer.counts.items():
+            if key in counts:
+                counts[key] += count
+            elif len(counts) < max_keys:
+                counts[key] = count
+            else:
+                dropped += count
+        return CountsBatch(min(self.start, newer.start), newer.end, counts, dropped)
+
+    def split(self, max_rows: int = MAX_ROWS_PER_REQUEST) -> list[CountsBatch]:
+        """This batch as batches of at most ``max_rows`` rows each, in key order."""
+        keys = sorted(self.counts, key=lambda k: (k[0], k[1] or "", k[2]))
+        return [
+            CountsBatch(self.start, self.end, {k: self.counts[k] for k in keys[i : i + max_rows]})
+            for i in range(0, len(keys), max_rows)
+        ]
+
+    def rows(self) -> list[dict[str, Any]]:
+        """The protocol's rows (a count too large for one row takes several)."""
+        start, end = _iso(self.start), _iso(self.end)
+        out = []
+        for (flag, variation, reason), count in self.counts.items():
+            for part in range(0, count, MAX_COUNT):
+                out.append(
+                    {
+                        "flag": flag,
+                        "variation": variation,
+                        "reason": str(reason),
+                        "count": min(MAX_COUNT, count - part),
+                        "start": start,
+                        "end": end,
+                    }
+                )
+        return out
+
+
+class _Window:
+    __slots__ = ("cells", "dropped", "start")
+
+    def __init__(self, start: float) -> None:
+        self.start = start
+        self.cells: dict[CountKey, Iterator[int]] = {}
+        self.dropped: Iterator[int] = itertools.count()
+
+
+class EvaluationCounts:
+    """Counts evaluations per (flag, variation, reason) until :meth:`take`."""
+
+    def __init__(
+        self, max_keys: int = DEFAULT_MAX_KEYS, clock: Callable[[], float] = time.time
+    ) -> None:
+        if max_keys < 1:
+            raise ValueError("max_keys must be at least 1")
+        self.max_keys = max_keys
+        self._clock = clock
+        self._window = _Window(clock())
+
+    def record(self, key: str, detail: EvaluationDetail) -> None:
+        """Count one evaluation of flag ``key`` (the hot path: keep it this short)."""
+        window = self._window
+        name = (key, detail.variation, detail.reason)
+        cell = window.cells.get(name)
+        if cell is None:
+            cell = self._new_cell(window, name)
+        next(cell)
+
+    def _new_cell(self, window: _Window, name: CountKey) -> Iterator[int]:
+        if len(window.cells) >= self.max_keys:
+            return window.dropped
+        # setdefault is atomic: two threads racing on a new key share one cell.
+        return window.cells.setdefault(name, itertools.count())
+
+    def take(self) -> CountsBatch:
+        """The counts since the previous call; counting restarts from zero."""
+        now = self._clock()
+        window, self._window = self._window, _Window(now)
+        cells = window.cells.copy()  # a C-level copy: atomic under the interpreter lock
+        counts: dict[CountKey, int] = {}
+        dropped = next(window.dropped)
+        for name, cell in cells.items():
+            n = next(cell)  # how many times the cell was advanced before
+            if n > 0 and _possible(name):
+                counts[name] = n
+            else:
+                dropped += n
+        return CountsBatch(window.start, now, counts, dropped)
+
+
+class EventsReporter:
+    """Sends the counts every ``interval`` seconds from a daemon thread, and on close."""
+
+    def __init__(
+        self,
+        counts: EvaluationCounts,
+        send: Sender,
+        *,
+        interval: float,
+        timeout: float,
+        logger: logging.Logger,
+        sdk: dict[str, str],
+    ) -> None:
+        self._counts = counts
+        self._send = send
+        self._interval = interval
+        self._timeout = timeout
+        self._log = logger
+        self._sdk = sdk
+        self._pending: CountsBatch | None = None
+        self._lock = threading.Lock()  # one flush at a time
+        self._life = threading.Lock()  # starting and stopping the thread
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.dropped = 0
+        """Evaluations not reported because of the key bound, since the start."""
+
+    def start(self) -> None:
+        with self._life:
+            if self._thread is None and not self._stop.is_set():
+                thread = threading.Thread(target=self._run, name="lockgate-events", daemon=True)
+                thread.start()
+                self._thread = thread
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            self.flush()
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Send what has been counted (plus anything unsent); ``True`` when nothing is left."""
+        with self._lock:
+            batch = self._counts.take()
+            if self._pending is not None:
+                batch = self._pending.merge(batch, self._counts.max_keys)
+                self._pending = None
+            if batch.dropped:
+                self.dropped += batch.dropped
+                self._log.warning(
+                    "%d evaluations were not reported: over %d distinct flag, variation and "
+                    "reason combinations in one interval, or keys no flag can have",
+                    batch.dropped,
+                    self._counts.max_keys,
+                )
+                batch.dropped = 0
+            if batch.empty:
+                return True
+            return self._deliver(batch, self._timeout if timeout is None else timeout)
+
+    def _deliver(self, batch: CountsBatch, timeout: float) -> bool:
+        """Send ``batch`` in protocol-sized parts; what is not delivered becomes pending."""
+        parts = batch.split()
+        for index, part in enumerate(parts):
+            if not self._send_part(part, timeout):
+                unsent = parts[index:]
+                self._pending = CountsBatch(
+                    batch.start, batch.end, {k: v for p in unsent for k, v in p.counts.items()}
+                )
+                return False
+        return True
+
+    def _send_part(self, part: CountsBatch, timeout: float) -> bool:
+        try:
+            return self._send({"sdk": self._sdk, "counts": part.rows()}, timeout)
+        except Exception:  # never raise into the application; retried next interval
+            self._log.debug("sending evaluation counts failed", exc_info=True)
+            return False
+
+    def close(self, timeout: float) -> None:
+        """Stop the thread and send what is left, best effort, within about ``timeout``."""
+        with self._life:
+            self._stop.set()
+            thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout)
+        self.flush(timeout)
+
+
+def _possible(name: CountKey) -> bool:
+    flag, variation, _ = name
+    return len(flag) <= MAX_KEY_CHARS and (variation is None or len(variation) <= MAX_KEY_CHARS)
+
+
+def _iso(posix: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(posix))

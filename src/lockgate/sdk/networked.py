@@ -1,0 +1,257 @@
+"""The networked SDK client: local evaluation kept current by a lockgate server.
+
+:class:`Client` is a :class:`LockgateClient` whose snapshot is replaced by a background
+sync thread (docs/delivery.md). Evaluation stays local and never waits on the network:
+``detail()`` is still bound directly to the compiled snapshot's evaluator.
+"""
+
+from __future__ import annotations
+
+import logging
+import ssl
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import lockgate
+from lockgate.engine import EvaluationDetail, FlagKind, Snapshot, SnapshotError
+from lockgate.sdk.backoff import BackoffPolicy
+from lockgate.sdk.backup import BackupWriter, read_backup
+from lockgate.sdk.client import Context, LockgateClient, _not_ready
+from lockgate.sdk.counts import DEFAULT_MAX_KEYS, EvaluationCounts, EventsReporter
+from lockgate.sdk.replica import Replica
+from lockgate.sdk.state import StateListener, StateTracker, SyncState
+from lockgate.sdk.sync import SyncLoop, SyncSettings
+from lockgate.sdk.transport import HttpError, HttpTransport, KeyRejectedError
+
+__all__ = ["EVENTS_PATH", "SDK_NAME", "Client", "SyncTuning"]
+
+SDK_NAME = "lockgate-python"
+EVENTS_PATH = "/sdk/v1/events"
+HEARTBEAT_INTERVAL = 15.0
+"""The server's heartbeat period; silence for three of them means the stream is dead."""
+
+
+@dataclass(frozen=True, slots=True)
+class SyncTuning:
+    """Rarely changed knobs of :class:`Client` (tests shorten them)."""
+
+    backoff: BackoffPolicy = field(default_factory=BackoffPolicy)
+    """Reconnection delays: full jitter from ``initial`` doubling to ``cap``."""
+    stream_failures_before_polling: int = 3
+    """Failed stream attempts in a row after which the client polls meanwhile."""
+    stream_retry_interval: float = 120.0
+    """While polling, how often to try the stream again."""
+    backup_interval: float = 1.0
+    """At most one backup file write per this many seconds."""
+    max_count_keys: int = DEFAULT_MAX_KEYS
+    """Distinct (flag, variation, reason) counts held between reports."""
+    close_timeout: float = 1.0
+    """How long ``close()`` waits for each background task (sync, last report, backup)."""
+    ssl_context: ssl.SSLContext | None = None
+    """TLS settings for ``https://`` servers (default: the system's trusted CAs)."""
+
+
+class Client(LockgateClient):
+    """A :class:`LockgateClient` kept in sync with a lockgate server.
+
+    ``Client(sdk_key, base_url)`` returns at once, serving (in this order of preference)
+    the backup file, the ``bootstrap`` snapshot, or nothing (every evaluation returns the
+    caller's default with ``PROVIDER_NOT_READY``) until the server answers. Use it as a
+    context manager or call :meth:`close` when done.
+
+    ``detail()`` is the raw, uncounted fast path; ``variation()``, the typed helpers,
+    ``typed_detail()``, ``mode()`` and ``mode_detail()`` are counted for the decision log
+    when ``events`` is on.
+    """
+
+    def __init__(  # noqa: PLR0913 - the options of a public constructor, all keyword-only
+        self,
+        sdk_key: str,
+        base_url: str,
+        *,
+        bootstrap: Snapshot | Mapping[str, Any] | None = None,
+        backup_path: str | Path | None = None,
+        stream: bool = True,
+        poll_interval: float = 30.0,
+        connect_timeout: float = 5.0,
+        read_timeout: float = 3 * HEARTBEAT_INTERVAL,
+        events: bool = True,
+        events_interval: float = 60.0,
+        logger: logging.Logger | None = None,
+        start: bool = True,
+        tuning: SyncTuning | None = None,
+    ) -> None:
+        super().__init__()
+        if not sdk_key:
+            raise ValueError("sdk_key is required")
+        tuning = tuning or SyncTuning()
+        self._log = logger or logging.getLogger("lockgate.sdk")
+        self._tuning = tuning
+        self._states = StateTracker(self._log)
+        self._close_lock = threading.Lock()
+        self._closed = False
+        self._transport = HttpTransport(
+            base_url,
+            sdk_key,
+            connect_timeout=connect_timeout,
+            read_timeout=read_timeout,
+            user_agent=f"{SDK_NAME}/{lockgate.__version__}",
+            ssl_context=tuning.ssl_context,
+        )
+        backup = None if backup_path is None else Path(backup_path)
+        self._load_initial(backup, bootstrap)
+        self._backup = (
+            None
+            if backup is None
+            else BackupWriter(backup, self._log, min_interval=tuning.backup_interval)
+        )
+        self._replica = Replica(self, self._backup.offer if self._backup else None)
+        self._sync = self._sync_loop(stream, poll_interval, tuning)
+        self._counts = EvaluationCounts(tuning.max_count_keys) if events else None
+        self._record = self._counts.record if self._counts else _ignore
+        self._reporter = self._events_reporter(events_interval, connect_timeout)
+        if start:
+            self.start()
+
+    def _sync_loop(self, stream: bool, poll_interval: float, tuning: SyncTuning) -> SyncLoop:
+        settings = SyncSettings(
+            stream=stream,
+            poll_interval=poll_interval,
+            backoff=tuning.backoff,
+            stream_failures_before_polling=tuning.stream_failures_before_polling,
+            stream_retry_interval=tuning.stream_retry_interval,
+        )
+        return SyncLoop(
+            self._transport,
+            self._replica,
+            self._states,
+            settings,
+            has_data=lambda: self.ready,
+            logger=self._log,
+        )
+
+    def _events_reporter(self, interval: float, timeout: float) -> EventsReporter | None:
+        if self._counts is None:
+            return None
+        return EventsReporter(
+            self._counts,
+            self._send_counts,
+            interval=interval,
+            timeout=timeout,
+            logger=self._log,
+            sdk={"name": SDK_NAME, "version": lockgate.__version__},
+        )
+
+    def _load_initial(
+        self, backup: Path | None, bootstrap: Snapshot | Mapping[str, Any] | None
+    ) -> None:
+        """Backup file if present and valid, else bootstrap data, else nothing."""
+        if backup is not None:
+            snapshot = read_backup(backup, self._log)
+            if snapshot is not None:
+                self.update(snapshot)
+                self._log.info("serving the backup file %s (version %d)", backup, snapshot.version)
+                return
+        if bootstrap is not None:
+            try:
+                self.update(bootstrap)
+            except SnapshotError as exc:
+                self._log.error("ignoring the invalid bootstrap snapshot: %s", exc)
+
+    # -- lifecycle ----------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the background sync (done by the constructor unless ``start=False``)."""
+        if self._closed:
+            raise RuntimeError("the client is closed")
+        if self._reporter is not None:
+            self._reporter.start()
+        self._sync.start()
+
+    def close(self) -> None:
+        """Stop syncing and send the last counts. Idempotent; returns promptly.
+
+        Evaluation keeps working after ``close()``, on the data held at that moment.
+        """
+        with self._close_lock:
+            if self._closed:
+                return
+            self._closed = True
+        timeout = self._tuning.close_timeout
+        self._states.set(SyncState.CLOSED, "closed")
+        self._sync.stop(timeout)
+        if self._reporter is not None:
+            self._reporter.close(timeout)
+        if self._backup is not None:
+            self._backup.close(timeout)
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # -- sync state ---------------------------------------------------------------------
+
+    @property
+    def state(self) -> SyncState:
+        return self._states.state
+
+    def on_state_change(self, listener: StateListener) -> None:
+        """Call ``listener(old, new, reason)`` on every state change (on the sync thread)."""
+        self._states.on_change(listener)
+
+    def wait_until_ready(self, timeout: float | None = None) -> bool:
+        """Block up to ``timeout`` seconds for current data; ``True`` if ``READY``.
+
+        The only method that waits; evaluation never does.
+        """
+        return self._states.wait_for(SyncState.READY, timeout)
+
+    def flush_counts(self, timeout: float | None = None) -> bool:
+        """Send the evaluation counts now; ``True`` when nothing is left to send."""
+        return True if self._reporter is None else self._reporter.flush(timeout)
+
+    # -- counted evaluation -------------------------------------------------------------
+
+    def variation(self, key: str, context: Context, default: Any = None) -> Any:
+        detail = (
+            self._compiled.evaluate(key, context, default) if self._ready else _not_ready(default)
+        )
+        self._record(key, detail)
+        return detail.value
+
+    def _typed(self, key: str, context: Context, default: Any, kind: FlagKind) -> EvaluationDetail:
+        detail = (
+            self._compiled.evaluate(key, context, default, kind)
+            if self._ready
+            else _not_ready(default)
+        )
+        self._record(key, detail)
+        return detail
+
+    def _send_counts(self, payload: dict[str, Any], timeout: float) -> bool:
+        try:
+            self._transport.request(
+                "POST", EVENTS_PATH, json_body=payload, expect=(200, 202, 204), timeout=timeout
+            )
+        except KeyRejectedError:
+            return True  # dropped; the sync thread reports the rejected key
+        except HttpError as exc:
+            if exc.status == 429 or exc.status >= 500:
+                return False  # retried with the next report
+            self._log.warning("the server refused evaluation counts (%s); dropped", exc)
+        return True
+
+
+def _ignore(key: str, detail: EvaluationDetail) -> None:
+    return None
