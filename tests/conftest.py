@@ -22,7 +22,9 @@ from lockgate.control.base import Services
 from lockgate.control.bootstrap import ensure_admin
 from lockgate.settings import Settings
 
-PG_ADMIN_URL = os.environ.get("LOCKGATE_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+PG_ADMIN_URL = os.environ.get(
+    "LOCKGATE_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
 
 
 def _pg_url(name: str) -> str:

@@ -63,11 +63,9 @@ class Mode(StrEnum):
     def parse(cls, value: object) -> Mode | None:
         """The mode named by ``value``, or ``None`` if it names none."""
         if isinstance(value, str):
-            try:
-                return cls(value)
-            except ValueError:
-                return None
+            return _BY_VALUE.get(value)
         return None
 
 
 _RANK: dict[Mode, int] = {mode: index for index, mode in enumerate(Mode)}
+_BY_VALUE: dict[str, Mode] = {mode.value: mode for mode in Mode}
