@@ -539,12 +539,11 @@ def _project(suite: str) -> str:
 def vectors(served: Served) -> VectorSuites:
     """Every suite loaded into the one server (a project each) by tests/spec/server.py."""
     loaded = VectorSuites(served, {}, {})
-    with pytest.MonkeyPatch.context() as patch:
-        for suite, snapshot in spec_server.suite_snapshots().items():
-            patch.setattr(spec_server, "PROJECT", _project(suite))
-            result = spec_server.load_suite(cast(TestClient, served.http), snapshot)
-            loaded.refused[suite] = set(result.refused_flags)
-            loaded.keys[suite] = _sdk_key(served.http, _project(suite), VECTOR_ENV, "server")
+    for suite, snapshot in spec_server.suite_snapshots().items():
+        project = _project(suite)
+        result = spec_server.load_suite(cast(TestClient, served.http), snapshot, project)
+        loaded.refused[suite] = set(result.refused_flags)
+        loaded.keys[suite] = _sdk_key(served.http, project, VECTOR_ENV, "server")
     return loaded
 
 

@@ -17,8 +17,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from fastapi.testclient import TestClient
-from httpx2 import Response
+from httpx2 import Client, Response
 
 from tests.spec.vectors import VECTORS
 
@@ -67,13 +66,15 @@ class Refusal:
 
 @dataclass
 class LoadedSuite:
-    client: TestClient
+    client: Client
+    """The management API (a TestClient, or an httpx2 client of a real server)."""
+    project: str = PROJECT
     refused_flags: dict[str, Refusal] = field(default_factory=dict)
     refused_segments: dict[str, Refusal] = field(default_factory=dict)
 
     def evaluate(self, flag: str, context: Any, default: Any, kind: str) -> Response:
         return self.client.post(
-            f"/api/v1/projects/{PROJECT}/environments/{ENVIRONMENT}/evaluate",
+            f"/api/v1/projects/{self.project}/environments/{ENVIRONMENT}/evaluate",
             json={"flag": flag, "context": context, "default": default, "type": kind},
         )
 
@@ -123,7 +124,7 @@ def _refusal(step: str, response: Response) -> Refusal:
 def _create_segment(suite: LoadedSuite, key: str, segment: dict[str, Any]) -> None:
     body = {name: segment[name] for name in SEGMENT_FIELDS if name in segment}
     response = suite.client.post(
-        f"/api/v1/projects/{PROJECT}/segments", json={"key": key, **body, "reason": REASON}
+        f"/api/v1/projects/{suite.project}/segments", json={"key": key, **body, "reason": REASON}
     )
     if response.status_code != 201:
         suite.refused_segments[key] = _refusal("POST segment", response)
@@ -136,7 +137,7 @@ def _create_flag(suite: LoadedSuite, key: str, flag: dict[str, Any]) -> None:
         if name in flag and (name not in GOVERNED or flag[name] in GOVERNED[name])
     }
     definition |= {"key": key, "kind": flag.get("kind"), "variations": flag.get("variations")}
-    flags_url = f"/api/v1/projects/{PROJECT}/flags"
+    flags_url = f"/api/v1/projects/{suite.project}/flags"
     response = suite.client.post(flags_url, json={**definition, "reason": REASON})
     if response.status_code != 201:
         suite.refused_flags[key] = _refusal("POST flag", response)
@@ -159,12 +160,12 @@ def _create_flag(suite: LoadedSuite, key: str, flag: dict[str, Any]) -> None:
     assert archived.status_code == 200, archived.text
 
 
-def load_suite(client: TestClient, snapshot: dict[str, Any]) -> LoadedSuite:
+def load_suite(client: Client, snapshot: dict[str, Any], project: str = PROJECT) -> LoadedSuite:
     """Create the suite's project, environment, segments and flags on the server."""
-    suite = LoadedSuite(client)
-    response = client.post("/api/v1/projects", json={"key": PROJECT})
+    suite = LoadedSuite(client, project)
+    response = client.post("/api/v1/projects", json={"key": project})
     assert response.status_code == 201, response.text
-    response = client.post(f"/api/v1/projects/{PROJECT}/environments", json={"key": ENVIRONMENT})
+    response = client.post(f"/api/v1/projects/{project}/environments", json={"key": ENVIRONMENT})
     assert response.status_code == 201, response.text
     segments: dict[str, Any] = snapshot.get("segments", {})
     for key in dependency_order(segments, lambda s: _segment_refs(s.get("rules", []))):
