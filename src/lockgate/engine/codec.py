@@ -30,7 +30,16 @@ from lockgate.engine.model import (
 )
 from lockgate.engine.problems import Problem, SnapshotError
 
-__all__ = ["decode", "decode_flag", "decode_segment", "dumps", "encode", "encode_flag", "loads"]
+__all__ = [
+    "apply_changes",
+    "decode",
+    "decode_flag",
+    "decode_segment",
+    "dumps",
+    "encode",
+    "encode_flag",
+    "loads",
+]
 
 _FLAG_FIELDS = {
     "key",
@@ -102,6 +111,48 @@ def _decode_all(raw: Mapping[str, Any], kind: str, decoder: Any, broken: dict[st
         path = f"{kind}.{key}"
         problems: list[Problem] = []
         decoded = decoder(item, path, problems, key)
+        if problems or decoded is None:
+            broken[path] = tuple(problems)
+        else:
+            out[key] = decoded
+    return out
+
+
+def apply_changes(
+    snapshot: Snapshot,
+    version: int,
+    flags: Mapping[str, Any],
+    segments: Mapping[str, Any],
+) -> Snapshot:
+    """``snapshot`` at ``version`` with some flags and segments replaced (``None`` removes).
+
+    Only the changed objects are decoded; every other one is the same object as in
+    ``snapshot``, which lets compilation and validation reuse their earlier work.
+    """
+    broken = dict(snapshot.broken)
+    new_flags = _replaced(snapshot.flags, flags, "flags", decode_flag, broken)
+    new_segments = _replaced(snapshot.segments, segments, "segments", decode_segment, broken)
+    return Snapshot(
+        snapshot.project, snapshot.environment, version, new_flags, new_segments, broken
+    )
+
+
+def _replaced(
+    current: Mapping[str, Any],
+    changes: Mapping[str, Any],
+    kind: str,
+    decoder: Any,
+    broken: dict[str, tuple[Problem, ...]],
+) -> dict[str, Any]:
+    out = dict(current)
+    for key, raw in changes.items():
+        path = f"{kind}.{key}"
+        out.pop(key, None)
+        broken.pop(path, None)
+        if raw is None:
+            continue
+        problems: list[Problem] = []
+        decoded = decoder(raw, path, problems, key)
         if problems or decoded is None:
             broken[path] = tuple(problems)
         else:

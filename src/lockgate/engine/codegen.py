@@ -11,7 +11,9 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections.abc import Callable, Mapping
+from functools import lru_cache
 from hashlib import sha256
+from types import CodeType
 from typing import Any
 
 from lockgate.engine.bucketing import bucket_value
@@ -121,11 +123,17 @@ class _Source:
             self.emit(depth, f"return {results}[bisect_right({bounds}, h)]")
 
 
+@lru_cache(maxsize=4096)
+def _compiled_source(text: str) -> CodeType:
+    """Bytecode per distinct source: flags of the same shape share it (values differ only
+    in the namespace each one is executed with)."""
+    return compile(text, "<lockgate flag>", "exec")
+
+
 def generate(
     rules: list[RuleSpec],
     default: RuleSpec,
     segment_clause: Callable[[Clause], Predicate],
-    name: str,
 ) -> Run:
     """One function evaluating ``rules`` in order, then ``default``."""
     source = _Source(segment_clause)
@@ -140,7 +148,6 @@ def generate(
             source.serve(1, rule.fixed, rule.split)
     source.serve(1, default.fixed, default.split)
     namespace = dict(source.names)
-    code = compile("\n".join(source.lines) + "\n", f"<lockgate flag {name}>", "exec")
-    exec(code, namespace)  # noqa: S102 - source built from fixed templates; values passed by name
+    exec(_compiled_source("\n".join(source.lines) + "\n"), namespace)  # noqa: S102 - source built from fixed templates; values passed by name
     run: Run = namespace["run"]
     return run

@@ -16,7 +16,7 @@ from lockgate.engine.codegen import RuleSpec, SplitSpec, generate
 from lockgate.engine.model import Clause, Flag, FlagKind, Segment, Serve, Snapshot
 from lockgate.engine.operators import SEGMENT_MATCH, Predicate, clause_predicate, compile_test
 from lockgate.engine.result import ErrorCode, EvaluationDetail, Reason
-from lockgate.engine.validate import malformed_flags
+from lockgate.engine.validate import NOTHING_KNOWN, malformed_flags, unchanged_parts
 
 __all__ = ["CompiledFlag", "CompiledSnapshot", "compile_snapshot"]
 
@@ -44,15 +44,27 @@ class CompiledSnapshot:
 
     __slots__ = ("flags", "malformed", "snapshot")
 
-    def __init__(self, snapshot: Snapshot) -> None:
+    snapshot: Snapshot
+    malformed: frozenset[str]
+    flags: dict[str, CompiledFlag]
+
+    def __init__(self, snapshot: Snapshot, previous: CompiledSnapshot | None = None) -> None:
+        """Compile ``snapshot``; with ``previous`` (a valid one this replaces), flags that are
+        the same objects and self-contained are reused instead of recompiled, so applying a
+        change costs about what the changed flags cost."""
         self.snapshot = snapshot
-        self.malformed = frozenset(malformed_flags(snapshot))
-        self.flags: dict[str, CompiledFlag] = {}
+        known = NOTHING_KNOWN
+        if previous is not None and not previous.malformed and not previous.snapshot.broken:
+            known = unchanged_parts(snapshot, previous.snapshot)
+        self.malformed = frozenset(malformed_flags(snapshot, known))
+        self.flags = {}
         segments = _SegmentMatcher(snapshot.segments)
         for key, flag in snapshot.flags.items():
             if key in self.malformed:
                 detail = _error(ErrorCode.MALFORMED_FLAG, flag.version)
                 self.flags[key] = CompiledFlag(flag, _constant(detail), malformed=True)
+            elif previous is not None and key in known.flags:
+                self.flags[key] = previous.flags[key]
             else:
                 self.flags[key] = CompiledFlag(
                     flag, _FlagCompiler(flag, self.flags, segments).build()
@@ -231,7 +243,7 @@ class _FlagCompiler:
             for rule in self.flag.rules
         ]
         default = RuleSpec((), *self.serve(self.flag.default, Reason.FALLTHROUGH, None))
-        return generate(rules, default, self.segments.clause, self.flag.key)
+        return generate(rules, default, self.segments.clause)
 
     def targets(self) -> tuple[tuple[str, dict[str, EvaluationDetail]], ...]:
         tables: dict[str, dict[str, EvaluationDetail]] = {}

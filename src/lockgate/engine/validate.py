@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 
 from lockgate.engine.model import BUCKET_SPACE, Clause, Flag, FlagKind, Segment, Serve, Snapshot
 from lockgate.engine.modes import Mode
@@ -16,29 +17,74 @@ from lockgate.engine.operators import OPERATORS, SEGMENT_MATCH, InvalidValueErro
 from lockgate.engine.problems import Problem
 from lockgate.engine.values import as_number
 
-__all__ = ["KEY_PATTERN", "malformed_flags", "validate", "validate_flag", "validate_segment"]
+__all__ = [
+    "NOTHING_KNOWN",
+    "Known",
+    "unchanged_parts",
+    "KEY_PATTERN",
+    "malformed_flags",
+    "validate",
+    "validate_flag",
+    "validate_segment",
+]
 
 _KNOWN_OPS = ", ".join(sorted([*OPERATORS, SEGMENT_MATCH]))
 KEY_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}\Z")
 
 
-def validate(snapshot: Snapshot) -> list[Problem]:
+@dataclass(frozen=True, slots=True)
+class Known:
+    """Flags and segments known to be valid: unchanged since a snapshot that had no
+    problems, and self-contained (no prerequisites or segment references, whose targets
+    may have changed). Validation skips them; nothing else differs."""
+
+    flags: frozenset[str] = frozenset()
+    segments: frozenset[str] = frozenset()
+
+
+NOTHING_KNOWN = Known()
+
+
+def unchanged_parts(snapshot: Snapshot, previous: Snapshot) -> Known:
+    """What ``snapshot`` shares, object for object, with the valid ``previous``."""
+    flags = frozenset(
+        key
+        for key, flag in snapshot.flags.items()
+        if previous.flags.get(key) is flag and not flag.prerequisites and not _flag_segments(flag)
+    )
+    segments = frozenset(
+        key
+        for key, segment in snapshot.segments.items()
+        if previous.segments.get(key) is segment and not _segment_refs(segment)
+    )
+    return Known(flags, segments)
+
+
+def validate(snapshot: Snapshot, known: Known = NOTHING_KNOWN) -> list[Problem]:
     """Every problem in ``snapshot``; an empty list means it can be served."""
     problems = [p for found in snapshot.broken.values() for p in found]
-    for flag in snapshot.flags.values():
-        problems.extend(validate_flag(flag, snapshot))
-    for segment in snapshot.segments.values():
-        problems.extend(validate_segment(segment, snapshot))
+    for key, flag in snapshot.flags.items():
+        if key not in known.flags:
+            problems.extend(validate_flag(flag, snapshot))
+    for key, segment in snapshot.segments.items():
+        if key not in known.segments:
+            problems.extend(validate_segment(segment, snapshot))
     problems.extend(_cycle_problems(snapshot))
     return problems
 
 
-def malformed_flags(snapshot: Snapshot) -> set[str]:
+def malformed_flags(snapshot: Snapshot, known: Known = NOTHING_KNOWN) -> set[str]:
     """Flags that cannot be served: own problems, or a bad prerequisite or segment."""
-    bad_segments = {k for k, s in snapshot.segments.items() if validate_segment(s, snapshot)}
+    bad_segments = {
+        k
+        for k, s in snapshot.segments.items()
+        if k not in known.segments and validate_segment(s, snapshot)
+    }
     bad_segments |= {p.split(".", 1)[1] for p in snapshot.broken if p.startswith("segments.")}
     bad_segments |= _segment_cycles(snapshot)
-    bad = {k for k, f in snapshot.flags.items() if validate_flag(f, snapshot)}
+    bad = {
+        k for k, f in snapshot.flags.items() if k not in known.flags and validate_flag(f, snapshot)
+    }
     bad |= {p.split(".", 1)[1] for p in snapshot.broken if p.startswith("flags.")}
     bad |= _flag_cycles(snapshot)
     segment_closure = {k: _segment_closure(k, snapshot) for k in snapshot.segments}

@@ -29,6 +29,7 @@ from lockgate.engine import (
 )
 from lockgate.engine.problems import Problem
 from lockgate.engine.result import ErrorCode, Reason
+from lockgate.engine.validate import NOTHING_KNOWN, unchanged_parts
 
 __all__ = ["LockgateClient", "SnapshotListener"]
 
@@ -79,10 +80,14 @@ class LockgateClient:
         unless ``force`` is given.
         """
         decoded = snapshot if isinstance(snapshot, Snapshot) else decode(snapshot)
-        problems = validate(decoded)
+        # What is unchanged since the snapshot being served (itself valid) is neither
+        # validated nor compiled again: a change costs what the changed flags cost.
+        previous = self._compiled if self._ready else None
+        known = NOTHING_KNOWN if previous is None else unchanged_parts(decoded, previous.snapshot)
+        problems = validate(decoded, known)
         if problems:
             raise SnapshotError(problems)
-        compiled = CompiledSnapshot(decoded)
+        compiled = CompiledSnapshot(decoded, previous)
         with self._lock:
             current = self._compiled.snapshot
             if self._ready and decoded.version < current.version and not force:

@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from lockgate.engine import Snapshot, SnapshotError, decode
+from lockgate.engine.codec import apply_changes
 from lockgate.sdk.client import LockgateClient
 
 __all__ = ["ProtocolError", "Replica", "VersionGapError"]
@@ -76,12 +77,16 @@ class Replica:
             "flags": _patched(self._doc.get("flags"), flags),
             "segments": _patched(self._doc.get("segments"), segments),
         }
-        self._install(doc)
+        held = self._client.snapshot
+        # Decode only what changed when the client serves exactly the data this replica
+        # holds; otherwise (never, in practice) decode the whole patched document.
+        incremental = held.version == self.version and held.project == doc.get("project")
+        self._install(doc, apply_changes(held, version, flags, segments) if incremental else None)
         return True
 
-    def _install(self, doc: dict[str, Any]) -> None:
+    def _install(self, doc: dict[str, Any], snapshot: Snapshot | None = None) -> None:
         try:
-            snapshot = decode(doc)
+            snapshot = decode(doc) if snapshot is None else snapshot
             # The first data from the server replaces a backup or bootstrap snapshot even
             # when older: the server is the authority (its database may have been reset).
             self._client.update(snapshot, force=self.version is None or self.full_resync)
