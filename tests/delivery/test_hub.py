@@ -255,8 +255,12 @@ def test_a_failed_catch_up_is_not_cached(
         hub = await started_hub(services)()
         state = await hub.state(seeded.environment_id)
         since = state.version
+        # Two changes: the one-step event is built from the documents in memory; a client
+        # two versions behind needs the recorded changes, read from the database.
         await in_thread(lambda: change(services))
         await eventually(lambda: state.version == since + 1)
+        await in_thread(lambda: change(services))
+        await eventually(lambda: state.version == since + 2)
         original = hub._changed_keys
 
         def broken(*args: int) -> Any:

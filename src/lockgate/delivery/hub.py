@@ -74,6 +74,17 @@ def encode_event(name: str, version: int, data: str) -> bytes:
     return f"id: {version}\nevent: {name}\ndata: {data}\n\n".encode()
 
 
+def _difference(before: dict[str, Any], after: dict[str, Any], since: int, version: int) -> Event:
+    """The ``change`` event from document ``before`` (at ``since``) to ``after``."""
+    parts: dict[str, dict[str, Any]] = {}
+    for kind in ("flags", "segments"):
+        old, new = before.get(kind, {}), after.get(kind, {})
+        keys = sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
+        parts[kind] = {k: new.get(k) for k in keys}
+    data = json.dumps({"from": since, "version": version, **parts}, separators=(",", ":"))
+    return Event("change", version, encode_event("change", version, data))
+
+
 @dataclass(eq=False)
 class Stream:
     """One connected SDK stream: woken on changes of its environment, or to be closed."""
@@ -98,7 +109,9 @@ class EnvironmentState:
     document: dict[str, Any]
     text: str
     streams: set[Stream] = field(default_factory=set)
-    payloads: OrderedDict[tuple[int, int], asyncio.Task[Event]] = field(default_factory=OrderedDict)
+    payloads: OrderedDict[tuple[int, int], asyncio.Future[Event]] = field(
+        default_factory=OrderedDict
+    )
     compiled: CompiledSnapshot | None = None
     refreshing: bool = False
     dirty: bool = False
@@ -290,10 +303,19 @@ class DeliveryHub:
             state.refreshing = False
 
     def _apply(self, state: EnvironmentState, version: int, document: dict[str, Any]) -> None:
+        since, before = state.version, state.document
         state.version = version
         state.document = document
         state.text = json.dumps(document, separators=(",", ":"))
         state.compiled = None
+        if since < version:
+            # Most streams hold the version just replaced: their event is the difference
+            # of the two documents, built here once, before any of them wakes up.
+            ready: asyncio.Future[Event] = asyncio.get_running_loop().create_future()
+            ready.set_result(_difference(before, document, since, version))
+            state.payloads[(since, version)] = ready
+            while len(state.payloads) > _PAYLOAD_CACHE:
+                state.payloads.popitem(last=False)
         for stream in state.streams:
             stream.wake.set()
 
@@ -397,6 +419,8 @@ class DeliveryHub:
             return state.snapshot_event()
         key = (since, target)
         task = state.payloads.get(key)
+        if task is not None and task.done() and not task.cancelled() and not task.exception():
+            return task.result()  # the common case, without an await per stream
         if task is None:
             # Its own task: a stream that disconnects must not cancel it for the others. The
             # document is taken now, while it is still the one at ``target``.
