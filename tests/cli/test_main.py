@@ -181,7 +181,7 @@ def test_eval_missing_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     path = tmp_path / "absent.json"
     assert main(["eval", "--snapshot", str(path), "--flag", "f"]) == 3
     assert capsys.readouterr().err == (
-        f"lockgate: error: {path}: $: cannot read {path}: No such file or directory\n"
+        f"lockgate: error: cannot read {path}: No such file or directory\n"
     )
 
 
@@ -247,7 +247,7 @@ def test_validate_with_problems_json(tmp_path: Path, capsys: pytest.CaptureFixtu
 @pytest.mark.parametrize(
     ("content", "message"),
     [
-        pytest.param("{not json", "is not valid JSON: ", id="invalid-json"),
+        pytest.param("{not json", " is not valid JSON: ", id="invalid-json"),
         pytest.param('{"format": "other"}', ": format: unsupported format 'other'", id="envelope"),
     ],
 )
@@ -257,7 +257,7 @@ def test_validate_unreadable_snapshot(
     path = write(tmp_path, content)
     assert main(["validate", "--snapshot", path]) == 3
     err = capsys.readouterr().err
-    assert err.startswith(f"lockgate: error: {path}: ")
+    assert err.startswith(f"lockgate: error: {path}")
     assert message in err
 
 

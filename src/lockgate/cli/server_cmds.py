@@ -127,7 +127,19 @@ def _print_bootstrap(result: Any, url: str) -> None:
         print(f"  password:  {result.password}", file=out)
         print(f"  API token: {result.token}", file=out)
         print(
-            f"  try:       LOCKGATE_URL={url} LOCKGATE_TOKEN={result.token} lockgate projects list",
+            f"  try:       LOCKGATE_URL={url} LOCKGATE_TOKEN={result.token} "
+            f"{_own_command()} projects list",
             file=out,
         )
     print("=" * 72, file=out, flush=True)
+
+
+def _own_command() -> str:
+    """How to run this same ``lockgate`` again (``.venv/bin/lockgate`` when not on PATH)."""
+    import os
+    import shutil
+
+    invoked = sys.argv[0] if sys.argv and sys.argv[0].endswith("lockgate") else ""
+    if not invoked or shutil.which("lockgate") == os.path.abspath(invoked):
+        return "lockgate"
+    return os.path.relpath(invoked)

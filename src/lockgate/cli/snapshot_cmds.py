@@ -44,7 +44,9 @@ def _load(path: str) -> Snapshot:
     try:
         return read_snapshot_file(path)
     except SnapshotError as exc:
-        raise CliError("\n".join(f"{path}: {p}" for p in exc.problems), EXIT_INVALID) from None
+        # Problems of the whole file ("$": unreadable, not JSON) already name the file.
+        lines = [p.message if p.path == "$" else f"{path}: {p}" for p in exc.problems]
+        raise CliError("\n".join(lines), EXIT_INVALID) from None
 
 
 def _json_arg(text: str, name: str) -> Any:
