@@ -9,8 +9,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Row
 
+from lockgate.control import lookup
 from lockgate.errors import NotFound, PermissionDenied
 from lockgate.policy.access import Action, Decision, Principal, decide
 from lockgate.store import audit
@@ -88,6 +89,12 @@ class Caller:
             raise NotFound(f"{what} not found")
         if decision is Decision.FORBID:
             raise PermissionDenied(f"your role does not allow this ({action.role.value} needed)")
+
+    def project(self, conn: Connection, key: str, action: Action) -> Row[Any]:
+        """The project named ``key``, once the caller may do ``action`` in it (else 404/403)."""
+        row = lookup.project(conn, key)
+        self.authorize(action, row.id, what=f"project {key!r}")
+        return row
 
     def require_system_admin(self) -> None:
         if self.principal is not None and not self.principal.is_system_admin:

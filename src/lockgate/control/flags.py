@@ -172,8 +172,7 @@ def create_flag(
     kind = values["kind"]
     variations = values.get("variations") or default_variations(kind)
     with svc.change() as tx:
-        project = lookup.project(tx.conn, project_key)
-        caller.authorize(Action.WRITE_PROJECT_OBJECT, project.id, what=f"project {project_key!r}")
+        project = caller.project(tx.conn, project_key, Action.WRITE_PROJECT_OBJECT)
         require_reason(
             reason, risk_tier=values.get("risk_tier", "low"), protected=False, what=f"flag {key!r}"
         )
@@ -309,8 +308,7 @@ def list_flags(
 ) -> lookup.Page:
     limit, offset = lookup.page_args(limit, cursor)
     with svc.view() as conn:
-        project = lookup.project(conn, project_key)
-        caller.authorize(Action.READ, project.id, what=f"project {project_key!r}")
+        project = caller.project(conn, project_key, Action.READ)
         env_id = lookup.environment(conn, project, environment).id if environment else None
         conditions = [flags.c.project_id == project.id]
         if risk_tier:
@@ -338,8 +336,7 @@ def list_flags(
 
 def get_flag(svc: Services, caller: Caller, project_key: str, key: str) -> dict[str, Any]:
     with svc.view() as conn:
-        project = lookup.project(conn, project_key)
-        caller.authorize(Action.READ, project.id, what=f"project {project_key!r}")
+        project = caller.project(conn, project_key, Action.READ)
         return flag_view(conn, lookup.flag(conn, project, key))
 
 
@@ -357,8 +354,7 @@ def update_flag(
 
     _check_definition(changes)
     with svc.change() as tx:
-        project = lookup.project(tx.conn, project_key)
-        caller.authorize(Action.WRITE_PROJECT_OBJECT, project.id, what=f"project {project_key!r}")
+        project = caller.project(tx.conn, project_key, Action.WRITE_PROJECT_OBJECT)
         row = lookup.flag(tx.conn, project, key)
         check_version(row.version, expected_version, f"flag {key!r}")
         tier = changes.get("risk_tier", row.risk_tier)
@@ -484,8 +480,7 @@ def flag_history(
 ) -> lookup.Page:
     limit, offset = lookup.page_args(limit, cursor)
     with svc.view() as conn:
-        project = lookup.project(conn, project_key)
-        caller.authorize(Action.READ, project.id, what=f"project {project_key!r}")
+        project = caller.project(conn, project_key, Action.READ)
         env = lookup.environment(conn, project, env_key)
         row = lookup.flag(conn, project, key)
         where = and_(
@@ -528,8 +523,7 @@ def revert_flag(
 ) -> dict[str, Any]:
     """Make an earlier version's configuration current again, as a new version."""
     with svc.view() as conn:
-        project = lookup.project(conn, project_key)
-        caller.authorize(Action.READ, project.id, what=f"project {project_key!r}")
+        project = caller.project(conn, project_key, Action.READ)
         env = lookup.environment(conn, project, env_key)
         row = lookup.flag(conn, project, key)
         old = conn.execute(

@@ -70,8 +70,7 @@ def _views(rows: list[Row[Any]]) -> list[dict[str, Any]]:
 def list_members(svc: Services, caller: Caller, project_key: str) -> list[dict[str, Any]]:
     """One item per grant (a member with a project role and an environment role has two)."""
     with svc.view() as conn:
-        project = lookup.project(conn, project_key)
-        caller.authorize(Action.READ, project.id, what=f"project {project_key!r}")
+        project = caller.project(conn, project_key, Action.READ)
         rows = _grant_rows(conn, project.id)
     return [
         {
@@ -90,8 +89,7 @@ def list_members(svc: Services, caller: Caller, project_key: str) -> list[dict[s
 
 def get_member(svc: Services, caller: Caller, project_key: str, username: str) -> dict[str, Any]:
     with svc.view() as conn:
-        project = lookup.project(conn, project_key)
-        caller.authorize(Action.READ, project.id, what=f"project {project_key!r}")
+        project = caller.project(conn, project_key, Action.READ)
         user = find_user(conn, username)
         return _member(conn, project.id, user, project_key)
 
@@ -157,8 +155,7 @@ def grant_role(
     grant for the same scope."""
     wanted = _role(role)
     with svc.change() as tx:
-        project = lookup.project(tx.conn, project_key)
-        caller.authorize(Action.ADMIN_PROJECT, project.id, what=f"project {project_key!r}")
+        project = caller.project(tx.conn, project_key, Action.ADMIN_PROJECT)
         env = None if env_key is None else lookup.environment(tx.conn, project, env_key)
         env_id = None if env is None else env.id
         user = find_user(tx.conn, username, lock=True)
@@ -211,8 +208,7 @@ def revoke_member(
     """Remove ``username``'s grant for ``env_key``, or (no ``env_key``) all their grants
     in the project."""
     with svc.change() as tx:
-        project = lookup.project(tx.conn, project_key)
-        caller.authorize(Action.ADMIN_PROJECT, project.id, what=f"project {project_key!r}")
+        project = caller.project(tx.conn, project_key, Action.ADMIN_PROJECT)
         env = None if env_key is None else lookup.environment(tx.conn, project, env_key)
         user = find_user(tx.conn, username, lock=True)
         _check_not_self(caller, user)

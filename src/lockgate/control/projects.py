@@ -160,8 +160,7 @@ def update_project(
 
 def list_environments(svc: Services, caller: Caller, project_key: str) -> list[dict[str, Any]]:
     with svc.view() as conn:
-        project = lookup.project(conn, project_key)
-        caller.authorize(Action.READ, project.id, what=f"project {project_key!r}")
+        project = caller.project(conn, project_key, Action.READ)
         rows = conn.execute(
             select(environments)
             .where(environments.c.project_id == project.id)
@@ -172,8 +171,7 @@ def list_environments(svc: Services, caller: Caller, project_key: str) -> list[d
 
 def get_environment(svc: Services, caller: Caller, project_key: str, key: str) -> dict[str, Any]:
     with svc.view() as conn:
-        project = lookup.project(conn, project_key)
-        caller.authorize(Action.READ, project.id, what=f"project {project_key!r}")
+        project = caller.project(conn, project_key, Action.READ)
         return environment_view(lookup.environment(conn, project, key))
 
 
@@ -188,8 +186,7 @@ def create_environment(
 ) -> dict[str, Any]:
     check_key(key)
     with svc.change() as tx:
-        project = lookup.project(tx.conn, project_key)
-        caller.authorize(Action.ADMIN_PROJECT, project.id, what=f"project {project_key!r}")
+        project = caller.project(tx.conn, project_key, Action.ADMIN_PROJECT)
         if tx.conn.execute(
             select(environments.c.id).where(
                 environments.c.project_id == project.id, environments.c.key == key
@@ -274,8 +271,7 @@ def update_environment(
     reason: str = "",
 ) -> dict[str, Any]:
     with svc.change() as tx:
-        project = lookup.project(tx.conn, project_key)
-        caller.authorize(Action.ADMIN_PROJECT, project.id, what=f"project {project_key!r}")
+        project = caller.project(tx.conn, project_key, Action.ADMIN_PROJECT)
         env = lookup.environment(tx.conn, project, key)
         check_version(env.version, expected_version, f"environment {key!r}")
         before = environment_view(env)

@@ -135,8 +135,7 @@ def create_segment(
     check_key(key)
     fields = _initial_values(key, values)
     with svc.change() as tx:
-        project = lookup.project(tx.conn, project_key)
-        caller.authorize(Action.WRITE_PROJECT_OBJECT, project.id, what=f"project {project_key!r}")
+        project = caller.project(tx.conn, project_key, Action.WRITE_PROJECT_OBJECT)
         if tx.conn.execute(
             select(segments.c.id).where(segments.c.project_id == project.id, segments.c.key == key)
         ).first():
@@ -171,8 +170,7 @@ def list_segments(
 ) -> lookup.Page:
     limit, offset = lookup.page_args(limit, cursor)
     with svc.view() as conn:
-        project = lookup.project(conn, project_key)
-        caller.authorize(Action.READ, project.id, what=f"project {project_key!r}")
+        project = caller.project(conn, project_key, Action.READ)
         where = [segments.c.project_id == project.id]
         if text:
             needle = text.lower()
@@ -193,8 +191,7 @@ def list_segments(
 
 def get_segment(svc: Services, caller: Caller, project_key: str, key: str) -> dict[str, Any]:
     with svc.view() as conn:
-        project = lookup.project(conn, project_key)
-        caller.authorize(Action.READ, project.id, what=f"project {project_key!r}")
+        project = caller.project(conn, project_key, Action.READ)
         return segment_view(lookup.segment(conn, project, key))
 
 
@@ -209,8 +206,7 @@ def update_segment(
 ) -> dict[str, Any]:
     """Change some of a segment's fields (a new version of it, in every environment)."""
     with svc.change() as tx:
-        project = lookup.project(tx.conn, project_key)
-        caller.authorize(Action.WRITE_PROJECT_OBJECT, project.id, what=f"project {project_key!r}")
+        project = caller.project(tx.conn, project_key, Action.WRITE_PROJECT_OBJECT)
         row = lookup.segment(tx.conn, project, key)
         check_version(row.version, expected_version, f"segment {key!r}")
         before = segment_view(row)
@@ -243,8 +239,7 @@ def delete_segment(
 ) -> None:
     """Delete a segment; refused (naming the users) while a flag or segment refers to it."""
     with svc.change() as tx:
-        project = lookup.project(tx.conn, project_key)
-        caller.authorize(Action.WRITE_PROJECT_OBJECT, project.id, what=f"project {project_key!r}")
+        project = caller.project(tx.conn, project_key, Action.WRITE_PROJECT_OBJECT)
         row = lookup.segment(tx.conn, project, key)
         check_version(row.version, expected_version, f"segment {key!r}")
         env_ids = _environment_ids(tx.conn, project.id)
