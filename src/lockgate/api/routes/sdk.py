@@ -91,7 +91,10 @@ async def _stream(
             if state.version > held or not stream.is_open():
                 continue
             try:
-                await asyncio.wait_for(stream.wake.wait(), timeout=heartbeat)
+                # asyncio.timeout, unlike wait_for, starts no task per wait: waking thousands
+                # of streams at once costs one resumption each.
+                async with asyncio.timeout(heartbeat):
+                    await stream.wake.wait()
             except TimeoutError:
                 yield b": ping\n\n"
     finally:
