@@ -197,8 +197,90 @@ def _close(conn: http.client.HTTPConnection, response: http.client.HTTPResponse 
 
 
 def _chunks(response: http.client.HTTPResponse) -> Iterator[bytes]:
+    if response.chunked and response.fp is not None:
+        # Decode the chunked framing ourselves over raw reads: one read per arriving
+        # packet, instead of http.client's several calls per chunk (the SDK's hot path
+        # when a change reaches thousands of clients at once).
+        yield from _dechunk(response.fp)
+        return
     while True:
         chunk = response.read1(_CHUNK)
         if not chunk:
             return
         yield chunk
+
+
+_SIZE_LINE, _CHUNK_END = -1, -2
+
+
+def _dechunk(fp: Any) -> Iterator[bytes]:
+    """The payload of a ``Transfer-Encoding: chunked`` body read from ``fp``, as it arrives."""
+    decoder = _Dechunker()
+    while not decoder.done:
+        raw = fp.read1(_CHUNK)
+        if not raw:
+            return
+        data = decoder.feed(raw)
+        if data:
+            yield data
+
+
+class _Dechunker:
+    """Chunked transfer decoding over arbitrary slices of the byte stream."""
+
+    def __init__(self) -> None:
+        self.pending = bytearray()
+        self.left = _SIZE_LINE  # bytes of chunk data still to come, or what comes next
+        self.done = False
+
+    def feed(self, raw: bytes) -> bytes:
+        self.pending += raw
+        out = bytearray()
+        while self.pending and not self.done and self._step(out):
+            pass
+        return bytes(out)
+
+    def _step(self, out: bytearray) -> bool:
+        """Consume one framing element or data run; ``False`` when more bytes are needed."""
+        if self.left == _SIZE_LINE:
+            return self._size_line()
+        if self.left == _CHUNK_END:
+            return self._terminator()
+        take = self.pending[: self.left]
+        out += take
+        del self.pending[: len(take)]
+        self.left -= len(take)
+        if self.left == 0:
+            self.left = _CHUNK_END
+        return True
+
+    def _size_line(self) -> bool:
+        end = self.pending.find(b"\r\n")
+        if end < 0:
+            if len(self.pending) > 1024:
+                raise http.client.HTTPException("malformed chunk size line")
+            return False
+        self.left = _chunk_size(bytes(self.pending[:end]))
+        del self.pending[: end + 2]
+        if self.left == 0:
+            self.done = True  # the last chunk: the stream is over
+        return True
+
+    def _terminator(self) -> bool:
+        if len(self.pending) < 2:
+            return False
+        if self.pending[:2] != b"\r\n":
+            raise http.client.HTTPException("malformed chunk terminator")
+        del self.pending[:2]
+        self.left = _SIZE_LINE
+        return True
+
+
+def _chunk_size(line: bytes) -> int:
+    try:
+        size = int(line.split(b";", 1)[0].strip(), 16)
+    except ValueError:
+        raise http.client.HTTPException(f"malformed chunk size {line[:20]!r}") from None
+    if size < 0:
+        raise http.client.HTTPException("negative chunk size")
+    return size
