@@ -91,8 +91,8 @@ def project(cli: Cli) -> str:
 
 
 def requires(server: Server, route: str) -> None:
-    if not server.has_route(route):
-        pytest.skip(f"the server has no {route} route (not in /openapi.json)")
+    """The commands under test need this route; its absence is a failure, not a skip."""
+    assert server.has_route(route), f"the server has no {route} route (not in /openapi.json)"
 
 
 def config_path(project: str, env: str, flag: str = "agent") -> str:
@@ -507,11 +507,7 @@ def audit(cli: Cli, server: Server, capsys: pytest.CaptureFixture[str]) -> Cli:
 def test_audit_commands_are_wired_into_the_audit_group(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    if not audit_is_wired():
-        pytest.skip(
-            "lockgate.cli.audit_cmds.register does not call "
-            "audit_http_cmds.add_http_audit_commands(sub) yet"
-        )
+    assert audit_is_wired(), "audit_cmds.register must attach the HTTP audit commands"
     with pytest.raises(SystemExit):
         main(["audit", "--help"])
     commands = re.findall(r"^    (\w+)\s", capsys.readouterr().out, re.MULTILINE)
