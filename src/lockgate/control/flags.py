@@ -9,6 +9,7 @@ snapshot version.
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import Connection, Row, and_, func, insert, or_, select, update
@@ -113,9 +114,8 @@ def _config_view(row: Row[Any], env_key: str) -> dict[str, Any]:
     }
 
 
-def _configs(
-    conn: Connection, flag_id: int, environment_id: int | None = None
-) -> list[tuple[Row[Any], Row[Any]]]:
+def _configs(conn: Connection, flag_id: int, environment_id: int | None = None) -> list[Row[Any]]:
+    """The flag's configuration rows, each with its environment's key and id, in order."""
     query = (
         select(flag_configs, environments.c.key.label("env_key"), environments.c.id.label("env_id"))
         .join(environments, environments.c.id == flag_configs.c.environment_id)
@@ -124,13 +124,13 @@ def _configs(
     )
     if environment_id is not None:
         query = query.where(flag_configs.c.environment_id == environment_id)
-    return [(r, r) for r in conn.execute(query).all()]
+    return list(conn.execute(query).all())
 
 
 def flag_view(conn: Connection, row: Row[Any], environment_id: int | None = None) -> dict[str, Any]:
     view = _definition_view(row)
     view["environments"] = {
-        r.env_key: _config_view(r, r.env_key) for r, _ in _configs(conn, row.id, environment_id)
+        r.env_key: _config_view(r, r.env_key) for r in _configs(conn, row.id, environment_id)
     }
     return view
 
@@ -195,7 +195,7 @@ def create_flag(
         envs = tx.conn.execute(
             select(environments).where(environments.c.project_id == project.id)
         ).all()
-        doc = snapshots.flag_document(_FakeRow(key=key, **definition), config, 1)
+        doc = snapshots.flag_document(SimpleNamespace(key=key, **definition), config, 1)
         for env in envs:
             snapshots.check_snapshot(
                 snapshots.build_snapshot(tx.conn, env.id, override_flag=(key, doc)), f"flags.{key}"
@@ -234,13 +234,6 @@ def create_flag(
             },
         )
     return view
-
-
-class _FakeRow:
-    """A definition in the shape of a flags row, for building a snapshot before insert."""
-
-    def __init__(self, **values: Any) -> None:
-        self.__dict__.update(values)
 
 
 def _lone_snapshot(key: str, doc: dict[str, Any]) -> dict[str, Any]:
@@ -366,10 +359,12 @@ def update_flag(
         )
         before = _definition_view(row)
         definition = {**{k: before[k] for k in DEFINITION_FIELDS}, **changes}
-        envs = [(c, c) for c, _ in _configs(tx.conn, row.id)]
-        for cfg, _ in envs:
+        envs = _configs(tx.conn, row.id)
+        for cfg in envs:
             doc = snapshots.flag_document(
-                _FakeRow(key=key, **{**definition, "kind": row.kind}), cfg.config, cfg.version
+                SimpleNamespace(key=key, **{**definition, "kind": row.kind}),
+                cfg.config,
+                cfg.version,
             )
             document = snapshots.build_snapshot(tx.conn, cfg.env_id, override_flag=(key, doc))
             if definition["archived"]:
@@ -381,7 +376,7 @@ def update_flag(
             .values(**changes, version=row.version + 1, updated_at=tx.now)
         )
         row = lookup.flag(tx.conn, project, key)
-        snapshots.bump(tx, [c.env_id for c, _ in envs], flag_keys=[key])
+        snapshots.bump(tx, [c.env_id for c in envs], flag_keys=[key])
         tx.record(
             caller,
             {
@@ -433,7 +428,7 @@ def update_flag_config(
         current = _configs(tx.conn, row.id, env.id)
         if not current:
             raise NotFound(f"flag {key!r} has no configuration in environment {env_key!r}")
-        cfg = current[0][0]
+        cfg = current[0]
         check_version(cfg.version, expected_version, f"flag {key!r} in {env_key!r}")
         require_reason(
             reason,
@@ -466,7 +461,7 @@ def update_flag_config(
         )
         _write_config(tx, row.id, env.id, version, config, caller.actor_name, reason, entry.seq)
         snapshots.bump(tx, [env.id], flag_keys=[key])
-        return _config_view(_configs(tx.conn, row.id, env.id)[0][0], env_key) | {"flag": key}
+        return _config_view(_configs(tx.conn, row.id, env.id)[0], env_key) | {"flag": key}
 
 
 def flag_history(

@@ -48,6 +48,11 @@ def list_flags(
     return page.to_dict()
 
 
+def _variations(sent: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Variations without the optional fields left empty (``value`` may be null)."""
+    return [{k: v for k, v in var.items() if v is not None or k == "value"} for var in sent]
+
+
 @router.post("", status_code=201, summary="Create a flag (off in every environment)")
 def create_flag(
     project: str, body: FlagCreate, services: ServicesDep, caller: CallerDep, response: Response
@@ -56,10 +61,7 @@ def create_flag(
     if body.variations is None:
         values.pop("variations")
     else:
-        values["variations"] = [
-            {k: v for k, v in var.items() if v is not None or k == "value"}
-            for var in values["variations"]
-        ]
+        values["variations"] = _variations(values["variations"])
     return etag(response, use.create_flag(services, caller, project, values, body.reason))
 
 
@@ -82,10 +84,7 @@ def update_flag(
 ) -> dict[str, Any]:
     values = changes(body)
     if "variations" in values:
-        values["variations"] = [
-            {k: v for k, v in var.items() if v is not None or k == "value"}
-            for var in values["variations"]
-        ]
+        values["variations"] = _variations(values["variations"])
     return etag(
         response, use.update_flag(services, caller, project, flag, values, version, body.reason)
     )
