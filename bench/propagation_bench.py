@@ -503,6 +503,17 @@ def report(
         f"PATCH round trip (part of every latency): p50 {fmt(percentile(patch_ms, 50))} ms, "
         f"max {fmt(patch_ms[-1] if patch_ms else None)} ms"
     )
+    in_order = [
+        (
+            (c.answered - c.sent) * 1000,
+            max((v for pc in per_client if (v := pc[i]) is not None), default=None),
+        )
+        for i, c in enumerate(m.changes)
+    ]
+    print(
+        "per change in order, PATCH round trip / last client (ms): "
+        + ", ".join(f"{patch:.0f}/{fmt(last, 0)}" for patch, last in in_order)
+    )
     servers_cpu = " + ".join(f"{c:.2f}" for c in m.server_cpu_during_changes)
     print(
         f"CPU while changing: clients {client_cpu:.2f} s ({client_cpu / applied * 1e6:,.0f} us "

@@ -7,6 +7,7 @@ including flags that depend on a changed flag (prerequisites) or segment.
 
 from __future__ import annotations
 
+import gc
 from typing import Any
 
 import pytest
@@ -14,6 +15,7 @@ import pytest
 from lockgate.engine import SnapshotError, decode, encode
 from lockgate.engine.codec import apply_changes
 from lockgate.engine.compile import CompiledSnapshot
+from lockgate.engine.validate import unchanged_parts, validate
 from lockgate.sdk import LockgateClient
 
 BOOL = [{"key": "on", "value": True}, {"key": "off", "value": False}]
@@ -117,3 +119,68 @@ def test_the_client_refuses_a_change_that_breaks_a_dependent() -> None:
     with pytest.raises(SnapshotError, match=r"prerequisites\[0\]\.flag"):
         client.update(broken)
     assert client.snapshot.version == 1
+
+
+def test_a_change_closing_a_prerequisite_cycle_is_refused() -> None:
+    # "child" (unchanged) needs "gate"; making "gate" need "child" closes a cycle that only
+    # the changed flag can have introduced: the incremental check must still see it.
+    client = LockgateClient(_doc())
+    looped = _flag("gate", prerequisites=[{"flag": "child", "variation": "on"}])
+    with pytest.raises(SnapshotError, match="prerequisite cycle"):
+        client.update(apply_changes(client.snapshot, 2, {"gate": looped}, {}))
+    assert client.snapshot.version == 1
+
+
+def test_a_change_closing_a_segment_cycle_is_refused() -> None:
+    client = LockgateClient(_doc())
+    refers = {"op": "segment_match", "values": ["beta"]}
+    loop = {"key": "loop", "version": 1, "rules": [{"id": "r", "clauses": [refers]}]}
+    client.update(apply_changes(client.snapshot, 2, {}, {"loop": loop}))
+    back = {"op": "segment_match", "values": ["loop"]}
+    beta = {"key": "beta", "version": 2, "rules": [{"id": "r", "clauses": [back]}]}
+    with pytest.raises(SnapshotError, match="cycle"):
+        client.update(apply_changes(client.snapshot, 3, {}, {"beta": beta}))
+    assert client.snapshot.version == 2
+
+
+def test_changes_without_references_skip_the_cycle_check_and_stay_correct() -> None:
+    first = decode(_doc())
+    changed = apply_changes(first, 2, {"plain": _flag("plain")}, {})
+    known = unchanged_parts(changed, first)
+    assert known.acyclic
+    assert "gate" in known.flags
+    assert "plain" not in known.flags
+    assert "child" not in known.flags  # depends on another flag: always checked again
+    assert validate(changed, known) == validate(changed) == []
+    with_prerequisite = _flag("plain", prerequisites=[{"flag": "gate", "variation": "on"}])
+    assert not unchanged_parts(
+        apply_changes(first, 2, {"plain": with_prerequisite}, {}), first
+    ).acyclic
+
+
+def test_a_validated_compile_matches_a_checked_one() -> None:
+    first = decode(_doc())
+    previous = CompiledSnapshot(first)
+    changed = apply_changes(first, 2, {"gate": _flag("gate")}, {})
+    known = unchanged_parts(changed, first)
+    assert validate(changed, known) == []
+    trusted = CompiledSnapshot(changed, previous, validated=known)
+    checked = CompiledSnapshot(changed, previous)
+    assert trusted.malformed == checked.malformed == frozenset()
+    assert _results(trusted) == _results(checked)
+
+
+def test_replaced_compiled_flags_are_freed_without_the_cycle_collector() -> None:
+    # Generated evaluators hold no reference back to themselves, so an update's old
+    # compiled flags are freed at once instead of piling up for a full collection.
+    client = LockgateClient(_doc())
+    gc.collect()
+    gc.disable()
+    try:
+        for version in range(2, 40):
+            value = "on" if version % 2 else "off"
+            change = {"plain": _flag("plain", version=version, default={"variation": value})}
+            client.update(apply_changes(client.snapshot, version, change, {}))
+        assert gc.collect() == 0
+    finally:
+        gc.enable()

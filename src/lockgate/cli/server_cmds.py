@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import sys
 from typing import Any
 
@@ -99,10 +100,22 @@ def run_serve(args: argparse.Namespace) -> int:
     print(f"lockgate {_version()} listening on {url} — {_database_label(settings)}", flush=True)
     print(f"API docs: {url}/docs · health: {url}/healthz · readiness: {url}/readyz", flush=True)
     app = create_app(settings, services)
+    _settle_memory()
     uvicorn.run(
         app, host=settings.host, port=settings.port, log_level=settings.log_level, access_log=False
     )
     return 0
+
+
+def _settle_memory() -> None:
+    """Move everything loaded so far out of the cyclic garbage collector's sight.
+
+    Modules, routes, schemas and the database engine live as long as the process; without
+    this, every full collection walks them all again, which on this server showed as
+    pauses of 100-200 ms in the middle of a change fanning out to thousands of streams.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 def _version() -> str:

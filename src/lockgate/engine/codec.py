@@ -178,16 +178,13 @@ def decode_flag(
             "kind", f"unknown kind {kind_raw!r}; expected one of {[k.value for k in FlagKind]}"
         )
         kind = FlagKind.JSON
-    variations = tuple(
-        _variation(v, f"{r.at('variations')}[{i}]", problems)
-        for i, v in enumerate(r.list_("variations", required=True))
-    )
+    variations = _variations(r.list_("variations", required=True), r.at("variations"), problems)
     default = _serve(r.data.get("default"), r.at("default"), problems)
     return Flag(
         key=key,
         version=r.int_("version"),
         kind=kind,
-        variations=tuple(v for v in variations if v is not None),
+        variations=variations,
         default=default,
         on=r.bool_("on", True),
         off_variation=r.opt_str("off_variation"),
@@ -234,6 +231,30 @@ def decode_segment(
         attribute=r.str_("attribute", "key"),
         meta={k: v for k, v in r.data.items() if k in _SEGMENT_META},
     )
+
+
+_VARIATION_FIELDS = frozenset({"key", "value", "name", "description"})
+_VARIATION_META = ("name", "description")
+
+
+def _variations(items: list[Any], path: str, problems: list[Problem]) -> tuple[Variation, ...]:
+    out = []
+    for i, data in enumerate(items):
+        # The common, well-formed shape is read directly; anything else goes through the
+        # reader, which names every problem.
+        if (
+            data.__class__ is dict
+            and data.keys() <= _VARIATION_FIELDS
+            and "value" in data
+            and data.get("key").__class__ is str
+        ):
+            meta = {k: v for k, v in data.items() if k in _VARIATION_META} if len(data) > 2 else {}
+            out.append(Variation(data["key"], data["value"], meta))
+            continue
+        variation = _variation(data, f"{path}[{i}]", problems)
+        if variation is not None:
+            out.append(variation)
+    return tuple(out)
 
 
 def _variation(data: object, path: str, problems: list[Problem]) -> Variation | None:

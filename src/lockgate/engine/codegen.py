@@ -149,5 +149,5 @@ def generate(
     source.serve(1, default.fixed, default.split)
     namespace = dict(source.names)
     exec(_compiled_source("\n".join(source.lines) + "\n"), namespace)  # noqa: S102 - source built from fixed templates; values passed by name
-    run: Run = namespace["run"]
+    run: Run = namespace.pop("run")  # no function <-> globals cycle: freed by refcount
     return run

@@ -16,7 +16,7 @@ from lockgate.engine.codegen import RuleSpec, SplitSpec, generate
 from lockgate.engine.model import Clause, Flag, FlagKind, Segment, Serve, Snapshot
 from lockgate.engine.operators import SEGMENT_MATCH, Predicate, clause_predicate, compile_test
 from lockgate.engine.result import ErrorCode, EvaluationDetail, Reason
-from lockgate.engine.validate import NOTHING_KNOWN, malformed_flags, unchanged_parts
+from lockgate.engine.validate import NOTHING_KNOWN, Known, malformed_flags, unchanged_parts
 
 __all__ = ["CompiledFlag", "CompiledSnapshot", "compile_snapshot"]
 
@@ -48,17 +48,33 @@ class CompiledSnapshot:
     malformed: frozenset[str]
     flags: dict[str, CompiledFlag]
 
-    def __init__(self, snapshot: Snapshot, previous: CompiledSnapshot | None = None) -> None:
+    def __init__(
+        self,
+        snapshot: Snapshot,
+        previous: CompiledSnapshot | None = None,
+        *,
+        validated: Known | None = None,
+    ) -> None:
         """Compile ``snapshot``; with ``previous`` (a valid one this replaces), flags that are
         the same objects and self-contained are reused instead of recompiled, so applying a
-        change costs about what the changed flags cost."""
+        change costs about what the changed flags cost.
+
+        ``validated`` is the caller's word that ``validate(snapshot, validated)`` found no
+        problem (``validated`` computed against ``previous``): no flag is then malformed,
+        and the check is not repeated.
+        """
         self.snapshot = snapshot
         known = NOTHING_KNOWN
-        if previous is not None and not previous.malformed and not previous.snapshot.broken:
-            known = unchanged_parts(snapshot, previous.snapshot)
-        self.malformed = frozenset(malformed_flags(snapshot, known))
+        if validated is not None:
+            known = validated
+            self.malformed = frozenset()
+        else:
+            if previous is not None and not previous.malformed and not previous.snapshot.broken:
+                known = unchanged_parts(snapshot, previous.snapshot)
+            self.malformed = frozenset(malformed_flags(snapshot, known))
         self.flags = {}
         segments = _SegmentMatcher(snapshot.segments)
+        links: Links = []
         for key, flag in snapshot.flags.items():
             if key in self.malformed:
                 detail = _error(ErrorCode.MALFORMED_FLAG, flag.version)
@@ -66,9 +82,7 @@ class CompiledSnapshot:
             elif previous is not None and key in known.flags:
                 self.flags[key] = previous.flags[key]
             else:
-                self.flags[key] = CompiledFlag(
-                    flag, _FlagCompiler(flag, self.flags, segments).build()
-                )
+                self.flags[key] = CompiledFlag(flag, _FlagCompiler(flag, links, segments).build())
         for path in snapshot.broken:
             kind, _, key = path.partition(".")
             if kind == "flags" and key not in self.flags:
@@ -76,6 +90,8 @@ class CompiledSnapshot:
                 self.flags[key] = CompiledFlag(
                     stub, _constant(_error(ErrorCode.MALFORMED_FLAG, None)), malformed=True
                 )
+        for required, wanted in links:
+            required.extend((self.flags.get(key, _ABSENT), variation) for key, variation in wanted)
 
     def evaluate(
         self, key: str, context: Any, default: Any = None, expected: FlagKind | None = None
@@ -118,6 +134,14 @@ def _constant(detail: EvaluationDetail) -> Run:
         return detail
 
     return run
+
+
+_ABSENT = CompiledFlag(
+    Flag("", 0, FlagKind.JSON, (), Serve(), on=False),
+    _constant(_error(ErrorCode.FLAG_NOT_FOUND, None)),
+)
+"""Stands for a prerequisite missing from the snapshot (only in one that failed to
+validate, where the flags needing it are malformed): it is never on."""
 
 
 class _SegmentMatcher:
@@ -183,12 +207,14 @@ def _all_of(predicates: list[Predicate]) -> Predicate:
     return lambda ctx: all(p(ctx) for p in predicates)
 
 
+Links = list[tuple[list[tuple[CompiledFlag, str]], list[tuple[str, str]]]]
+"""Prerequisites to resolve once all flags are compiled: (to fill, [(flag, variation)])."""
+
+
 class _FlagCompiler:
-    def __init__(
-        self, flag: Flag, compiled: dict[str, CompiledFlag], segments: _SegmentMatcher
-    ) -> None:
+    def __init__(self, flag: Flag, links: Links, segments: _SegmentMatcher) -> None:
         self.flag = flag
-        self.compiled = compiled
+        self.links = links
         self.segments = segments
 
     def detail(
@@ -208,12 +234,14 @@ class _FlagCompiler:
         if not flag.prerequisites:
             return body
         failed = self.detail(flag.off_variation, Reason.PREREQUISITE_FAILED)
-        required = tuple((p.flag, p.variation) for p in flag.prerequisites)
-        compiled = self.compiled
+        # Filled in by the snapshot once every flag is compiled: the evaluator refers to
+        # the flags it needs, not to the snapshot's table (which refers to the evaluator),
+        # so a replaced snapshot is freed without the cycle collector.
+        required: list[tuple[CompiledFlag, str]] = []
+        self.links.append((required, [(p.flag, p.variation) for p in flag.prerequisites]))
 
         def with_prerequisites(ctx: Context) -> EvaluationDetail:
-            for key, variation in required:
-                other = compiled[key]
+            for other, variation in required:
                 if not other.on or other.run(ctx).variation != variation:
                     return failed
             return body(ctx)

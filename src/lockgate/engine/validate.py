@@ -36,10 +36,15 @@ KEY_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}\Z")
 class Known:
     """Flags and segments known to be valid: unchanged since a snapshot that had no
     problems, and self-contained (no prerequisites or segment references, whose targets
-    may have changed). Validation skips them; nothing else differs."""
+    may have changed). Validation skips them; nothing else differs.
+
+    ``acyclic`` says that no prerequisite or segment-reference cycle can exist: every
+    object with such references is unchanged, so the graph is part of the earlier,
+    cycle-free one, and the cycle check is skipped too."""
 
     flags: frozenset[str] = frozenset()
     segments: frozenset[str] = frozenset()
+    acyclic: bool = False
 
 
 NOTHING_KNOWN = Known()
@@ -47,17 +52,24 @@ NOTHING_KNOWN = Known()
 
 def unchanged_parts(snapshot: Snapshot, previous: Snapshot) -> Known:
     """What ``snapshot`` shares, object for object, with the valid ``previous``."""
-    flags = frozenset(
-        key
-        for key, flag in snapshot.flags.items()
-        if previous.flags.get(key) is flag and not flag.prerequisites and not _flag_segments(flag)
-    )
-    segments = frozenset(
-        key
-        for key, segment in snapshot.segments.items()
-        if previous.segments.get(key) is segment and not _segment_refs(segment)
-    )
-    return Known(flags, segments)
+    acyclic = True
+    flags = []
+    old_flags = previous.flags
+    for key, flag in snapshot.flags.items():
+        if old_flags.get(key) is flag:
+            if not flag.prerequisites and (not flag.rules or not _flag_segments(flag)):
+                flags.append(key)
+        elif flag.prerequisites:
+            acyclic = False  # a changed flag with prerequisites may close a cycle
+    segments = []
+    old_segments = previous.segments
+    for key, segment in snapshot.segments.items():
+        if old_segments.get(key) is segment:
+            if not segment.rules or not _segment_refs(segment):
+                segments.append(key)
+        elif segment.rules and _segment_refs(segment):
+            acyclic = False
+    return Known(frozenset(flags), frozenset(segments), acyclic)
 
 
 def validate(snapshot: Snapshot, known: Known = NOTHING_KNOWN) -> list[Problem]:
@@ -69,7 +81,8 @@ def validate(snapshot: Snapshot, known: Known = NOTHING_KNOWN) -> list[Problem]:
     for key, segment in snapshot.segments.items():
         if key not in known.segments:
             problems.extend(validate_segment(segment, snapshot))
-    problems.extend(_cycle_problems(snapshot))
+    if not known.acyclic:
+        problems.extend(_cycle_problems(snapshot))
     return problems
 
 
@@ -231,6 +244,8 @@ def _clause_problems(clauses: Iterable[Clause], path: str, snapshot: Snapshot) -
 
 
 def _flag_segments(flag: Flag) -> set[str]:
+    if not flag.rules:
+        return set()
     return {
         v
         for rule in flag.rules
@@ -242,6 +257,8 @@ def _flag_segments(flag: Flag) -> set[str]:
 
 
 def _segment_refs(segment: Segment) -> set[str]:
+    if not segment.rules:
+        return set()
     return {
         v
         for rule in segment.rules

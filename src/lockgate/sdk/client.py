@@ -87,7 +87,7 @@ class LockgateClient:
         problems = validate(decoded, known)
         if problems:
             raise SnapshotError(problems)
-        compiled = CompiledSnapshot(decoded, previous)
+        compiled = CompiledSnapshot(decoded, previous, validated=known)
         with self._lock:
             current = self._compiled.snapshot
             if self._ready and decoded.version < current.version and not force:

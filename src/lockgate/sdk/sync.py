@@ -1,6 +1,8 @@
 """The sync loop: keeps a replica current over the SSE stream, or by polling.
 
-One daemon thread. Streaming (``GET /sdk/v1/stream``) is preferred. When streaming is
+One daemon thread per client; while a stream is open, its body is read and its events
+applied on the process's :class:`~lockgate.sdk.reactor.StreamReactor` thread, and this
+thread waits. Streaming (``GET /sdk/v1/stream``) is preferred. When streaming is
 disabled, or after ``stream_failures_before_polling`` stream attempts in a row reached the
 server but got no working stream (a 4xx, a body that is not an event stream, a stream
 that ends, breaks or stays silent before its first event: typically a proxy in the way),
@@ -21,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from lockgate.sdk.backoff import Backoff, BackoffPolicy, retry_after_seconds
+from lockgate.sdk.reactor import StreamReactor, shared_reactor
 from lockgate.sdk.replica import ProtocolError, Replica
 from lockgate.sdk.sse import SSEError, SSEEvent, SSEParser
 from lockgate.sdk.state import StateTracker, SyncState
@@ -62,7 +65,7 @@ class _Failure:
 class SyncLoop:
     """Runs the sync thread for one client."""
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 - collaborators, all but the first four keyword-only
         self,
         transport: HttpTransport,
         replica: Replica,
@@ -72,8 +75,10 @@ class SyncLoop:
         has_data: Callable[[], bool],
         logger: logging.Logger,
         uniform: Callable[[float, float], float] | None = None,
+        reactor: StreamReactor | None = None,
     ) -> None:
         self._transport = transport
+        self._reactor = reactor or shared_reactor()
         self._replica = replica
         self._states = states
         self._settings = settings
@@ -107,8 +112,11 @@ class SyncLoop:
             self._stop.set()
             thread = self._thread
         self._transport.abort()
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(timeout)  # (not when close() runs in a listener on this thread)
+        # Not from a listener: it runs on this thread or on the stream reader's, which
+        # must return before this thread can end.
+        on_own_threads = thread is threading.current_thread() or self._reactor.on_thread()
+        if thread is not None and not on_own_threads:
+            thread.join(timeout)
 
     @property
     def alive(self) -> bool:
@@ -162,15 +170,19 @@ class SyncLoop:
         headers = {"Accept": "text/event-stream", "Cache-Control": "no-cache"}
         if resume is not None:
             headers["Last-Event-ID"] = str(resume)
-        with self._transport.stream(STREAM_PATH, headers) as chunks:
+        with self._transport.stream(STREAM_PATH, headers) as opened:
             self._connected_at = time.monotonic()
             if resume is not None:
                 # The server sends what changed since `resume`, or nothing if it is current.
                 self._stream_ok(f"stream resumed from version {resume}")
             parser = SSEParser()
-            for chunk in chunks:
-                for event in parser.feed(chunk):
+
+            def on_data(data: bytes) -> None:
+                for event in parser.feed(data):
                     self._handle(event)
+
+            # The body is read on the process's stream reader thread; this one waits.
+            self._reactor.read(opened, on_data)
 
     def _handle(self, event: SSEEvent) -> None:
         if event.event == "snapshot":

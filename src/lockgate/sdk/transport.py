@@ -1,14 +1,19 @@
-"""HTTP for the SDK, on the standard library only (``http.client`` and ``ssl``).
+"""HTTP for the SDK, on the standard library only (``http.client``, ``socket``, ``ssl``).
 
-One new connection per request. The streaming connection can be aborted from another
-thread (:meth:`HttpTransport.abort` shuts its socket down), which is how ``close()``
-unblocks a reader waiting for the next event.
+One new connection per request. Plain requests go through ``http.client``. The stream is
+opened here (request sent, status and headers read, on the calling thread) and its body
+is then read without blocking by the process's
+:class:`~lockgate.sdk.reactor.StreamReactor`, so this module also undoes the body's
+framing (chunked, sized or until the connection ends). The streaming connection can be
+aborted from another thread (:meth:`HttpTransport.abort` shuts its socket down), which is
+how ``close()`` ends a stream waiting for the next event.
 """
 
 from __future__ import annotations
 
 import contextlib
 import http.client
+import io
 import json
 import socket
 import ssl
@@ -16,14 +21,19 @@ import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from email.message import Message
-from typing import Any
+from http.client import HTTPMessage
+from typing import Any, NoReturn, Protocol
 from urllib.parse import urlsplit
 
 __all__ = [
+    "BodyDecoder",
+    "ChunkedDecoder",
     "HttpError",
     "HttpTransport",
+    "IdentityDecoder",
     "KeyRejectedError",
     "NotAStreamError",
+    "OpenStream",
     "Response",
     "StreamAbortedError",
     "TransportError",
@@ -34,6 +44,7 @@ TransportError = (OSError, http.client.HTTPException)
 
 _CHUNK = 64 * 1024
 _MAX_BODY = 64 * 1024 * 1024
+_MAX_HEAD = 64 * 1024
 
 
 class HttpError(Exception):
@@ -84,6 +95,8 @@ class HttpTransport:
         self._https = parts.scheme == "https"
         self._host = parts.hostname
         self._port = parts.port
+        bracketed = f"[{self._host}]" if ":" in self._host else self._host
+        self._host_header = bracketed if self._port is None else f"{bracketed}:{self._port}"
         self._prefix = parts.path.rstrip("/")
         self._ssl = ssl_context or (ssl.create_default_context() if self._https else None)
         self.connect_timeout = connect_timeout
@@ -128,32 +141,36 @@ class HttpTransport:
     # -- streaming ----------------------------------------------------------------------
 
     @contextlib.contextmanager
-    def stream(self, path: str, headers: Mapping[str, str]) -> Iterator[Iterator[bytes]]:
-        """Open a ``text/event-stream``; yields an iterator over the raw bytes received.
+    def stream(self, path: str, headers: Mapping[str, str]) -> Iterator[OpenStream]:
+        """Open a ``text/event-stream``: status and headers read, the body still to come.
 
-        Raises :class:`HttpError` for any status but 200, :class:`StreamAbortedError` once
-        :meth:`abort` has been called. A silence longer than ``read_timeout`` raises
-        :class:`TimeoutError` from the iterator (the heartbeat watchdog).
+        The body is read by a :class:`~lockgate.sdk.reactor.StreamReactor` from
+        :attr:`OpenStream.sock`. Raises :class:`HttpError` for any status but 200,
+        :class:`NotAStreamError` for another content type and :class:`StreamAbortedError`
+        once :meth:`abort` has been called. The socket is closed on leaving the block.
         """
-        conn = self._connection(self.connect_timeout)
-        response = None
+        sock = self._open_socket()
         try:
-            self._connect(conn, self.read_timeout)
             with self._lock:  # from here on abort() can shut the socket down
                 if self._aborted:
                     raise StreamAbortedError
-                self._active = conn.sock
-            conn.request("GET", self._prefix + path, headers={**self._headers, **headers})
-            response = conn.getresponse()
-            _check(response, (200,))
-            content_type = response.getheader("Content-Type", "")
+                self._active = sock
+            request = [f"GET {self._prefix + path} HTTP/1.1", f"Host: {self._host_header}"]
+            for name, value in {**self._headers, **headers}.items():
+                request.append(f"{name}: {value}")
+            sock.sendall(("\r\n".join(request) + "\r\n\r\n").encode("latin-1"))
+            status, message, rest = _read_head(sock)
+            if status != 200:
+                _raise_status(status, message.get("Retry-After"))
+            content_type = message.get("Content-Type", "")
             if not content_type.startswith("text/event-stream"):
                 raise NotAStreamError(f"expected text/event-stream, got {content_type!r}")
-            yield _chunks(response)
+            yield OpenStream(sock, message, _body_decoder(message), rest, self.read_timeout)
         finally:
             with self._lock:
                 self._active = None
-            _close(conn, response)
+            with contextlib.suppress(OSError):
+                sock.close()
 
     def abort(self) -> None:
         """Unblock and end the current stream; every later :meth:`stream` call fails."""
@@ -173,6 +190,20 @@ class HttpTransport:
             )
         return http.client.HTTPConnection(self._host, self._port, timeout=timeout)
 
+    def _open_socket(self) -> socket.socket:
+        """A connected socket (TLS handshake done for https), with the read timeout set."""
+        port = self._port or (443 if self._https else 80)
+        sock = socket.create_connection((self._host, port), self.connect_timeout)
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if self._ssl is not None:
+                sock = self._ssl.wrap_socket(sock, server_hostname=self._host)
+            sock.settimeout(self.read_timeout)
+        except BaseException:
+            sock.close()
+            raise
+        return sock
+
     @staticmethod
     def _connect(conn: http.client.HTTPConnection, read_timeout: float) -> None:
         conn.connect()  # bounded by the connection's (connect) timeout
@@ -181,12 +212,14 @@ class HttpTransport:
 
 
 def _check(response: http.client.HTTPResponse, expect: tuple[int, ...]) -> None:
-    if response.status in expect:
-        return
-    retry_after = response.getheader("Retry-After")
-    if response.status in (401, 403):
-        raise KeyRejectedError(response.status)
-    raise HttpError(response.status, retry_after)
+    if response.status not in expect:
+        _raise_status(response.status, response.getheader("Retry-After"))
+
+
+def _raise_status(status: int, retry_after: str | None) -> NoReturn:
+    if status in (401, 403):
+        raise KeyRejectedError(status)
+    raise HttpError(status, retry_after)
 
 
 def _close(conn: http.client.HTTPConnection, response: http.client.HTTPResponse | None) -> None:
@@ -196,9 +229,154 @@ def _close(conn: http.client.HTTPConnection, response: http.client.HTTPResponse 
     conn.close()
 
 
-def _chunks(response: http.client.HTTPResponse) -> Iterator[bytes]:
+def _read_head(sock: socket.socket) -> tuple[int, HTTPMessage, bytes]:
+    """Status, headers and the body bytes received with them (1xx answers skipped)."""
+    buffer = b""
     while True:
-        chunk = response.read1(_CHUNK)
-        if not chunk:
-            return
-        yield chunk
+        end = buffer.find(b"\r\n\r\n")
+        if end < 0:
+            if len(buffer) > _MAX_HEAD:
+                raise http.client.HTTPException(f"response head over {_MAX_HEAD} bytes")
+            data = sock.recv(_CHUNK)
+            if not data:
+                raise http.client.RemoteDisconnected("the server closed the connection")
+            buffer += data
+            continue
+        head, buffer = buffer[:end], buffer[end + 4 :]
+        status_line, _, fields = head.partition(b"\r\n")
+        status = _status(status_line)
+        if 100 <= status < 200:
+            continue  # an informational answer; the real one follows
+        message = http.client.parse_headers(io.BytesIO(fields + b"\r\n\r\n"))
+        return status, message, buffer
+
+
+def _status(line: bytes) -> int:
+    version, _, rest = line.partition(b" ")
+    code = rest[:3]
+    if not version.startswith(b"HTTP/1.") or len(code) != 3 or not code.isdigit():
+        raise http.client.BadStatusLine(line[:80].decode("latin-1"))
+    return int(code)
+
+
+def _body_decoder(message: HTTPMessage) -> BodyDecoder:
+    encoding = message.get("Transfer-Encoding", "").lower()
+    if encoding:
+        if encoding.rsplit(",", 1)[-1].strip() != "chunked":
+            raise http.client.HTTPException(f"unsupported Transfer-Encoding {encoding!r}")
+        return ChunkedDecoder()
+    length = message.get("Content-Length")
+    if length is None:
+        return IdentityDecoder(None)  # the body ends when the connection does
+    if not length.strip().isdigit():
+        raise http.client.HTTPException(f"malformed Content-Length {length!r}")
+    return IdentityDecoder(int(length))
+
+
+@dataclass(slots=True)
+class OpenStream:
+    """A stream whose status and headers were read; its body is still to be read."""
+
+    sock: socket.socket
+    headers: HTTPMessage
+    decoder: BodyDecoder
+    received: bytes
+    """Body bytes that arrived with the headers (still framed: feed them to ``decoder``)."""
+    read_timeout: float
+    """Silence longer than this means the stream is dead (the heartbeat watchdog)."""
+
+
+class BodyDecoder(Protocol):
+    """Undoes the body's framing, over arbitrary slices of the bytes received."""
+
+    done: bool
+    """The body is complete: whatever follows is not part of it."""
+
+    def feed(self, raw: bytes) -> bytes:
+        """The payload carried by ``raw`` (may be empty)."""
+
+    def eof(self) -> None:
+        """The connection ended: raises :class:`http.client.IncompleteRead` if early."""
+
+
+class IdentityDecoder:
+    """A body of ``length`` bytes, or (``None``) one that ends with the connection."""
+
+    def __init__(self, length: int | None) -> None:
+        self._left = length
+        self.done = length == 0
+
+    def feed(self, raw: bytes) -> bytes:
+        if self._left is None:
+            return raw
+        raw = raw[: self._left]
+        self._left -= len(raw)
+        self.done = self._left == 0
+        return raw
+
+    def eof(self) -> None:
+        if self._left:
+            raise http.client.IncompleteRead(b"", self._left)
+
+
+_SIZE_LINE, _CHUNK_END = -1, -2
+_MAX_SIZE_LINE = 1024
+
+
+class ChunkedDecoder:
+    """``Transfer-Encoding: chunked`` (RFC 9112 section 7.1), trailers ignored."""
+
+    def __init__(self) -> None:
+        self._pending = b""
+        self._left = _SIZE_LINE  # chunk bytes still to come, or which framing comes next
+        self._trailers = False
+        self.done = False
+
+    def feed(self, raw: bytes) -> bytes:
+        data = self._pending + raw if self._pending else raw
+        self._pending = b""
+        out: list[bytes] = []
+        at, size = 0, len(data)
+        while at < size and not self.done:
+            left = self._left
+            if left > 0:  # chunk data
+                take = data[at : at + left]
+                out.append(take)
+                at += len(take)
+                self._left = left - len(take) or _CHUNK_END
+                continue
+            end = data.find(b"\r\n", at)
+            if end < 0:
+                self._keep(data[at:])
+                break
+            line = data[at:end]
+            at = end + 2
+            if self._trailers:
+                self.done = not line  # trailer fields end with an empty line
+            elif left == _CHUNK_END:
+                if line:
+                    raise http.client.HTTPException("malformed chunk terminator")
+                self._left = _SIZE_LINE
+            else:
+                self._left = _chunk_size(line)
+                self._trailers = self._left == 0  # the last chunk: trailers follow
+        return b"".join(out)
+
+    def _keep(self, rest: bytes) -> None:
+        if len(rest) > _MAX_SIZE_LINE:
+            raise http.client.HTTPException("malformed chunk framing")
+        self._pending = rest
+
+    def eof(self) -> None:
+        if not self.done:
+            raise http.client.IncompleteRead(b"")
+
+
+def _chunk_size(line: bytes) -> int:
+    text = line.split(b";", 1)[0].strip()
+    if not text or len(text) > 16 or not all(c in _HEX for c in text):
+        raise http.client.HTTPException(f"malformed chunk size {line[:20]!r}")
+    return int(text, 16)
+
+
+_HEX = frozenset(b"0123456789abcdefABCDEF")
