@@ -9,20 +9,20 @@ from __future__ import annotations
 import asyncio
 import itertools
 import threading
-from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 from sqlalchemy import delete, select, update
 
-from lockgate.api.routes import sdk as sdk_routes
 from lockgate.control import flags as flag_use
 from lockgate.control import projects as project_use
 from lockgate.control import sdk_keys as key_use
 from lockgate.control.base import Services, system_caller
 from lockgate.delivery import hub as hub_module
 from lockgate.delivery.hub import DeliveryHub, EnvironmentState
+from lockgate.delivery.stream import serve_stream
 from lockgate.errors import Unauthenticated
 from lockgate.store.tables import environments, sdk_keys
 
@@ -324,10 +324,56 @@ def test_the_catch_up_cache_is_bounded(services: Services, monkeypatch: pytest.M
 # -- streams ----------------------------------------------------------------------------
 
 
-def _open(
-    hub: DeliveryHub, state: EnvironmentState, key_id: int, since: int | None = None
-) -> AsyncGenerator[bytes, None]:
-    return sdk_routes._stream(hub, state, key_id, since, None)
+class Conn:
+    """:func:`serve_stream` on an in-memory ASGI connection: body chunks out, disconnect in.
+
+    Started on the first :meth:`next` (like a response the server starts sending)."""
+
+    def __init__(
+        self, hub: DeliveryHub, state: EnvironmentState, key_id: int, since: int | None
+    ) -> None:
+        self.args = (hub, state, key_id, since)
+        self.out: asyncio.Queue[MutableMapping[str, Any]] = asyncio.Queue()
+        self.gone = asyncio.Event()
+        self.requested = False
+        self.task: asyncio.Task[None] | None = None
+
+    async def _receive(self) -> dict[str, Any]:
+        if not self.requested:
+            self.requested = True
+            return {"type": "http.request", "body": b"", "more_body": False}
+        await self.gone.wait()
+        return {"type": "http.disconnect"}
+
+    async def _send(self, message: MutableMapping[str, Any]) -> None:
+        await self.out.put(message)
+
+    async def next(self) -> bytes:
+        """The next body chunk; ``StopAsyncIteration`` once the response ended."""
+        if self.task is None:
+            hub, state, key_id, since = self.args
+            self.task = asyncio.create_task(
+                serve_stream(hub, state, key_id, since, self._receive, self._send)
+            )
+        while True:
+            message = await self.out.get()
+            if message["type"] == "http.response.start":
+                assert message["status"] == 200
+                continue
+            if not message.get("more_body", False):
+                raise StopAsyncIteration
+            body: bytes = message["body"]
+            return body
+
+    async def disconnect(self) -> None:
+        """The client goes away; the stream's coroutine ends."""
+        self.gone.set()
+        if self.task is not None:
+            await asyncio.wait_for(self.task, 5)
+
+
+def _open(hub: DeliveryHub, state: EnvironmentState, key_id: int, since: int | None = None) -> Conn:
+    return Conn(hub, state, key_id, since)
 
 
 @SQLITE
@@ -342,20 +388,20 @@ def test_streams_attach_when_started_and_detach_when_closed(services: Services) 
         del never_started
         streams = [_open(hub, state, seeded.key_id) for _ in range(3)]
         for stream in streams:
-            assert await anext(stream) == b"retry: 1000\n\n"
-            assert (await anext(stream)).startswith(b"id: ")
+            assert await stream.next() == b"retry: 1000\n\n"
+            assert (await stream.next()).startswith(b"id: ")
         assert hub.stream_count() == 3
-        pending = asyncio.create_task(anext(streams[0]))  # waiting for a change
+        pending = asyncio.create_task(streams[0].next())  # waiting for a change
         await asyncio.sleep(0.05)
-        pending.cancel()  # what the server does when the client disconnects
-        with pytest.raises(asyncio.CancelledError):
-            await pending
-        await streams[0].aclose()
-        await streams[1].aclose()
+        assert not pending.done()
+        await streams[0].disconnect()  # the client goes away while it waits
+        with pytest.raises(StopAsyncIteration):  # the response is ended, not left open
+            await asyncio.wait_for(pending, 5)
+        await streams[1].disconnect()
         assert hub.stream_count() == 1
         await hub.stop()
         with pytest.raises(StopAsyncIteration):  # the hub's stop ends the last one
-            await asyncio.wait_for(anext(streams[2]), 5)
+            await asyncio.wait_for(streams[2].next(), 5)
         assert hub.stream_count() == 0
 
     run(main())
@@ -369,8 +415,8 @@ def test_a_stream_sends_the_change_then_waits(services: Services) -> None:
         hub = await started_hub(services)()
         state = await hub.state(seeded.environment_id)
         stream = _open(hub, state, seeded.key_id, since=state.version)
-        assert await anext(stream) == b"retry: 1000\n\n"
-        next_event = asyncio.create_task(anext(stream))
+        assert await stream.next() == b"retry: 1000\n\n"
+        next_event = asyncio.create_task(stream.next())
         await asyncio.sleep(0.05)
         assert not next_event.done()  # resumed at the current version: nothing to send
         before = state.version
@@ -408,10 +454,10 @@ def test_streams_of_a_revoked_or_deleted_key_are_closed(services: Services, how:
         state = await hub.state(seeded.environment_id)
         doomed = _open(hub, state, seeded.key_id, since=state.version)
         kept = _open(hub, state, other_id, since=state.version)
-        await anext(doomed)
-        await anext(kept)
-        waiting = asyncio.create_task(anext(doomed))
-        kept_waiting = asyncio.create_task(anext(kept))
+        await doomed.next()
+        await kept.next()
+        waiting = asyncio.create_task(doomed.next())
+        kept_waiting = asyncio.create_task(kept.next())
         await in_thread(remove_key)
         with pytest.raises(StopAsyncIteration):
             await asyncio.wait_for(waiting, 5)
@@ -436,8 +482,8 @@ def test_deleting_the_environment_closes_its_streams(services: Services) -> None
         hub = await started_hub(services, revocation_interval=60)()  # not the key watch
         state = await hub.state(seeded.environment_id)
         stream = _open(hub, state, seeded.key_id, since=state.version)
-        await anext(stream)
-        waiting = asyncio.create_task(anext(stream))
+        await stream.next()
+        waiting = asyncio.create_task(stream.next())
         await in_thread(delete_environment)
         hub.notify([seeded.environment_id])  # as the listener's resync would
         with pytest.raises(StopAsyncIteration):
@@ -469,3 +515,26 @@ def test_the_hub_restarts_on_a_new_event_loop(services: Services) -> None:
     run(once())
     assert services._listeners.count(hub.on_commit) == 1
     hub.notify([seeded.environment_id])  # stopped: ignored, no error
+
+
+@SQLITE
+def test_the_heartbeat_ticker_pings_idle_streams_only(services: Services) -> None:
+    seeded = seed(services)
+
+    async def main() -> None:
+        hub = await started_hub(services, heartbeat=0.2)()
+        state = await hub.state(seeded.environment_id)
+        busy = _open(hub, state, seeded.key_id, since=state.version)
+        assert await busy.next() == b"retry: 1000\n\n"
+        (busy_stream,) = state.streams
+        idle = _open(hub, state, seeded.key_id, since=state.version)
+        assert await idle.next() == b"retry: 1000\n\n"
+        for _ in range(2):
+            for _ in range(6):  # the busy one writes every 0.1 s: never idle for 0.2 s
+                busy_stream.sent()
+                await asyncio.sleep(0.1)
+            assert await asyncio.wait_for(idle.next(), 2) == b": ping\n\n"
+        assert busy.out.empty()
+        await hub.stop()
+
+    run(main())

@@ -331,3 +331,20 @@ def test_stopping_the_server_ends_open_streams(tmp_path: Path) -> None:
             assert code not in (None, -9), "had to be killed:\n" + running.log_text()
             sse.wait_closed(timeout=1.0)
             sse2.wait_closed(timeout=1.0)
+
+
+def test_cached_keys_stream_past_the_application_with_the_same_events(
+    server: LockgateServer, admin: Admin
+) -> None:
+    project = _project(admin, "a")
+    key, _ = admin.sdk_key(project, ENV)
+    with SseClient.open(server.url, key) as routed:  # key not cached yet: the application
+        routed_snapshot = routed.next_event()
+        with SseClient.open(server.url, key) as direct:  # cached now: the fast path
+            direct_snapshot = direct.next_event()
+            assert "x-request-id" in routed.headers
+            assert "x-request-id" not in direct.headers  # it skipped the application
+            assert direct.headers["content-type"] == routed.headers["content-type"]
+            assert direct_snapshot.json() == routed_snapshot.json()
+            admin.configure(project, "a", ENV, on=True)
+            assert direct.next_event().json() == routed.next_event().json()

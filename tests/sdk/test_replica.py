@@ -159,3 +159,34 @@ def test_full_resync_accepts_any_snapshot_and_stops_resuming(
     assert rep.apply_snapshot(json.dumps(flags_doc(string_flag("h"), version=3)))
     assert (rep.version, rep.full_resync, rep.resume_version()) == (3, False, 3)
     assert set(client.snapshot.flags) == {"h"}
+
+
+def test_unchanged_variations_are_shared_and_changed_ones_decoded(
+    replica: tuple[LockgateClient, Replica, list[Snapshot]],
+) -> None:
+    client, rep, _ = replica
+    before = client.snapshot.flags["f"].variations
+    switched = string_flag("f", version=2, default={"variation": "b"})
+    assert rep.apply_change(change(5, 6, flags={"f": switched}))
+    assert client.snapshot.flags["f"].variations is before
+    assert client.variation("f", CTX) == "b"
+    renamed = string_flag("f", version=3, default={"variation": "b"})
+    renamed["variations"] = [{"key": "a", "value": "A"}, {"key": "b", "value": "B"}]
+    assert rep.apply_change(change(6, 7, flags={"f": renamed}))
+    assert client.snapshot.flags["f"].variations is not before
+    assert client.variation("f", CTX) == "B"
+
+
+def test_changed_variations_are_still_checked(
+    replica: tuple[LockgateClient, Replica, list[Snapshot]],
+) -> None:
+    client, rep, _ = replica
+    wrong_type = string_flag("f", version=2)
+    wrong_type["variations"] = [{"key": "a", "value": 1}, {"key": "b", "value": "b"}]
+    with pytest.raises(ProtocolError, match=r"variations\[0\]\.value"):
+        rep.apply_change(change(5, 6, flags={"f": wrong_type}))
+    retyped = string_flag("f", version=2)
+    retyped["kind"] = "boolean"  # same variations, another kind: checked again
+    with pytest.raises(ProtocolError, match=r"variations\[0\]\.value"):
+        rep.apply_change(change(5, 6, flags={"f": retyped}))
+    assert client.snapshot.version == 5

@@ -31,7 +31,7 @@ from lockgate.api.routes import (
 from lockgate.control.base import Services
 from lockgate.control.login_limits import LoginLimiter
 from lockgate.delivery.auth import KeyCache
-from lockgate.delivery.fastpath import SnapshotFastPath
+from lockgate.delivery.fastpath import DeliveryFastPath
 from lockgate.delivery.hub import DeliveryHub
 from lockgate.delivery.pg_notify import ChangeListener
 from lockgate.settings import Settings
@@ -133,9 +133,8 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
         openapi_url="/openapi.json",
     )
     app.state.services = services
-    app.state.hub = DeliveryHub(services)
+    app.state.hub = DeliveryHub(services, heartbeat=settings.stream_heartbeat_seconds)
     app.state.sdk_key_cache = KeyCache()
-    app.state.stream_heartbeat = settings.stream_heartbeat_seconds
     app.state.settings = settings
     app.state.session_auth = auth.session_auth
     app.state.login_limiter = LoginLimiter(
@@ -147,8 +146,9 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
         max_body_bytes=settings.max_body_bytes,
         max_json_depth=settings.max_json_depth,
     )
-    # Outermost: snapshot polls answered from memory skip limits, routing and dependencies.
-    app.add_middleware(SnapshotFastPath, state=app.state)
+    # Outermost: snapshot polls and streams of cached keys skip limits, routing and
+    # dependencies (and, for streams, every middleware's send wrapper on each event).
+    app.add_middleware(DeliveryFastPath, state=app.state)
     for router in ROUTERS:
         app.include_router(router, responses=problems.PROBLEM_RESPONSES)
     return app

@@ -1,11 +1,14 @@
-"""A fast path for snapshot polling: answered from memory, before routing.
+"""A fast path for the SDK delivery endpoints: answered from memory, before routing.
 
 SDKs that cannot stream poll ``GET /sdk/v1/snapshot``; most answers are ``304 Not
-Modified``. When the request's SDK key is in the one-second key cache and its
-environment's snapshot is already held by the hub, the answer needs no database and no
-framework: this ASGI middleware sends it directly. Anything else (a key not yet cached, a
-revoked key, an environment not loaded, other paths) goes through the application as
-usual, which also fills the caches.
+Modified``. SDKs that stream hold ``GET /sdk/v1/stream`` open, and every change is
+written to all of them at once. When the request's SDK key is in the one-second key cache
+and its environment's snapshot is already held by the hub, neither needs the database or
+the framework: this ASGI middleware answers the poll directly, and serves the stream
+with :func:`~lockgate.delivery.stream.serve_stream` on the server's own ``send`` (no
+middleware between it and each event). Anything else (a key not yet cached, a revoked
+key, an environment not loaded, other paths) goes through the application as usual,
+which also fills the caches.
 """
 
 from __future__ import annotations
@@ -14,11 +17,14 @@ from typing import Any
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from lockgate.control.sdk_keys import SdkKeyPrincipal
 from lockgate.delivery.auth import cached_principal
+from lockgate.delivery.stream import last_event_id, serve_stream
 
-__all__ = ["SNAPSHOT_PATH", "SnapshotFastPath", "etag_of", "etag_matches"]
+__all__ = ["SNAPSHOT_PATH", "STREAM_PATH", "DeliveryFastPath", "etag_matches", "etag_of"]
 
 SNAPSHOT_PATH = "/sdk/v1/snapshot"
+STREAM_PATH = "/sdk/v1/stream"
 
 
 def etag_of(version: int) -> str:
@@ -41,32 +47,51 @@ def _credential(headers: dict[bytes, bytes]) -> str:
     return headers.get(b"x-api-key", b"").decode("latin-1").strip()
 
 
-class SnapshotFastPath:
+class DeliveryFastPath:
     def __init__(self, app: ASGIApp, state: Any) -> None:
         self.app = app
         self.state = state
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        polling = (
-            scope["type"] == "http" and scope["method"] == "GET" and scope["path"] == SNAPSHOT_PATH
-        )
-        if polling and await self._answer(scope, send):
-            return
+        if scope["type"] == "http" and scope["method"] == "GET":
+            path = scope["path"]
+            if path == SNAPSHOT_PATH and await self._answer(scope, send):
+                return
+            if path == STREAM_PATH and await self._stream(scope, receive, send):
+                return
         await self.app(scope, receive, send)
 
-    async def _answer(self, scope: Scope, send: Send) -> bool:
-        headers = dict(scope.get("headers") or [])
+    def _held(self, headers: dict[bytes, bytes]) -> tuple[Any, SdkKeyPrincipal, Any] | None:
+        """(hub, principal, environment state) for a cached server key, if all are held."""
         value = _credential(headers)
         hub = getattr(self.state, "hub", None)
         cache = getattr(self.state, "sdk_key_cache", None)
         if not value or hub is None or cache is None:
-            return False
+            return None
         principal = cached_principal(cache, hub, value)
         if principal is None or principal.kind != "server":
-            return False
+            return None
         env = hub.states.get(principal.environment_id)
         if env is None:
+            return None
+        return hub, principal, env
+
+    async def _stream(self, scope: Scope, receive: Receive, send: Send) -> bool:
+        headers = dict(scope.get("headers") or [])
+        held = self._held(headers)
+        if held is None:
             return False
+        hub, principal, env = held
+        since = last_event_id(headers.get(b"last-event-id", b"").decode("latin-1"))
+        await serve_stream(hub, env, principal.key_id, since, receive, send)
+        return True
+
+    async def _answer(self, scope: Scope, send: Send) -> bool:
+        headers = dict(scope.get("headers") or [])
+        held = self._held(headers)
+        if held is None:
+            return False
+        _hub, _principal, env = held
         version, text = env.version, env.text
         common = [(b"etag", etag_of(version).encode()), (b"cache-control", b"no-cache")]
         if etag_matches(headers.get(b"if-none-match", b"").decode("latin-1"), version):

@@ -21,6 +21,7 @@ import json
 import logging
 import signal
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -87,16 +88,24 @@ def _difference(before: dict[str, Any], after: dict[str, Any], since: int, versi
 
 @dataclass(eq=False)
 class Stream:
-    """One connected SDK stream: woken on changes of its environment, or to be closed."""
+    """One connected SDK stream: woken on changes of its environment, for a heartbeat,
+    or to be closed."""
 
     key_id: int
     environment_id: int
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     revoked: bool = False
+    ping: bool = False
+    """The heartbeat ticker asks for a ``: ping`` comment."""
+    last_sent: float = field(default_factory=time.monotonic)
 
     def close(self) -> None:
         self.revoked = True
         self.wake.set()
+
+    def sent(self) -> None:
+        """Something was written: the heartbeat is due a full interval from now."""
+        self.last_sent = time.monotonic()
 
     def is_open(self) -> bool:
         return not self.revoked
@@ -140,8 +149,11 @@ class DeliveryHub:
         revocation_interval: float = 0.5,
         min_refresh_interval: float = 0.1,
         db_threads: int = 4,
+        heartbeat: float = 15.0,
     ) -> None:
         self.services = services
+        self.heartbeat = heartbeat
+        """Seconds of silence after which a stream gets a ``: ping`` (0: never)."""
         self.revocation_interval = revocation_interval
         self.min_refresh_interval = min_refresh_interval
         self.db_threads = db_threads
@@ -169,6 +181,8 @@ class DeliveryHub:
             self.services.subscribe(self.on_commit)
             self._subscribed = True
         self._keep(asyncio.create_task(self._watch_revocations()))
+        if self.heartbeat > 0:
+            self._keep(asyncio.create_task(self._heartbeats()))
         self._close_streams_on_exit_signals()
 
     async def stop(self) -> None:
@@ -479,6 +493,23 @@ class DeliveryHub:
         return flags, segments_
 
     # -- revocation ------------------------------------------------------------------------
+
+    async def _heartbeats(self) -> None:
+        """Ping the streams that sent nothing for ``heartbeat`` seconds.
+
+        One ticker for all streams instead of a timer per stream and wait: streams are
+        pinged a heartbeat after their own last write (within a quarter of it), so
+        the pings of streams that connected at different times stay spread out.
+        """
+        tick = min(1.0, max(0.01, self.heartbeat / 4))
+        while True:
+            await asyncio.sleep(tick)
+            due = time.monotonic() - self.heartbeat
+            for state in list(self.states.values()):
+                for stream in state.streams:
+                    if stream.last_sent <= due and not stream.ping:
+                        stream.ping = True
+                        stream.wake.set()
 
     async def _watch_revocations(self) -> None:
         """Close streams of revoked keys within ``revocation_interval`` (one query a tick).

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Set
 from typing import Any
 
 from lockgate.engine.problems import Problem
@@ -47,7 +47,7 @@ class Reader:
     def problem(self, name: str, message: str) -> None:
         self.problems.append(Problem(self.at(name), message))
 
-    def only(self, allowed: set[str]) -> None:
+    def only(self, allowed: Set[str]) -> None:
         for name in self.data:
             if name not in allowed:
                 self.problem(str(name), "unknown field")

@@ -9,7 +9,7 @@ object evaluates to ``MALFORMED_FLAG``. ``encode`` is its inverse.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from lockgate.engine._reader import Reader
@@ -57,6 +57,7 @@ _FLAG_FIELDS = {
     "client_visible",
 }
 _FLAG_META = {"name", "description", "owner", "risk_tier", "lifecycle", "tags"}
+_FLAG_KEYS = frozenset(_FLAG_FIELDS | _FLAG_META)
 _SEGMENT_FIELDS = {"key", "version", "included", "excluded", "rules", "attribute"}
 _SEGMENT_META = {"name", "description"}
 _ENVELOPE = {"format", "project", "environment", "version", "flags", "segments"}
@@ -123,14 +124,27 @@ def apply_changes(
     version: int,
     flags: Mapping[str, Any],
     segments: Mapping[str, Any],
+    *,
+    same_variations: Collection[str] = (),
 ) -> Snapshot:
     """``snapshot`` at ``version`` with some flags and segments replaced (``None`` removes).
 
     Only the changed objects are decoded; every other one is the same object as in
     ``snapshot``, which lets compilation and validation reuse their earlier work.
+    ``same_variations`` names changed flags whose ``variations`` the caller knows to be
+    equal to those of the flag they replace (compared in their encoded form): the decoded
+    variations are then shared instead of decoded again.
     """
     broken = dict(snapshot.broken)
-    new_flags = _replaced(snapshot.flags, flags, "flags", decode_flag, broken)
+
+    def flag_decoder(
+        raw: object, path: str, problems: list[Problem], key: str | None = None
+    ) -> Flag | None:
+        held = snapshot.flags.get(key) if key is not None and key in same_variations else None
+        return decode_flag(raw, path, problems, key, None if held is None else held.variations)
+
+    decoder = flag_decoder if same_variations else decode_flag
+    new_flags = _replaced(snapshot.flags, flags, "flags", decoder, broken)
     new_segments = _replaced(snapshot.segments, segments, "segments", decode_segment, broken)
     return Snapshot(
         snapshot.project, snapshot.environment, version, new_flags, new_segments, broken
@@ -161,12 +175,18 @@ def _replaced(
 
 
 def decode_flag(
-    data: object, path: str, problems: list[Problem], expected_key: str | None = None
+    data: object,
+    path: str,
+    problems: list[Problem],
+    expected_key: str | None = None,
+    variations: tuple[Variation, ...] | None = None,
 ) -> Flag | None:
+    """Decode one flag; ``variations``, when given, are used instead of decoding the
+    data's own (the caller vouches that they are the same)."""
     r = Reader.of(data, path, problems)
     if r is None:
         return None
-    r.only(_FLAG_FIELDS | _FLAG_META)
+    r.only(_FLAG_KEYS)
     key = r.str_("key")
     if expected_key is not None and key != expected_key:
         r.problem("key", f"flag key {key!r} differs from the key it is stored under")
@@ -178,7 +198,9 @@ def decode_flag(
             "kind", f"unknown kind {kind_raw!r}; expected one of {[k.value for k in FlagKind]}"
         )
         kind = FlagKind.JSON
-    variations = _variations(r.list_("variations", required=True), r.at("variations"), problems)
+    if variations is None:
+        raw_variations = r.list_("variations", required=True)
+        variations = _variations(raw_variations, r.at("variations"), problems)
     default = _serve(r.data.get("default"), r.at("default"), problems)
     return Flag(
         key=key,

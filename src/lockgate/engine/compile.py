@@ -16,7 +16,15 @@ from lockgate.engine.codegen import RuleSpec, SplitSpec, generate
 from lockgate.engine.model import Clause, Flag, FlagKind, Segment, Serve, Snapshot
 from lockgate.engine.operators import SEGMENT_MATCH, Predicate, clause_predicate, compile_test
 from lockgate.engine.result import ErrorCode, EvaluationDetail, Reason
-from lockgate.engine.validate import NOTHING_KNOWN, Known, malformed_flags, unchanged_parts
+from lockgate.engine.validate import (
+    NOTHING_KNOWN,
+    Changes,
+    Known,
+    contained_after,
+    malformed_flags,
+    self_contained,
+    unchanged_parts,
+)
 
 __all__ = ["CompiledFlag", "CompiledSnapshot", "compile_snapshot"]
 
@@ -42,7 +50,7 @@ class CompiledFlag:
 class CompiledSnapshot:
     """A snapshot plus its compiled flags; immutable once built."""
 
-    __slots__ = ("flags", "malformed", "snapshot")
+    __slots__ = ("_contained", "flags", "malformed", "snapshot")
 
     snapshot: Snapshot
     malformed: frozenset[str]
@@ -54,6 +62,7 @@ class CompiledSnapshot:
         previous: CompiledSnapshot | None = None,
         *,
         validated: Known | None = None,
+        changes: Changes | None = None,
     ) -> None:
         """Compile ``snapshot``; with ``previous`` (a valid one this replaces), flags that are
         the same objects and self-contained are reused instead of recompiled, so applying a
@@ -61,9 +70,11 @@ class CompiledSnapshot:
 
         ``validated`` is the caller's word that ``validate(snapshot, validated)`` found no
         problem (``validated`` computed against ``previous``): no flag is then malformed,
-        and the check is not repeated.
+        and the check is not repeated. ``changes``, with both, names what changed since
+        ``previous``: the work then no longer grows with the size of the snapshot.
         """
         self.snapshot = snapshot
+        self._contained: tuple[frozenset[str], frozenset[str]] | None = None
         known = NOTHING_KNOWN
         if validated is not None:
             known = validated
@@ -72,17 +83,27 @@ class CompiledSnapshot:
             if previous is not None and not previous.malformed and not previous.snapshot.broken:
                 known = unchanged_parts(snapshot, previous.snapshot)
             self.malformed = frozenset(malformed_flags(snapshot, known))
-        self.flags = {}
         segments = _SegmentMatcher(snapshot.segments)
         links: Links = []
-        for key, flag in snapshot.flags.items():
-            if key in self.malformed:
-                detail = _error(ErrorCode.MALFORMED_FLAG, flag.version)
-                self.flags[key] = CompiledFlag(flag, _constant(detail), malformed=True)
-            elif previous is not None and key in known.flags:
-                self.flags[key] = previous.flags[key]
-            else:
+        if previous is not None and validated is not None and changes is not None:
+            self._contained = contained_after(previous.contained(), snapshot, changes)
+            self.flags = dict(previous.flags)
+            for key in changes.flags - snapshot.flags.keys():
+                self.flags.pop(key, None)
+            for key in snapshot.flags.keys() - known.flags:
+                flag = snapshot.flags[key]
                 self.flags[key] = CompiledFlag(flag, _FlagCompiler(flag, links, segments).build())
+        else:
+            self.flags = {}
+            for key, flag in snapshot.flags.items():
+                if key in self.malformed:
+                    detail = _error(ErrorCode.MALFORMED_FLAG, flag.version)
+                    self.flags[key] = CompiledFlag(flag, _constant(detail), malformed=True)
+                elif previous is not None and key in known.flags:
+                    self.flags[key] = previous.flags[key]
+                else:
+                    build = _FlagCompiler(flag, links, segments).build()
+                    self.flags[key] = CompiledFlag(flag, build)
         for path in snapshot.broken:
             kind, _, key = path.partition(".")
             if kind == "flags" and key not in self.flags:
@@ -92,6 +113,12 @@ class CompiledSnapshot:
                 )
         for required, wanted in links:
             required.extend((self.flags.get(key, _ABSENT), variation) for key, variation in wanted)
+
+    def contained(self) -> tuple[frozenset[str], frozenset[str]]:
+        """The snapshot's self-contained flags and segments (``validate.self_contained``)."""
+        if self._contained is None:
+            self._contained = self_contained(self.snapshot)
+        return self._contained
 
     def evaluate(
         self, key: str, context: Any, default: Any = None, expected: FlagKind | None = None

@@ -19,7 +19,11 @@ from lockgate.engine.values import as_number
 
 __all__ = [
     "NOTHING_KNOWN",
+    "Changes",
     "Known",
+    "contained_after",
+    "known_after",
+    "self_contained",
     "unchanged_parts",
     "KEY_PATTERN",
     "malformed_flags",
@@ -45,9 +49,78 @@ class Known:
     flags: frozenset[str] = frozenset()
     segments: frozenset[str] = frozenset()
     acyclic: bool = False
+    variations: frozenset[str] = frozenset()
+    """Changed flags of the same kind whose variations are the very objects of the valid
+    flag they replace: their variations are not checked again."""
 
 
 NOTHING_KNOWN = Known()
+
+
+@dataclass(frozen=True, slots=True)
+class Changes:
+    """The keys of the flags and segments replaced, added or removed between a snapshot
+    and the next one; every other flag and segment is the same object in both."""
+
+    flags: frozenset[str] = frozenset()
+    segments: frozenset[str] = frozenset()
+
+
+def self_contained(snapshot: Snapshot) -> tuple[frozenset[str], frozenset[str]]:
+    """Flags without prerequisites or segment references, and segments without segment
+    references: their validity depends on nothing else."""
+    flags = frozenset(k for k, f in snapshot.flags.items() if _flag_self_contained(f))
+    segments = frozenset(
+        k for k, s in snapshot.segments.items() if not s.rules or not _segment_refs(s)
+    )
+    return flags, segments
+
+
+def contained_after(
+    contained: tuple[frozenset[str], frozenset[str]], snapshot: Snapshot, changes: Changes
+) -> tuple[frozenset[str], frozenset[str]]:
+    """:func:`self_contained` of ``snapshot``, from that of the snapshot ``changes`` led
+    from: costs what changed, not what the snapshot holds."""
+    flags = contained[0] - changes.flags
+    added = [k for k in changes.flags if (f := snapshot.flags.get(k)) and _flag_self_contained(f)]
+    segments = contained[1] - changes.segments
+    added_segments = [
+        k
+        for k in changes.segments
+        if (s := snapshot.segments.get(k)) is not None and (not s.rules or not _segment_refs(s))
+    ]
+    return flags.union(added), segments.union(added_segments)
+
+
+def known_after(
+    previous: Snapshot,
+    contained: tuple[frozenset[str], frozenset[str]],
+    snapshot: Snapshot,
+    changes: Changes,
+) -> Known:
+    """What :func:`unchanged_parts` finds, knowing which keys changed since the valid
+    ``previous`` (whose :func:`self_contained` parts are ``contained``)."""
+    acyclic = True
+    same_variations = []
+    for key in changes.flags:
+        flag = snapshot.flags.get(key)
+        if flag is None:
+            continue
+        if flag.prerequisites:
+            acyclic = False
+        old = previous.flags.get(key)
+        if old is not None and old.variations is flag.variations and old.kind is flag.kind:
+            same_variations.append(key)
+    for key in changes.segments:
+        segment = snapshot.segments.get(key)
+        if segment is not None and segment.rules and _segment_refs(segment):
+            acyclic = False
+    return Known(
+        contained[0] - changes.flags,
+        contained[1] - changes.segments,
+        acyclic,
+        frozenset(same_variations),
+    )
 
 
 def unchanged_parts(snapshot: Snapshot, previous: Snapshot) -> Known:
@@ -55,12 +128,17 @@ def unchanged_parts(snapshot: Snapshot, previous: Snapshot) -> Known:
     acyclic = True
     flags = []
     old_flags = previous.flags
+    same_variations = []
     for key, flag in snapshot.flags.items():
-        if old_flags.get(key) is flag:
-            if not flag.prerequisites and (not flag.rules or not _flag_segments(flag)):
+        old = old_flags.get(key)
+        if old is flag:
+            if _flag_self_contained(flag):
                 flags.append(key)
-        elif flag.prerequisites:
+            continue
+        if flag.prerequisites:
             acyclic = False  # a changed flag with prerequisites may close a cycle
+        if old is not None and old.variations is flag.variations and old.kind is flag.kind:
+            same_variations.append(key)
     segments = []
     old_segments = previous.segments
     for key, segment in snapshot.segments.items():
@@ -69,18 +147,24 @@ def unchanged_parts(snapshot: Snapshot, previous: Snapshot) -> Known:
                 segments.append(key)
         elif segment.rules and _segment_refs(segment):
             acyclic = False
-    return Known(frozenset(flags), frozenset(segments), acyclic)
+    return Known(frozenset(flags), frozenset(segments), acyclic, frozenset(same_variations))
 
 
 def validate(snapshot: Snapshot, known: Known = NOTHING_KNOWN) -> list[Problem]:
     """Every problem in ``snapshot``; an empty list means it can be served."""
     problems = [p for found in snapshot.broken.values() for p in found]
-    for key, flag in snapshot.flags.items():
-        if key not in known.flags:
-            problems.extend(validate_flag(flag, snapshot))
-    for key, segment in snapshot.segments.items():
-        if key not in known.segments:
-            problems.extend(validate_segment(segment, snapshot))
+    flags: Iterable[str] = snapshot.flags
+    segments: Iterable[str] = snapshot.segments
+    if known is not NOTHING_KNOWN:  # only what is not known, in a stable order
+        flags = sorted(snapshot.flags.keys() - known.flags)
+        segments = sorted(snapshot.segments.keys() - known.segments)
+    for key in flags:
+        check_variations = key not in known.variations
+        problems.extend(
+            validate_flag(snapshot.flags[key], snapshot, check_variations=check_variations)
+        )
+    for key in segments:
+        problems.extend(validate_segment(snapshot.segments[key], snapshot))
     if not known.acyclic:
         problems.extend(_cycle_problems(snapshot))
     return problems
@@ -117,10 +201,13 @@ def malformed_flags(snapshot: Snapshot, known: Known = NOTHING_KNOWN) -> set[str
     return bad
 
 
-def validate_flag(flag: Flag, snapshot: Snapshot) -> list[Problem]:
+def validate_flag(
+    flag: Flag, snapshot: Snapshot, *, check_variations: bool = True
+) -> list[Problem]:
     base = f"flags.{flag.key}"
     out = list(_key_problems(flag.key, f"{base}.key"))
-    out.extend(_variation_problems(flag, base))
+    if check_variations:
+        out.extend(_variation_problems(flag, base))
     names = {v.key for v in flag.variations}
 
     def need(name: str | None, path: str) -> None:
@@ -241,6 +328,10 @@ def _clause_problems(clauses: Iterable[Clause], path: str, snapshot: Snapshot) -
             compile_test(clause.op, clause.values, clause.case_insensitive)
         except InvalidValueError as exc:
             yield Problem(f"{at}.values[{exc.index}]", str(exc))
+
+
+def _flag_self_contained(flag: Flag) -> bool:
+    return not flag.prerequisites and (not flag.rules or not _flag_segments(flag))
 
 
 def _flag_segments(flag: Flag) -> set[str]:

@@ -29,7 +29,7 @@ from lockgate.engine import (
 )
 from lockgate.engine.problems import Problem
 from lockgate.engine.result import ErrorCode, Reason
-from lockgate.engine.validate import NOTHING_KNOWN, unchanged_parts
+from lockgate.engine.validate import NOTHING_KNOWN, Changes, known_after, unchanged_parts
 
 __all__ = ["LockgateClient", "SnapshotListener"]
 
@@ -72,22 +72,35 @@ class LockgateClient:
 
     # -- snapshot replacement -----------------------------------------------------------
 
-    def update(self, snapshot: Snapshot | Mapping[str, Any], *, force: bool = False) -> bool:
+    def update(
+        self,
+        snapshot: Snapshot | Mapping[str, Any],
+        *,
+        force: bool = False,
+        changes: Changes | None = None,
+    ) -> bool:
         """Serve ``snapshot`` from now on.
 
         Raises :class:`SnapshotError` if it has problems (the current one keeps serving).
         Returns ``False``, changing nothing, when it is older than the one being served,
-        unless ``force`` is given.
+        unless ``force`` is given. ``changes``, when given, names the flags and segments
+        in which ``snapshot`` differs from the one being served (every other one must be
+        the same object, as :func:`lockgate.engine.codec.apply_changes` makes them).
         """
         decoded = snapshot if isinstance(snapshot, Snapshot) else decode(snapshot)
         # What is unchanged since the snapshot being served (itself valid) is neither
         # validated nor compiled again: a change costs what the changed flags cost.
         previous = self._compiled if self._ready else None
-        known = NOTHING_KNOWN if previous is None else unchanged_parts(decoded, previous.snapshot)
+        if previous is None:
+            known, changes = NOTHING_KNOWN, None
+        elif changes is not None:
+            known = known_after(previous.snapshot, previous.contained(), decoded, changes)
+        else:
+            known = unchanged_parts(decoded, previous.snapshot)
         problems = validate(decoded, known)
         if problems:
             raise SnapshotError(problems)
-        compiled = CompiledSnapshot(decoded, previous, validated=known)
+        compiled = CompiledSnapshot(decoded, previous, validated=known, changes=changes)
         with self._lock:
             current = self._compiled.snapshot
             if self._ready and decoded.version < current.version and not force:

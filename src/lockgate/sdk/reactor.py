@@ -40,10 +40,21 @@ _log = logging.getLogger("lockgate.sdk")
 
 
 class _Reader:
-    __slots__ = ("decoder", "done", "error", "last", "on_data", "sock", "timeout", "tls")
+    __slots__ = (
+        "decoder",
+        "done",
+        "error",
+        "last",
+        "on_data",
+        "received",
+        "sock",
+        "timeout",
+        "tls",
+    )
 
     def __init__(self, stream: OpenStream, on_data: Callable[[bytes], None]) -> None:
         self.sock = stream.sock
+        self.received = stream.received
         self.decoder = stream.decoder
         self.timeout = stream.read_timeout
         self.tls = stream.sock if isinstance(stream.sock, ssl.SSLSocket) else None
@@ -62,9 +73,8 @@ class StreamReactor:
         self._readers: set[_Reader] = set()
         self._thread: threading.Thread | None = None
         self._selector: selectors.BaseSelector | None = None
-        self._wake_r, self._wake_w = socket.socketpair()
-        self._wake_r.setblocking(False)
-        self._wake_w.setblocking(False)
+        self._wake_r: socket.socket | None = None
+        self._wake_w: socket.socket | None = None
 
     def read(self, stream: OpenStream, on_data: Callable[[bytes], None]) -> None:
         """Feed the stream's payload to ``on_data`` until it ends; blocks the caller.
@@ -76,11 +86,6 @@ class StreamReactor:
         be called on the reactor thread.
         """
         reader = _Reader(stream, on_data)
-        if stream.received:
-            self._consume(reader, stream.received)
-            if reader.done.is_set():
-                self._raise(reader)
-                return
         with self._lock:
             self._incoming.append(reader)
             if self._thread is None:
@@ -102,6 +107,9 @@ class StreamReactor:
     # -- the thread ---------------------------------------------------------------------
 
     def _start(self) -> None:
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_r.setblocking(False)
+        self._wake_w.setblocking(False)
         self._selector = selectors.DefaultSelector()
         self._selector.register(self._wake_r, selectors.EVENT_READ, None)
         thread = threading.Thread(target=self._run, name="lockgate-streams", daemon=True)
@@ -109,8 +117,10 @@ class StreamReactor:
         thread.start()
 
     def _wake(self) -> None:
-        with contextlib.suppress(BlockingIOError, InterruptedError):
-            self._wake_w.send(b"\0")
+        wake = self._wake_w
+        if wake is not None:
+            with contextlib.suppress(OSError):  # full (a wake-up is pending anyway) or closed
+                wake.send(b"\0")
 
     def _run(self) -> None:
         selector = self._selector
@@ -131,6 +141,7 @@ class StreamReactor:
                 reader = key.data
                 if reader is None:
                     sweep_every = min(sweep_every, self._admit(selector, now))
+                    next_sweep = min(next_sweep, now + sweep_every)
                 elif not reader.done.is_set():
                     self._readable(selector, reader, now)
             if now >= next_sweep:
@@ -141,6 +152,7 @@ class StreamReactor:
 
     def _admit(self, selector: selectors.BaseSelector, now: float) -> float:
         """Register the streams handed over since the last pass; the sweep period."""
+        assert self._wake_r is not None
         with contextlib.suppress(BlockingIOError, InterruptedError):
             while self._wake_r.recv(4096):
                 pass
@@ -149,6 +161,11 @@ class StreamReactor:
         every = _MAX_SWEEP
         for reader in incoming:
             reader.last = now
+            if reader.received:  # body bytes that came with the head go first
+                received, reader.received = reader.received, b""
+                self._consume(reader, received)
+                if reader.done.is_set():
+                    continue
             try:
                 reader.sock.setblocking(False)
                 selector.register(reader.sock, selectors.EVENT_READ, reader)
@@ -221,8 +238,13 @@ class StreamReactor:
             self._incoming = []
             self._thread = None
             self._selector = None
+            wake = (self._wake_r, self._wake_w)
+            self._wake_r = self._wake_w = None
         with contextlib.suppress(OSError):
             selector.close()
+        for end in wake:
+            if end is not None:
+                end.close()
         for reader in readers:
             reader.error = RuntimeError(f"the stream reader failed: {exc!r}")
             reader.done.set()

@@ -16,6 +16,7 @@ from typing import Any
 
 from lockgate.engine import Snapshot, SnapshotError, decode
 from lockgate.engine.codec import apply_changes
+from lockgate.engine.validate import Changes
 from lockgate.sdk.client import LockgateClient
 
 __all__ = ["ProtocolError", "Replica", "VersionGapError"]
@@ -81,15 +82,32 @@ class Replica:
         # Decode only what changed when the client serves exactly the data this replica
         # holds; otherwise (never, in practice) decode the whole patched document.
         incremental = held.version == self.version and held.project == doc.get("project")
-        self._install(doc, apply_changes(held, version, flags, segments) if incremental else None)
+        if not incremental:
+            self._install(doc)
+            return True
+        # Most changes leave a flag's variations as they were (a switch, a rollout, a
+        # rule): those are not decoded or checked again.
+        old_flags = self._doc.get("flags") or {}
+        same = [
+            key
+            for key, raw in flags.items()
+            if raw is not None
+            and isinstance(old := old_flags.get(key), dict)
+            and old.get("variations") == raw.get("variations")
+        ]
+        changed = apply_changes(held, version, flags, segments, same_variations=same)
+        self._install(doc, changed, Changes(frozenset(flags), frozenset(segments)))
         return True
 
-    def _install(self, doc: dict[str, Any], snapshot: Snapshot | None = None) -> None:
+    def _install(
+        self, doc: dict[str, Any], snapshot: Snapshot | None = None, changes: Changes | None = None
+    ) -> None:
         try:
             snapshot = decode(doc) if snapshot is None else snapshot
             # The first data from the server replaces a backup or bootstrap snapshot even
             # when older: the server is the authority (its database may have been reset).
-            self._client.update(snapshot, force=self.version is None or self.full_resync)
+            force = self.version is None or self.full_resync
+            self._client.update(snapshot, force=force, changes=changes)
         except SnapshotError as exc:
             raise ProtocolError(f"invalid snapshot: {exc}") from None
         self._doc = doc

@@ -75,8 +75,9 @@ class SSEParser:
         if self._after_cr and text:
             self._after_cr = False
             text = text.removeprefix("\n")  # the LF of a CRLF split between two chunks
-        buffer = self._pending + text
-        lines = _LINE_END.split(buffer)
+        buffer = self._pending + text if self._pending else text
+        # Servers end lines with LF; CR and CRLF take the (slower) general split.
+        lines = _LINE_END.split(buffer) if "\r" in buffer else buffer.split("\n")
         self._pending = lines.pop()
         if buffer.endswith("\r"):
             self._after_cr = True

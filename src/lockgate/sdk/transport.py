@@ -234,14 +234,14 @@ def _read_head(sock: socket.socket) -> tuple[int, HTTPMessage, bytes]:
     buffer = b""
     while True:
         end = buffer.find(b"\r\n\r\n")
-        if end < 0:
-            if len(buffer) > _MAX_HEAD:
-                raise http.client.HTTPException(f"response head over {_MAX_HEAD} bytes")
+        if end < 0 and len(buffer) <= _MAX_HEAD:
             data = sock.recv(_CHUNK)
             if not data:
                 raise http.client.RemoteDisconnected("the server closed the connection")
             buffer += data
             continue
+        if end < 0 or end > _MAX_HEAD:
+            raise http.client.HTTPException(f"response head over {_MAX_HEAD} bytes")
         head, buffer = buffer[:end], buffer[end + 4 :]
         status_line, _, fields = head.partition(b"\r\n")
         status = _status(status_line)

@@ -5,8 +5,6 @@ The protocol is documented in docs/delivery.md.
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncGenerator
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -27,13 +25,14 @@ from lockgate.control.base import iso
 from lockgate.control.sdk_keys import SdkKeyPrincipal
 from lockgate.delivery.auth import ClientOrServerKey, ServerKey
 from lockgate.delivery.fastpath import etag_matches, etag_of
-from lockgate.delivery.hub import DeliveryHub, EnvironmentState
+from lockgate.delivery.hub import DeliveryHub
 from lockgate.delivery.remote import evaluate_all
+from lockgate.delivery.stream import EventStreamResponse
+from lockgate.delivery.stream import last_event_id as parse_last_event_id
 from lockgate.store.tables import evaluation_counts
 
 router = APIRouter(prefix="/sdk/v1", tags=["sdk"])
 
-HEARTBEAT_SECONDS = 15.0
 MAX_COUNT_ROWS = 2_000
 
 
@@ -56,77 +55,19 @@ async def snapshot(
     return Response(text, media_type="application/json", headers=headers)
 
 
-async def _stream(
-    hub: DeliveryHub,
-    state: EnvironmentState,
-    key_id: int,
-    since: int | None,
-    heartbeat: float | None,
-) -> AsyncGenerator[bytes, None]:
-    # Attached here, not in the endpoint: only a started generator runs its ``finally``,
-    # and a client may go away before the response starts streaming.
-    stream = hub.attach(state, key_id)
-    try:
-        yield b"retry: 1000\n\n"
-        if since is None or since > state.version:
-            event = state.snapshot_event()  # a fresh client, or one ahead of this server
-        elif since < state.version:
-            event = await hub.catch_up(state, since)
-        else:
-            event = None  # already current
-        if event is not None:
-            yield event.data
-            held = event.version
-        else:
-            held = state.version
-        while stream.is_open():
-            if state.version > held:
-                event = await hub.catch_up(state, held)
-                if not stream.is_open():
-                    break  # revoked meanwhile: not one more change
-                yield event.data
-                held = event.version
-                continue
-            stream.wake.clear()
-            if state.version > held or not stream.is_open():
-                continue
-            try:
-                # asyncio.timeout, unlike wait_for, starts no task per wait: waking thousands
-                # of streams at once costs one resumption each.
-                async with asyncio.timeout(heartbeat):
-                    await stream.wake.wait()
-            except TimeoutError:
-                yield b": ping\n\n"
-    finally:
-        hub.detach(state, stream)
-
-
-def _last_event_id(value: str | None) -> int | None:
-    value = (value or "").strip()
-    return int(value) if value.isdigit() and len(value) <= 18 else None
-
-
 @router.get(
     "/stream",
     summary="Server-sent events: the snapshot, then versioned changes (server keys)",
-    response_class=StreamingResponse,
+    response_class=StreamingResponse,  # for the documentation: text/event-stream
 )
 async def stream(
     request: Request,
     principal: ServerKey,
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
-) -> StreamingResponse:
+) -> Response:
     hub = _hub(request)
     state = await hub.state(principal.environment_id)
-    since = _last_event_id(last_event_id)
-    if since is not None and since > state.version:
-        hub.notify([state.environment_id])  # this replica may not have heard of it yet
-    heartbeat = float(getattr(request.app.state, "stream_heartbeat", HEARTBEAT_SECONDS))
-    return StreamingResponse(
-        _stream(hub, state, principal.key_id, since, heartbeat if heartbeat > 0 else None),
-        media_type="text/event-stream",
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-    )
+    return EventStreamResponse(hub, state, principal.key_id, parse_last_event_id(last_event_id))
 
 
 class EvaluateBody(BaseModel):
