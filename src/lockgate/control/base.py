@@ -101,6 +101,12 @@ class Caller:
             raise PermissionDenied("only a system administrator may do this")
 
 
+def _snapshot_cache() -> Any:
+    from lockgate.control.snapshots import SnapshotCache  # it imports this module
+
+    return SnapshotCache()
+
+
 def system_caller(name: str, source: str = "system", request_id: str = "-") -> Caller:
     return Caller(principal=None, request_id=request_id, source=source, system_name=name)
 
@@ -113,6 +119,8 @@ class Services:
     clock: Clock = utc_now
     checkpoint_every: int = 100
     signer: Any = None  # lockgate.store.checkpoints.Signer, when checkpoints are enabled
+    snapshot_cache: Any = field(default_factory=_snapshot_cache)
+    """lockgate.control.snapshots.SnapshotCache: committed snapshots for incremental checks."""
     _listeners: list[Callable[[ChangeEvent], None]] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -136,6 +144,8 @@ class Services:
         with self.database.write() as conn:
             tx = Transaction(conn, self)
             yield tx
+        for callback in tx.committed:
+            callback()
         for event in tx.events:
             self.publish(event)
 
@@ -154,6 +164,11 @@ class Transaction:
         self.now = services.now()
         self.events: list[ChangeEvent] = []
         self.entries: list[audit.AuditEntry] = []
+        self.committed: list[Callable[[], None]] = []
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` once this transaction has committed (never if it rolls back)."""
+        self.committed.append(callback)
 
     def record(self, caller: Caller, draft_fields: dict[str, Any]) -> audit.AuditEntry:
         """Append an audit entry for this change (same transaction as the change)."""

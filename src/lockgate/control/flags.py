@@ -441,9 +441,7 @@ def update_flag_config(
             return _config_view(cfg, env_key) | {"flag": key}
         version = cfg.version + 1
         doc = snapshots.flag_document(row, config, version)
-        snapshots.check_snapshot(
-            snapshots.build_snapshot(tx.conn, env.id, override_flag=(key, doc)), f"flags.{key}"
-        )
+        snapshots.check_flag_update(tx, env.id, env.snapshot_version, key, doc)
         entry = tx.record(
             caller,
             {

@@ -7,13 +7,19 @@ transaction; the delivery layer streams from that record.
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, insert, select, text, update
 
 from lockgate.control.base import ChangeEvent, Transaction
-from lockgate.engine import SNAPSHOT_FORMAT, decode, validate
+from lockgate.engine import SNAPSHOT_FORMAT, Snapshot, decode, validate
+from lockgate.engine.codec import apply_changes
+from lockgate.engine.problems import Problem
+from lockgate.engine.validate import Changes, contained_after, known_after, self_contained
 from lockgate.errors import FieldProblem, InvalidInput
 from lockgate.store.tables import (
     environment_changes,
@@ -28,8 +34,11 @@ CHANGE_CHANNEL = "lockgate_changes"
 
 __all__ = [
     "CHANGE_CHANNEL",
+    "SnapshotCache",
+    "StoredSnapshot",
     "bump",
     "build_snapshot",
+    "check_flag_update",
     "check_snapshot",
     "flag_document",
     "segment_document",
@@ -112,7 +121,86 @@ def check_snapshot(document: dict[str, Any], focus: str, field_prefix: str = "")
     problems are reported as request fields relative to it. Problems elsewhere that the
     change causes (a prerequisite now missing…) are reported with their snapshot path.
     """
-    problems = validate(decode(document))
+    _refuse(validate(decode(document)), focus, field_prefix)
+
+
+@dataclass(frozen=True)
+class StoredSnapshot:
+    """An environment's committed snapshot at one version: valid, decoded."""
+
+    document: dict[str, Any]
+    snapshot: Snapshot
+    contained: tuple[frozenset[str], frozenset[str]]
+    """Its self-contained flags and segments (``lockgate.engine.validate.self_contained``)."""
+
+
+class SnapshotCache:
+    """Committed environment snapshots by environment and version, most recent kept.
+
+    Filled only inside write transactions, which hold the write lock: what they read, and
+    what they commit, is exactly the environment at that version. A version is never
+    reused, so an entry is either right or never asked for again (another replica's
+    commit moves the stored version on, and the next write here misses and rebuilds).
+    """
+
+    def __init__(self, size: int = 256) -> None:
+        self._size = size
+        self._items: OrderedDict[int, tuple[int, StoredSnapshot]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, environment_id: int, version: int) -> StoredSnapshot | None:
+        with self._lock:
+            item = self._items.get(environment_id)
+            if item is None or item[0] != version:
+                return None
+            self._items.move_to_end(environment_id)
+            return item[1]
+
+    def put(self, environment_id: int, version: int, stored: StoredSnapshot) -> None:
+        with self._lock:
+            self._items[environment_id] = (version, stored)
+            self._items.move_to_end(environment_id)
+            while len(self._items) > self._size:
+                self._items.popitem(last=False)
+
+
+def check_flag_update(
+    tx: Transaction, environment_id: int, version: int, key: str, doc: dict[str, Any]
+) -> None:
+    """:func:`check_snapshot` of the environment (at ``version``, its stored one) with flag
+    ``key`` replaced by ``doc``, at the cost of that flag rather than of the environment.
+
+    The stored snapshot comes from the services' :class:`SnapshotCache` (built and checked
+    on a miss); only what the change can affect is validated again. Once the transaction
+    commits, the result is cached as the next version.
+    """
+    cache: SnapshotCache = tx.services.snapshot_cache
+    base = cache.get(environment_id, version)
+    if base is None:
+        document = build_snapshot(tx.conn, environment_id)
+        snapshot = decode(document)
+        if document["version"] != version or validate(snapshot):  # never, in practice
+            overridden = build_snapshot(tx.conn, environment_id, override_flag=(key, doc))
+            check_snapshot(overridden, f"flags.{key}")
+            return
+        base = StoredSnapshot(document, snapshot, self_contained(snapshot))
+        cache.put(environment_id, version, base)
+    changes = Changes(flags=frozenset((key,)))
+    changed = apply_changes(base.snapshot, version + 1, {key: doc}, {})
+    _refuse(
+        validate(changed, known_after(base.snapshot, base.contained, changed, changes)),
+        f"flags.{key}",
+    )
+    document = {
+        **base.document,
+        "version": version + 1,
+        "flags": {**base.document["flags"], key: doc},
+    }
+    after = StoredSnapshot(document, changed, contained_after(base.contained, changed, changes))
+    tx.after_commit(lambda: cache.put(environment_id, version + 1, after))
+
+
+def _refuse(problems: list[Problem], focus: str, field_prefix: str = "") -> None:
     if not problems:
         return
     fields = []

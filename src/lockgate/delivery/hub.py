@@ -69,6 +69,8 @@ class Event:
     name: str
     version: int
     data: bytes
+    since: int | None = None
+    """For a ``change``: the version it applies on top of."""
 
 
 def encode_event(name: str, version: int, data: str) -> bytes:
@@ -83,7 +85,7 @@ def _difference(before: dict[str, Any], after: dict[str, Any], since: int, versi
         keys = sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
         parts[kind] = {k: new.get(k) for k in keys}
     data = json.dumps({"from": since, "version": version, **parts}, separators=(",", ":"))
-    return Event("change", version, encode_event("change", version, data))
+    return Event("change", version, encode_event("change", version, data), since)
 
 
 @dataclass(eq=False)
@@ -98,6 +100,9 @@ class Stream:
     ping: bool = False
     """The heartbeat ticker asks for a ``: ping`` comment."""
     last_sent: float = field(default_factory=time.monotonic)
+    push: Callable[[Event], bool] | None = None
+    """Set while the stream's task waits: sends an event at once on the hub's turn, without
+    waking the task; ``False`` when it cannot (the task is woken instead)."""
 
     def close(self) -> None:
         self.revoked = True
@@ -322,16 +327,21 @@ class DeliveryHub:
         state.document = document
         state.text = json.dumps(document, separators=(",", ":"))
         state.compiled = None
+        event = None
         if since < version:
             # Most streams hold the version just replaced: their event is the difference
-            # of the two documents, built here once, before any of them wakes up.
+            # of the two documents, built here once, and written to each of them in this
+            # one pass (the streams' tasks are not woken for it).
+            event = _difference(before, document, since, version)
             ready: asyncio.Future[Event] = asyncio.get_running_loop().create_future()
-            ready.set_result(_difference(before, document, since, version))
+            ready.set_result(event)
             state.payloads[(since, version)] = ready
             while len(state.payloads) > _PAYLOAD_CACHE:
                 state.payloads.popitem(last=False)
-        for stream in state.streams:
-            stream.wake.set()
+        for stream in list(state.streams):
+            push = stream.push
+            if event is None or push is None or not push(event):
+                stream.wake.set()
 
     def _drop(self, state: EnvironmentState) -> None:
         """The environment was deleted: forget it and close its streams."""
@@ -470,7 +480,7 @@ class DeliveryHub:
             },
             separators=(",", ":"),
         )
-        return Event("change", target, encode_event("change", target, data))
+        return Event("change", target, encode_event("change", target, data), since)
 
     def _changed_keys(
         self, environment_id: int, since: int, target: int

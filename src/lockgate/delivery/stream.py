@@ -17,11 +17,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Awaitable, Coroutine, Generator
+from typing import Any
 
 from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
 
-from lockgate.delivery.hub import DeliveryHub, EnvironmentState, Stream
+from lockgate.delivery.hub import DeliveryHub, EnvironmentState, Event, Stream
 
 __all__ = ["STREAM_HEADERS", "EventStreamResponse", "last_event_id", "serve_stream"]
 
@@ -94,14 +96,18 @@ async def _first_event(
 async def _follow(
     hub: DeliveryHub, state: EnvironmentState, stream: Stream, held: int, send: Send
 ) -> None:
+    sender = _Sender(stream, send, held)
     while stream.is_open():
-        if state.version > held:
-            event = await hub.catch_up(state, held)
+        if sender.finishing is not None:
+            await asyncio.wait([sender.finishing])  # an event the hub started is being sent
+            continue
+        if state.version > sender.held:
+            event = await hub.catch_up(state, sender.held)
             if not stream.is_open():
                 return  # revoked meanwhile: not one more change
             await send(_body(event.data))
             stream.sent()
-            held = event.version
+            sender.held = event.version
             continue
         if stream.ping:
             stream.ping = False
@@ -109,9 +115,100 @@ async def _follow(
             stream.sent()
             continue
         stream.wake.clear()
-        if state.version > held or stream.ping or not stream.is_open():
+        if state.version > sender.held or stream.ping or not stream.is_open():
             continue
-        await stream.wake.wait()
+        stream.push = sender.push
+        try:
+            await stream.wake.wait()
+        finally:
+            stream.push = None
+
+
+class _Sender:
+    """Lets the hub write the next change itself while the stream's task waits.
+
+    The ASGI server's ``send`` only suspends when the connection cannot take more data
+    for now (flow control). So :meth:`push` runs it up to its first suspension right
+    away: usually it completes there, and the event was written without scheduling the
+    stream's task at all. If it does suspend, a task finishes it, and the stream's own
+    loop waits for that task before it writes anything else.
+    """
+
+    __slots__ = ("finishing", "held", "send", "stream")
+
+    def __init__(self, stream: Stream, send: Send, held: int) -> None:
+        self.stream = stream
+        self.send = send
+        self.held = held
+        self.finishing: asyncio.Task[None] | None = None
+
+    def push(self, event: Event) -> bool:
+        stream = self.stream
+        if self.finishing is not None or not stream.is_open() or event.since != self.held:
+            return False  # busy, closing, or not the change it needs: its task catches up
+        sending = self.send(_body(event.data))
+        self.held = event.version  # from here on, this event is this stream's next bytes
+        if not isinstance(sending, Coroutine):  # not a coroutine: no running it by hand
+            self._finish_in_task(_awaited(sending))
+            return True
+        try:
+            waiting = sending.send(None)
+        except StopIteration:
+            stream.sent()
+            return True
+        except Exception:
+            stream.close()  # the connection failed; the task ends the response
+            return True
+        self._finish_in_task(_Resumed(sending, waiting).run())
+        return True
+
+    def _finish_in_task(self, rest: Coroutine[Any, Any, None]) -> None:
+        self.finishing = asyncio.get_running_loop().create_task(rest)
+        self.finishing.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self.finishing = None
+        if task.cancelled() or task.exception() is not None:
+            self.stream.close()
+        else:
+            self.stream.sent()
+        self.stream.wake.set()
+
+
+async def _awaited(awaitable: Awaitable[None]) -> None:
+    await awaitable
+
+
+class _Resumed:
+    """Continues a coroutine that was started by hand and suspended on ``waiting``."""
+
+    __slots__ = ("coro", "waiting")
+
+    def __init__(self, coro: Coroutine[Any, Any, None], waiting: Any) -> None:
+        self.coro = coro
+        self.waiting = waiting
+
+    async def run(self) -> None:
+        await self
+
+    def __await__(self) -> Generator[Any, Any, None]:
+        value = self.waiting
+        while True:
+            try:
+                received = yield value
+            except GeneratorExit:
+                self.coro.close()
+                raise
+            except BaseException as exc:
+                try:
+                    value = self.coro.throw(exc)
+                except StopIteration:
+                    return
+            else:
+                try:
+                    value = self.coro.send(received)
+                except StopIteration:
+                    return
 
 
 async def _close_on_disconnect(receive: Receive, stream: Stream) -> None:
