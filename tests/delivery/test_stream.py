@@ -348,3 +348,25 @@ def test_cached_keys_stream_past_the_application_with_the_same_events(
             assert direct_snapshot.json() == routed_snapshot.json()
             admin.configure(project, "a", ENV, on=True)
             assert direct.next_event().json() == routed.next_event().json()
+
+
+def test_changes_name_the_flags_whose_variations_did_not_change(
+    server: LockgateServer, admin: Admin
+) -> None:
+    project = _project(admin, "a", "b")
+    key, _ = admin.sdk_key(project, ENV)
+    with SseClient.open(server.url, key) as sse:
+        sse.next_event()
+        admin.configure(project, "a", ENV, on=True)
+        switched = sse.next_event(timeout=5).json()
+        assert switched["same_variations"] == ["a"]
+        url = f"/api/v1/projects/{project}/flags/b"
+        version = admin.http.get(url).headers["etag"]
+        variations = [{"key": "on", "value": True}, {"key": "off", "value": False, "name": "Off"}]
+        response = admin.http.patch(
+            url, json={"variations": variations}, headers={"If-Match": version}
+        )
+        assert response.status_code == 200, response.text
+        redefined = sse.next_event(timeout=5).json()
+        assert "b" in redefined["flags"]
+        assert "b" not in redefined.get("same_variations", [])

@@ -190,3 +190,17 @@ def test_changed_variations_are_still_checked(
     with pytest.raises(ProtocolError, match=r"variations\[0\]\.value"):
         rep.apply_change(change(5, 6, flags={"f": retyped}))
     assert client.snapshot.version == 5
+
+
+def test_the_servers_word_on_unchanged_variations_is_taken(
+    replica: tuple[LockgateClient, Replica, list[Snapshot]],
+) -> None:
+    client, rep, _ = replica
+    before = client.snapshot.flags["f"].variations
+    switched = string_flag("f", version=2, default={"variation": "b"})
+    assert rep.apply_change(change(5, 6, flags={"f": switched}, same_variations=["f", "gone"]))
+    assert client.snapshot.flags["f"].variations is before
+    assert client.variation("f", CTX) == "b"
+    odd = string_flag("f", version=3)
+    assert rep.apply_change(change(6, 7, flags={"f": odd}, same_variations="f"))  # ignored
+    assert client.snapshot.flags["f"].variations is before  # compared instead: still equal

@@ -78,12 +78,28 @@ def encode_event(name: str, version: int, data: str) -> bytes:
 
 
 def _difference(before: dict[str, Any], after: dict[str, Any], since: int, version: int) -> Event:
-    """The ``change`` event from document ``before`` (at ``since``) to ``after``."""
-    parts: dict[str, dict[str, Any]] = {}
+    """The ``change`` event from document ``before`` (at ``since``) to ``after``.
+
+    It also lists, as ``same_variations``, the changed flags whose kind and variations are
+    as they were at ``since`` (most changes: a switch, a rollout, a rule), which SDKs may
+    take from the flag they hold instead of decoding and checking them again.
+    """
+    parts: dict[str, Any] = {}
     for kind in ("flags", "segments"):
         old, new = before.get(kind, {}), after.get(kind, {})
         keys = sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
         parts[kind] = {k: new.get(k) for k in keys}
+    old_flags = before.get("flags", {})
+    same = [
+        key
+        for key, flag in parts["flags"].items()
+        if flag is not None
+        and (held := old_flags.get(key)) is not None
+        and held.get("kind") == flag.get("kind")
+        and held.get("variations") == flag.get("variations")
+    ]
+    if same:
+        parts["same_variations"] = same
     data = json.dumps({"from": since, "version": version, **parts}, separators=(",", ":"))
     return Event("change", version, encode_event("change", version, data), since)
 

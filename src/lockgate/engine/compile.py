@@ -298,6 +298,8 @@ class _FlagCompiler:
             for rule in self.flag.rules
         ]
         default = RuleSpec((), *self.serve(self.flag.default, Reason.FALLTHROUGH, None))
+        if not rules and default.split is None:
+            return _constant(default.fixed)  # one fixed answer: no code to generate
         return generate(rules, default, self.segments.clause)
 
     def targets(self) -> tuple[tuple[str, dict[str, EvaluationDetail]], ...]:

@@ -119,8 +119,9 @@ class LockgateClient:
     def on_update(self, listener: SnapshotListener) -> None:
         """Call ``listener(snapshot)`` after each successful :meth:`update`.
 
-        Listeners run on the thread that applied the update (the sync thread for
-        :class:`lockgate.sdk.Client`); exceptions they raise are logged and ignored.
+        Listeners run on the thread that applied the update (for
+        :class:`lockgate.sdk.Client`, the process's stream reader thread, shared by its
+        clients: keep them short); exceptions they raise are logged and ignored.
         """
         with self._lock:
             self._listeners.append(listener)

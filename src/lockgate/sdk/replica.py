@@ -86,15 +86,18 @@ class Replica:
             self._install(doc)
             return True
         # Most changes leave a flag's variations as they were (a switch, a rollout, a
-        # rule): those are not decoded or checked again.
-        old_flags = self._doc.get("flags") or {}
-        same = [
-            key
-            for key, raw in flags.items()
-            if raw is not None
-            and isinstance(old := old_flags.get(key), dict)
-            and old.get("variations") == raw.get("variations")
-        ]
+        # rule): those are not decoded or checked again. The server names them; without
+        # its word (an older server, a catch-up event) they are compared here.
+        same = _named(change.get("same_variations"), flags)
+        if same is None:
+            old_flags = self._doc.get("flags") or {}
+            same = [
+                key
+                for key, raw in flags.items()
+                if raw is not None
+                and isinstance(old := old_flags.get(key), dict)
+                and old.get("variations") == raw.get("variations")
+            ]
         changed = apply_changes(held, version, flags, segments, same_variations=same)
         self._install(doc, changed, Changes(frozenset(flags), frozenset(segments)))
         return True
@@ -141,6 +144,13 @@ def _updates(change: Mapping[str, Any], name: str) -> dict[str, Any]:
     ):
         raise ProtocolError(f"change {name!r} must map keys to objects or null")
     return value
+
+
+def _named(value: object, flags: Mapping[str, Any]) -> list[str] | None:
+    """The change's ``same_variations``: changed flags named by the server, if well formed."""
+    if not isinstance(value, list) or not all(isinstance(key, str) for key in value):
+        return None
+    return [key for key in value if flags.get(key) is not None]
 
 
 def _patched(base: object, updates: Mapping[str, Any]) -> dict[str, Any]:

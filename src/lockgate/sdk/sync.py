@@ -192,13 +192,12 @@ class SyncLoop:
         else:
             self._log.debug("ignoring an event of unknown type %r", event.event)
             return
-        version = self._replica.version
-        if applied:
-            self._log.debug("applied %s event: version %s", event.event, version)
-        else:
+        if not applied:
             self._log.debug("ignored a stale %s event (id %s)", event.event, event.id)
         self._malformed = 0
-        self._stream_ok(f"{event.event} received; version {version}")
+        if self._stream_worked and not self._failing and self._states.state is SyncState.READY:
+            return  # the common case: nothing to report
+        self._stream_ok(f"{event.event} received; version {self._replica.version}")
 
     def _stream_ok(self, reason: str) -> None:
         self._stream_worked = True
