@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from lockgate.engine import (
     ErrorCode,
@@ -17,6 +19,7 @@ from lockgate.engine import (
     Reason,
     Snapshot,
     SnapshotError,
+    codec,
     decode,
     dumps,
     encode,
@@ -437,3 +440,63 @@ def test_broken_flag_is_malformed_for_typed_evaluation_too() -> None:
     snapshot = decode(snapshot_doc({"bad": flag}))
     result = evaluate(snapshot, "bad", {"key": "u1"}, False, FlagKind.BOOLEAN)
     assert result.error_code is ErrorCode.MALFORMED_FLAG
+
+
+# -- the direct read of simple flags ---------------------------------------------------------
+
+_JSONISH = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-2, max_value=3),
+    st.text(max_size=3),
+    st.lists(st.integers(max_value=2), max_size=2),
+    st.dictionaries(st.sampled_from(["variation", "split", "x"]), st.text(max_size=2), max_size=2),
+)
+_FIELDS = st.sampled_from(
+    ["key", "version", "kind", "variations", "default", "on", "off_variation", "targets",
+     "rules", "prerequisites", "bucket_by", "salt", "client_visible", "name", "tags", "odd"]
+)  # fmt: skip
+
+
+def _simple_flag_doc() -> dict[str, Any]:
+    return {
+        "key": "f", "version": 3, "kind": "string",
+        "variations": [{"key": "a", "value": "a"}, {"key": "b", "value": "b", "name": "B"}],
+        "default": {"variation": "a"}, "on": True, "off_variation": "b", "targets": [],
+        "rules": [], "prerequisites": [], "bucket_by": "key", "client_visible": False,
+        "name": "F", "tags": ["x"],
+    }  # fmt: skip
+
+
+@given(st.dictionaries(_FIELDS, _JSONISH, max_size=4), st.sets(_FIELDS, max_size=3))
+@settings(max_examples=400, deadline=None)
+def test_simple_flags_decode_as_the_checked_reader_does(
+    replaced: dict[str, Any], removed: set[str]
+) -> None:
+    """Whatever the input, the direct read gives what the full reader gives (or defers to
+    it): the same flag and the same problems."""
+    doc = _simple_flag_doc()
+    doc.update(replaced)
+    for name in removed:
+        doc.pop(name, None)
+    fast_problems: list[Problem] = []
+    slow_problems: list[Problem] = []
+    fast = codec.decode_flag(doc, "flags.f", fast_problems, "f")
+    slow = codec._checked_flag(doc, "flags.f", slow_problems, "f", None)
+    assert fast == slow
+    assert fast_problems == slow_problems
+    if fast is not None and slow is not None:
+        assert fast.meta == slow.meta  # (not part of equality)
+        assert [v.meta for v in fast.variations] == [v.meta for v in slow.variations]
+
+
+def test_the_simple_shape_is_read_directly_and_others_are_checked() -> None:
+    problems: list[Problem] = []
+    flag = codec._simple_flag(_simple_flag_doc(), "f", None)
+    assert flag is not None
+    assert flag.default.variation == "a"
+    assert flag.meta == {"name": "F", "tags": ["x"]}
+    with_rules = _simple_flag_doc() | {"rules": [{"id": "r", "clauses": [], "serve": {}}]}
+    assert codec._simple_flag(with_rules, "f", None) is None
+    assert codec.decode_flag(with_rules, "flags.f", problems, "f") is not None  # checked
+    assert codec._simple_flag(_simple_flag_doc(), "g", None) is None  # stored under another key

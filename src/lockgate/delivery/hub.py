@@ -55,6 +55,8 @@ REPLAY_WINDOW = 1000
 _PAYLOAD_CACHE = 64
 """Catch-up events kept per environment (older ``(from, to)`` pairs are rebuilt on demand)."""
 _RETRY_MAX = 10.0
+FAN_OUT_BATCH = 250
+"""Streams written between two turns given back to the event loop during a fan-out."""
 _T = TypeVar("_T")
 
 
@@ -331,13 +333,16 @@ class DeliveryHub:
                     continue
                 retry = 0.5
                 if version > state.version:
-                    self._apply(state, version, document)
+                    await self._fan_out(state, self._apply(state, version, document))
                 if not state.dirty:
                     return
         finally:
             state.refreshing = False
 
-    def _apply(self, state: EnvironmentState, version: int, document: dict[str, Any]) -> None:
+    def _apply(
+        self, state: EnvironmentState, version: int, document: dict[str, Any]
+    ) -> Event | None:
+        """Make ``document`` current; the ``change`` event from the version it replaces."""
         since, before = state.version, state.document
         state.version = version
         state.document = document
@@ -354,10 +359,21 @@ class DeliveryHub:
             state.payloads[(since, version)] = ready
             while len(state.payloads) > _PAYLOAD_CACHE:
                 state.payloads.popitem(last=False)
-        for stream in list(state.streams):
+        return event
+
+    async def _fan_out(self, state: EnvironmentState, event: Event | None) -> None:
+        """Write ``event`` to every stream waiting on ``state``; wake the others.
+
+        Every ``FAN_OUT_BATCH`` streams the loop is given back for a moment, so that a
+        fan-out to thousands of streams does not hold up other requests (the write that
+        caused it, health checks) until it is over.
+        """
+        for index, stream in enumerate(list(state.streams), 1):
             push = stream.push
             if event is None or push is None or not push(event):
                 stream.wake.set()
+            if index % FAN_OUT_BATCH == 0:
+                await asyncio.sleep(0)
 
     def _drop(self, state: EnvironmentState) -> None:
         """The environment was deleted: forget it and close its streams."""

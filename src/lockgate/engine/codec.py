@@ -183,6 +183,85 @@ def decode_flag(
 ) -> Flag | None:
     """Decode one flag; ``variations``, when given, are used instead of decoding the
     data's own (the caller vouches that they are the same)."""
+    if isinstance(data, dict) and data.__class__ is dict and data.keys() <= _FLAG_KEYS:
+        simple = _simple_flag(data, expected_key, variations)
+        if simple is not None:
+            return simple
+    return _checked_flag(data, path, problems, expected_key, variations)
+
+
+_KINDS = {kind.value: kind for kind in FlagKind}
+_EMPTY: tuple[Any, ...] = ()
+
+
+def _simple_flag(
+    data: dict[str, Any], expected_key: str | None, variations: tuple[Variation, ...] | None
+) -> Flag | None:
+    """The common shape (no targets, rules or prerequisites; a fixed default) read
+    directly; ``None`` for anything else, which :func:`_checked_flag` reads and reports."""
+    get = data.get
+    key, version, kind_raw = get("key"), get("version"), get("kind")
+    kind = _KINDS.get(kind_raw) if kind_raw.__class__ is str else None
+    default, on = get("default"), get("on", True)
+    off, salt = get("off_variation"), get("salt")
+    bucket_by, visible = get("bucket_by", "key"), get("client_visible", False)
+    if (
+        key.__class__ is not str
+        or (expected_key is not None and key != expected_key)
+        or kind is None
+        or version.__class__ is not int
+        or version < 0
+        or default.__class__ is not dict
+        or len(default) != 1
+        or get("targets")
+        or get("rules")
+        or get("prerequisites")
+        or on.__class__ is not bool
+        or visible.__class__ is not bool
+        or bucket_by.__class__ is not str
+        or (off is not None and off.__class__ is not str)
+        or (salt is not None and salt.__class__ is not str)
+    ):
+        return None
+    serve = default.get("variation")
+    if serve.__class__ is not str:
+        return None
+    for name in ("targets", "rules", "prerequisites"):
+        if name in data and data[name].__class__ is not list:
+            return None
+    if variations is None:
+        raw = get("variations")
+        if raw.__class__ is not list:
+            return None
+        problems: list[Problem] = []
+        variations = _variations(raw, "", problems)
+        if problems:
+            return None
+    return Flag(
+        key=key,
+        version=version,
+        kind=kind,
+        variations=variations,
+        default=Serve(variation=serve),
+        on=on,
+        off_variation=off,
+        targets=_EMPTY,
+        rules=_EMPTY,
+        prerequisites=_EMPTY,
+        bucket_by=bucket_by,
+        salt=salt,
+        client_visible=visible,
+        meta={k: v for k, v in data.items() if k in _FLAG_META},
+    )
+
+
+def _checked_flag(
+    data: object,
+    path: str,
+    problems: list[Problem],
+    expected_key: str | None,
+    variations: tuple[Variation, ...] | None,
+) -> Flag | None:
     r = Reader.of(data, path, problems)
     if r is None:
         return None
