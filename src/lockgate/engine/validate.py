@@ -8,7 +8,7 @@ with any problem is refused by the SDK and the server before it is served.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
 from lockgate.engine.model import BUCKET_SPACE, Clause, Flag, FlagKind, Segment, Serve, Snapshot
@@ -124,30 +124,18 @@ def known_after(
 
 
 def unchanged_parts(snapshot: Snapshot, previous: Snapshot) -> Known:
-    """What ``snapshot`` shares, object for object, with the valid ``previous``."""
-    acyclic = True
-    flags = []
-    old_flags = previous.flags
-    same_variations = []
-    for key, flag in snapshot.flags.items():
-        old = old_flags.get(key)
-        if old is flag:
-            if _flag_self_contained(flag):
-                flags.append(key)
-            continue
-        if flag.prerequisites:
-            acyclic = False  # a changed flag with prerequisites may close a cycle
-        if old is not None and old.variations is flag.variations and old.kind is flag.kind:
-            same_variations.append(key)
-    segments = []
-    old_segments = previous.segments
-    for key, segment in snapshot.segments.items():
-        if old_segments.get(key) is segment:
-            if not segment.rules or not _segment_refs(segment):
-                segments.append(key)
-        elif segment.rules and _segment_refs(segment):
-            acyclic = False
-    return Known(frozenset(flags), frozenset(segments), acyclic, frozenset(same_variations))
+    """What ``snapshot`` shares, object for object, with the valid ``previous``: what
+    :func:`known_after` finds, with the changes found by comparing the two."""
+    changes = Changes(
+        _differing(snapshot.flags, previous.flags),
+        _differing(snapshot.segments, previous.segments),
+    )
+    return known_after(previous, self_contained(previous), snapshot, changes)
+
+
+def _differing(new: Mapping[str, object], old: Mapping[str, object]) -> frozenset[str]:
+    """Keys added, removed, or holding another object."""
+    return frozenset(key for key in new.keys() | old.keys() if new.get(key) is not old.get(key))
 
 
 def validate(snapshot: Snapshot, known: Known = NOTHING_KNOWN) -> list[Problem]:
