@@ -94,7 +94,8 @@ def test_nothing_is_cached_from_a_transaction_that_rolls_back(services: Services
 
     def check_then_fail() -> None:
         with services.change() as tx:
-            snapshots.check_flag_update(tx, environment_id, version, "a", doc)
+            checked = snapshots.check_flag_update(tx, environment_id, version, "a", doc)
+            checked.remember(tx)
             raise RuntimeError("something later in the same transaction failed")
 
     with pytest.raises(RuntimeError):

@@ -26,6 +26,7 @@ def create_token(body: TokenCreate, services: ServicesDep, caller: CallerDep) ->
         name=body.name,
         project=body.project,
         max_role=body.max_role,
+        kind=body.kind,
         expires_at=body.expires_at,
         expires_in_days=body.expires_in_days,
         user=body.user,

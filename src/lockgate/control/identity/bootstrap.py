@@ -10,6 +10,7 @@ from lockgate.control.base import Services, system_caller
 from lockgate.control.identity import credentials
 from lockgate.control.identity.passwords import generate_password, hash_password
 from lockgate.errors import InvalidInput
+from lockgate.policy.changes import AuditAction
 from lockgate.store.tables import users
 
 __all__ = ["BootstrapResult", "ensure_admin"]
@@ -69,7 +70,7 @@ def ensure_admin(svc: Services, configured_token: str = "") -> BootstrapResult:
         tx.record(
             caller,
             {
-                "action": "user:created",
+                "action": AuditAction.USER_CREATED.value,
                 "object_type": "user",
                 "object_key": ADMIN_USERNAME,
                 "after": {

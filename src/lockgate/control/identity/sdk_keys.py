@@ -22,6 +22,7 @@ from lockgate.control.base import Caller, Services
 from lockgate.control.identity import credentials
 from lockgate.errors import Conflict, FieldProblem, InvalidInput, NotFound, Unauthenticated
 from lockgate.policy.access import Action
+from lockgate.policy.changes import AuditAction
 from lockgate.store.tables import environments, sdk_keys
 
 __all__ = [
@@ -138,7 +139,7 @@ def create_sdk_key(
         tx.record(
             caller,
             {
-                "action": "sdk_key:created",
+                "action": AuditAction.SDK_KEY_CREATED.value,
                 "object_type": "sdk_key",
                 "object_key": issued.prefix,
                 "project": project_key,
@@ -176,7 +177,7 @@ def revoke_sdk_key(
         tx.record(
             caller,
             {
-                "action": "sdk_key:revoked",
+                "action": AuditAction.SDK_KEY_REVOKED.value,
                 "object_type": "sdk_key",
                 "object_key": prefix,
                 "project": project_key,

@@ -23,6 +23,7 @@ from lockgate.control.identity.login_limits import LoginLimiter, address_key, us
 from lockgate.control.identity.passwords import verify_password
 from lockgate.errors import Unauthenticated
 from lockgate.policy.access import Principal
+from lockgate.policy.changes import AuditAction
 from lockgate.store.tables import sessions
 from lockgate.store.tables import users as users_table
 
@@ -80,7 +81,7 @@ def _record_failure(
         tx.record(
             anonymous,
             {
-                "action": "auth:login_failed",
+                "action": AuditAction.AUTH_LOGIN_FAILED.value,
                 "object_type": "user",
                 "object_key": username[:200],
                 "evidence": {
@@ -114,7 +115,7 @@ def _open_session(
         tx.record(
             Caller(principal, request_id, source=source),
             {
-                "action": "auth:login",
+                "action": AuditAction.AUTH_LOGIN.value,
                 "object_type": "user",
                 "object_key": principal.name,
                 "evidence": {"client_address": address, "session_expires_at": expires_at},
@@ -159,6 +160,10 @@ def logout(svc: Services, caller: Caller) -> bool:
         )
         tx.record(
             caller,
-            {"action": "auth:logout", "object_type": "user", "object_key": caller.actor_name},
+            {
+                "action": AuditAction.AUTH_LOGOUT.value,
+                "object_type": "user",
+                "object_key": caller.actor_name,
+            },
         )
     return True

@@ -21,12 +21,16 @@ from lockgate.control.identity import credentials
 from lockgate.control.identity.users import USERNAME_PATTERN, find_user
 from lockgate.errors import FieldProblem, InvalidInput, NotFound, PermissionDenied
 from lockgate.policy.access import Principal, Role
+from lockgate.policy.changes import AuditAction
 from lockgate.store.tables import api_tokens, projects, users
 
 __all__ = ["create_token", "list_tokens", "revoke_token", "token_by_id", "token_view"]
 
 MAX_DAYS = 3650
 PREFIX_PATTERN = re.compile(r"^[A-Za-z0-9]{1,32}$")
+
+
+TOKEN_KINDS = ("standard", "automation")
 
 
 def token_view(row: Row[Any]) -> dict[str, Any]:
@@ -37,6 +41,7 @@ def token_view(row: Row[Any]) -> dict[str, Any]:
         "user": row.username,
         "project": row.project_key,
         "max_role": row.max_role,
+        "kind": row.kind,
         "created_at": row.created_at,
         "created_by": row.created_by,
         "expires_at": row.expires_at,
@@ -172,8 +177,11 @@ def create_token(
     expires_in_days: int | None = None,
     user: str | None = None,
     reason: str = "",
+    kind: str = "standard",
 ) -> dict[str, Any]:
     """Create a token; the result's ``token`` is the only time the value is shown."""
+    if kind not in TOKEN_KINDS:
+        raise InvalidInput("bad kind", [FieldProblem("kind", "standard or automation")])
     if not name.strip():
         raise InvalidInput("a name is required", [FieldProblem("name", "must not be empty")])
     try:
@@ -200,12 +208,13 @@ def create_token(
             project_id=project_id,
             max_role=None if role is None else role.value,
             expires_at=expires,
+            kind=kind,
         )
         view = token_view(_find(tx.conn, issued.prefix))
         tx.record(
             caller,
             {
-                "action": "token:created",
+                "action": AuditAction.TOKEN_CREATED.value,
                 "object_type": "token",
                 "object_key": issued.prefix,
                 "project": view["project"],
@@ -253,7 +262,7 @@ def revoke_token(svc: Services, caller: Caller, prefix: str, reason: str = "") -
         tx.record(
             caller,
             {
-                "action": "token:revoked",
+                "action": AuditAction.TOKEN_REVOKED.value,
                 "object_type": "token",
                 "object_key": prefix,
                 "project": after["project"],
