@@ -10,12 +10,11 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from lockgate.cli.approvals_cmds import add_plan, governed
-from lockgate.cli.errors import EXIT_FAILURE, EXIT_NOT_FOUND, EXIT_USAGE, CliError
-from lockgate.cli.groups import add_command, add_group, add_reason
+from lockgate.cli.errors import EXIT_FAILURE, EXIT_NOT_FOUND, CliError
+from lockgate.cli.groups import add_command, add_group, add_reason, json_option
 from lockgate.cli.http import ApiClient, api_path, client_for
 from lockgate.cli.output import Column, print_fields, print_json, print_table, warn
 
@@ -267,10 +266,10 @@ def run_history(args: argparse.Namespace) -> int:
 
 
 def run_eval(args: argparse.Namespace) -> int:
-    context = _json_option(args.context, "--context")
+    context = json_option(args.context, "--context")
     if not isinstance(context, dict):
         raise CliError('--context: expected a JSON object such as {"key": "user-1"}')
-    default = _json_option(args.default, "--default")
+    default = json_option(args.default, "--default")
     path = api_path("projects", args.project, "environments", args.env, "evaluate")
     with client_for(args) as api:
         body = {"flag": args.key, "context": context, "default": default}
@@ -325,7 +324,7 @@ def run_create(args: argparse.Namespace) -> int:
     }
     body |= {field: value for field, value in optional.items() if value is not None}
     if args.variations is not None:
-        body["variations"] = _json_option(args.variations, "--variations")
+        body["variations"] = json_option(args.variations, "--variations")
     with client_for(args) as api:
         flag = api.post(api_path("projects", args.project, "flags"), body).body
     if args.json:
@@ -349,12 +348,12 @@ def _update_config(args: argparse.Namespace, change: ConfigChange) -> int:
         body = change(current.body)
         if args.reason:
             body["reason"] = args.reason
-        answer = api.patch(_planned(args, path), body, version=current.version)
+        answer = api.patch(path, body, version=current.version, params=_plan(args))
     return governed(args, answer, lambda config: _print_config(args, config))
 
 
-def _planned(args: argparse.Namespace, path: str) -> str:
-    return f"{path}?plan=true" if getattr(args, "plan", False) else path
+def _plan(args: argparse.Namespace) -> dict[str, str | int | bool | None]:
+    return {"plan": True} if getattr(args, "plan", False) else {}
 
 
 def run_on(args: argparse.Namespace) -> int:
@@ -370,7 +369,7 @@ def run_serve(args: argparse.Namespace) -> int:
 
 
 def run_configure(args: argparse.Namespace) -> int:
-    changes = _json_option(_read_at_file(args.config), "--config")
+    changes = json_option(args.config, "--config", files=True)
     if not isinstance(changes, dict):
         raise CliError('--config: expected a JSON object such as {"on": true}')
     changes.pop("reason", None)
@@ -427,25 +426,6 @@ def run_revert(args: argparse.Namespace) -> int:
         body["reason"] = args.reason
     with client_for(args) as api:
         current = api.get(_config_path(args))
-        path = _planned(args, _config_path(args, "revert"))
-        answer = api.post(path, body, version=current.version)
+        path = _config_path(args, "revert")
+        answer = api.post(path, body, version=current.version, params=_plan(args))
     return governed(args, answer, lambda config: _print_config(args, config))
-
-
-# --- inputs -------------------------------------------------------------------------------
-
-
-def _json_option(text: str, option: str) -> Any:
-    try:
-        return json.loads(text)
-    except ValueError as exc:
-        raise CliError(f"{option}: not valid JSON: {exc}", EXIT_USAGE) from None
-
-
-def _read_at_file(text: str) -> str:
-    if not text.startswith("@"):
-        return text
-    try:
-        return Path(text[1:]).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise CliError(f"--config: cannot read {text[1:]}: {exc.strerror}") from None

@@ -139,14 +139,20 @@ class ApiClient:
     def get(self, path: str, params: Params | None = None) -> Answer:
         return self.request("GET", path, params=params)
 
-    def post(self, path: str, body: Any, *, version: int | None = None) -> Answer:
-        return self.request("POST", path, body=body, version=version)
+    def post(
+        self, path: str, body: Any, *, version: int | None = None, params: Params | None = None
+    ) -> Answer:
+        return self.request("POST", path, body=body, version=version, params=params)
 
-    def put(self, path: str, body: Any, *, version: int | None = None) -> Answer:
-        return self.request("PUT", path, body=body, version=version)
+    def put(
+        self, path: str, body: Any, *, version: int | None = None, params: Params | None = None
+    ) -> Answer:
+        return self.request("PUT", path, body=body, version=version, params=params)
 
-    def patch(self, path: str, body: Any, *, version: int | None = None) -> Answer:
-        return self.request("PATCH", path, body=body, version=version)
+    def patch(
+        self, path: str, body: Any, *, version: int | None = None, params: Params | None = None
+    ) -> Answer:
+        return self.request("PATCH", path, body=body, version=version, params=params)
 
     def delete(
         self,
