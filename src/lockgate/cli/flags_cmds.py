@@ -16,7 +16,7 @@ from typing import Any
 from lockgate.cli.errors import EXIT_FAILURE, EXIT_NOT_FOUND, EXIT_USAGE, CliError
 from lockgate.cli.groups import add_command, add_group, add_reason
 from lockgate.cli.http import ApiClient, api_path, client_for
-from lockgate.cli.output import Column, print_fields, print_json, print_table, warn
+from lockgate.cli.output import Column, counted, print_fields, print_json, print_table, warn
 
 __all__ = ["BUCKET_SPACE", "register", "rollout_split", "serve_text"]
 
@@ -210,7 +210,8 @@ def run_list(args: argparse.Namespace) -> int:
         return 0
     print_table(page["items"], _list_columns(args.env))
     if page.get("next_cursor"):
-        warn(f"showing {len(page['items'])} of {page.get('total')} flags (drop --limit for all)")
+        total = counted(int(page.get("total") or 0), "flag")
+        warn(f"showing {len(page['items'])} of {total} (drop --limit for all)")
     return 0
 
 

@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 from lockgate.cli.errors import EXIT_INVALID, CliError
+from lockgate.cli.output import counted
 from lockgate.engine import Snapshot, SnapshotError, evaluate, validate
 from lockgate.sdk import read_snapshot_file
 
@@ -90,6 +91,8 @@ def run_validate(args: argparse.Namespace) -> int:
         for problem in problems:
             print(f"{args.snapshot}: {problem}")
     else:
-        counts = f"{len(snapshot.flags)} flags, {len(snapshot.segments)} segments"
+        counts = (
+            f"{counted(len(snapshot.flags), 'flag')}, {counted(len(snapshot.segments), 'segment')}"
+        )
         print(f"{args.snapshot}: ok ({counts}, version {snapshot.version})")
     return EXIT_INVALID if problems else 0
