@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 
 from anyio import to_thread
 from fastapi import FastAPI
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from lockgate import __version__
 from lockgate.api import problems
@@ -34,7 +35,7 @@ from lockgate.delivery.auth import KeyCache
 from lockgate.delivery.fastpath import DeliveryFastPath
 from lockgate.delivery.hub import DeliveryHub
 from lockgate.delivery.pg_notify import ChangeListener
-from lockgate.settings import Settings
+from lockgate.settings import Settings, trusted_proxy_list
 from lockgate.store import migrate
 from lockgate.store.db import Database
 
@@ -121,6 +122,18 @@ def _lifespan(settings: Settings, services: Services) -> object:
     return lifespan
 
 
+def _trust_proxies(app: FastAPI, settings: Settings) -> None:
+    """Behind trusted reverse proxies, the client is the one their headers name.
+
+    Outermost, so that every part of the app (login limits, audit evidence, the scheme of
+    redirects) sees the original client's address and scheme. A request from any other
+    peer keeps its own address whatever headers it sends.
+    """
+    trusted = trusted_proxy_list(settings.trusted_proxies)
+    if trusted:
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=trusted)
+
+
 def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     services = services or build_services(settings)
     app = FastAPI(
@@ -149,6 +162,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     # Outermost: snapshot polls and streams of cached keys skip limits, routing and
     # dependencies (and, for streams, every middleware's send wrapper on each event).
     app.add_middleware(DeliveryFastPath, state=app.state)
+    _trust_proxies(app, settings)
     for router in ROUTERS:
         app.include_router(router, responses=problems.PROBLEM_RESPONSES)
     return app
