@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from lockgate import __version__
-from lockgate.api import problems
+from lockgate.api import docs_page, problems
 from lockgate.api.limits import RequestLimits
 from lockgate.api.routes import (
     audit,
@@ -141,7 +141,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
         title="lockgate",
         version=__version__,
         description="Control plane for real-time governance of AI-generated software.",
-        docs_url="/docs",
+        docs_url=None,  # served without a CDN by docs_page
         redoc_url=None,
         openapi_url="/openapi.json",
     )
@@ -165,4 +165,5 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     _trust_proxies(app, settings)
     for router in ROUTERS:
         app.include_router(router, responses=problems.PROBLEM_RESPONSES)
+    docs_page.install(app, "/openapi.json")
     return app
