@@ -52,7 +52,7 @@ def test_the_login_records_the_forwarded_address_only_from_a_trusted_proxy(
 
 
 def test_a_trusted_proxy_setting_that_is_not_an_address_is_refused() -> None:
-    with pytest.raises(SettingsError, match="trusted_proxies: 'proxy.internal' is not an IP"):
+    with pytest.raises(SettingsError, match=r"trusted_proxies: 'proxy\.internal' is not an IP"):
         load_settings(environ={"LOCKGATE_TRUSTED_PROXIES": "10.0.0.1, proxy.internal"})
 
 
