@@ -11,8 +11,8 @@ from collections.abc import Iterable
 
 from sqlalchemy import Connection, insert, select
 
-from lockgate.control import identity
 from lockgate.control.base import Services
+from lockgate.control.identity import credentials
 from lockgate.store.tables import environments, projects, role_grants, users
 
 __all__ = ["GrantSpec", "add_principal", "bearer"]
@@ -79,12 +79,12 @@ def add_principal(
 ) -> str:
     """Create a user with ``grants`` and an API token (optionally narrowed); its value."""
     now = services.now()
-    issued = identity.new_secret("lgt")
+    issued = credentials.new_secret("lgt")
     with services.database.write() as conn:
         user_id = _insert_user(conn, username, is_admin, now)
         for grant in grants:
             _insert_grant(conn, user_id, grant, now)
-        identity.insert_token(
+        credentials.insert_token(
             conn,
             user_id=user_id,
             name=f"{username} test token",

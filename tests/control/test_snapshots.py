@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from lockgate.control import flags as flag_use
-from lockgate.control import projects as project_use
-from lockgate.control import snapshots
 from lockgate.control.base import Services, system_caller
+from lockgate.control.configuration import flags as flag_use
+from lockgate.control.configuration import projects as project_use
+from lockgate.control.configuration import snapshots
 from lockgate.engine import decode, encode
 from lockgate.errors import InvalidInput
 from lockgate.store.tables import environments

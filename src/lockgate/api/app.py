@@ -30,7 +30,7 @@ from lockgate.api.routes import (
     users,
 )
 from lockgate.control.base import Services
-from lockgate.control.login_limits import LoginLimiter
+from lockgate.control.identity.login_limits import LoginLimiter
 from lockgate.delivery.auth import KeyCache
 from lockgate.delivery.fastpath import DeliveryFastPath
 from lockgate.delivery.hub import DeliveryHub

@@ -102,7 +102,7 @@ class Caller:
 
 
 def _snapshot_cache() -> Any:
-    from lockgate.control.snapshots import SnapshotCache  # it imports this module
+    from lockgate.control.configuration.snapshots import SnapshotCache  # it imports this module
 
     return SnapshotCache()
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from lockgate.control.sdk_keys import SdkKeyPrincipal
+from lockgate.control.identity.sdk_keys import SdkKeyPrincipal
 from lockgate.delivery.hub import EnvironmentState
 from lockgate.engine import ErrorCode, EvaluationDetail, Reason
 

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Response
 
 from lockgate.api.deps import CallerDep, ServicesDep
 from lockgate.api.schemas_segments import EvaluateRequest
-from lockgate.control import evaluation as use
+from lockgate.control.configuration import evaluation as use
 
 router = APIRouter(
     prefix="/api/v1/projects/{project}/environments/{environment}", tags=["evaluation"]

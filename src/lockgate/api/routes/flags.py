@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Response
 from lockgate.api.deps import CallerDep, IfMatch, ServicesDep
 from lockgate.api.routes.projects import etag
 from lockgate.api.schemas import FlagConfigUpdate, FlagCreate, FlagUpdate, Revert, RiskTier, changes
-from lockgate.control import flags as use
+from lockgate.control.configuration import flags as use
 
 router = APIRouter(prefix="/api/v1/projects/{project}/flags", tags=["flags"])
 

@@ -14,7 +14,7 @@ from lockgate.api.schemas import (
     ProjectUpdate,
     changes,
 )
-from lockgate.control import projects as use
+from lockgate.control.configuration import projects as use
 
 router = APIRouter(prefix="/api/v1/projects", tags=["projects"])
 

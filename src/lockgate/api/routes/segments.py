@@ -10,7 +10,7 @@ from lockgate.api.deps import CallerDep, IfMatch, ServicesDep, reason_header
 from lockgate.api.routes.projects import etag
 from lockgate.api.schemas import changes
 from lockgate.api.schemas_segments import NO_NUL, SegmentCreate, SegmentUpdate
-from lockgate.control import segments as use
+from lockgate.control.configuration import segments as use
 
 router = APIRouter(prefix="/api/v1/projects/{project}/segments", tags=["segments"])
 

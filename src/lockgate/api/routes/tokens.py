@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Query
 
 from lockgate.api.deps import CallerDep, ServicesDep, reason_header
 from lockgate.api.schemas_identity import TokenCreate
-from lockgate.control import tokens as use
+from lockgate.control.identity import tokens as use
 
 router = APIRouter(prefix="/api/v1/tokens", tags=["tokens"])
 

@@ -14,9 +14,10 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, delete, func, insert, or_, select, update
 
-from lockgate.control import lookup, snapshots
+from lockgate.control import lookup
 from lockgate.control.base import Caller, Services, Transaction
-from lockgate.control.projects import check_key, check_version
+from lockgate.control.configuration import snapshots
+from lockgate.control.configuration.projects import check_key, check_version
 from lockgate.engine import SNAPSHOT_FORMAT
 from lockgate.errors import Conflict
 from lockgate.policy.access import Action

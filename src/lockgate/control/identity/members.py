@@ -13,7 +13,7 @@ from sqlalchemy import Connection, Row, delete, insert, nulls_first, select, upd
 
 from lockgate.control import lookup
 from lockgate.control.base import Caller, Services
-from lockgate.control.users import find_user
+from lockgate.control.identity.users import find_user
 from lockgate.errors import FieldProblem, InvalidInput, NotFound, PermissionDenied
 from lockgate.policy.access import Action, Role, role_for
 from lockgate.store.tables import environments, role_grants, users

@@ -2,7 +2,7 @@
 
 Secrets are random and long, so they are stored as SHA-256 hashes and looked up by a
 public prefix; the full value is shown once, at creation. Passwords (low entropy) use
-Argon2 instead (:mod:`lockgate.control.users`).
+Argon2 instead (:mod:`lockgate.control.identity.users`).
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ from sqlalchemy import Connection, Row, func, insert, select, update
 
 from lockgate.control import lookup
 from lockgate.control.base import Caller, Services
-from lockgate.control.flags import default_config
+from lockgate.control.configuration.flags import default_config
 from lockgate.engine.validate import KEY_PATTERN
 from lockgate.errors import Conflict, FieldProblem, InvalidInput
 from lockgate.policy.access import Action

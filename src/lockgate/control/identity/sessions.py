@@ -2,7 +2,7 @@
 
 A session is a random secret held by the browser in an HttpOnly cookie; the server keeps
 only its SHA-256 hash, the user, a CSRF token and the expiry. Logins are throttled per
-claimed username and per client address (:mod:`lockgate.control.login_limits`), and every
+claimed username and per client address (:mod:`lockgate.control.identity.login_limits`), and every
 login and failed login is audited. Unknown users, wrong passwords, disabled users and
 service accounts all get the same answer after the same amount of hashing work.
 """
@@ -17,10 +17,10 @@ from typing import Any
 
 from sqlalchemy import Connection, insert, select, update
 
-from lockgate.control import identity, users
 from lockgate.control.base import Caller, Services, iso
-from lockgate.control.login_limits import LoginLimiter, address_key, user_key
-from lockgate.control.passwords import verify_password
+from lockgate.control.identity import credentials, users
+from lockgate.control.identity.login_limits import LoginLimiter, address_key, user_key
+from lockgate.control.identity.passwords import verify_password
 from lockgate.errors import Unauthenticated
 from lockgate.policy.access import Principal
 from lockgate.store.tables import sessions
@@ -102,7 +102,7 @@ def _open_session(
         result = tx.conn.execute(
             insert(sessions).values(
                 user_id=user_id,
-                secret_hash=identity.hash_secret(secret),
+                secret_hash=credentials.hash_secret(secret),
                 csrf_token=csrf_token,
                 created_at=tx.now,
                 expires_at=expires_at,
@@ -124,14 +124,14 @@ def _open_session(
 
 
 def _session_principal(conn: Connection, user_id: int, session_id: int) -> Principal:
-    principal = identity.load_principal(conn, user_id)
+    principal = credentials.load_principal(conn, user_id)
     return dataclasses.replace(principal, extra={"session_id": str(session_id)})
 
 
 def authenticate_session(conn: Connection, secret: str, now: str) -> tuple[Principal, str]:
     """The principal of a live session and its CSRF token; raises :class:`Unauthenticated`."""
     row = conn.execute(
-        select(sessions).where(sessions.c.secret_hash == identity.hash_secret(secret))
+        select(sessions).where(sessions.c.secret_hash == credentials.hash_secret(secret))
     ).first()
     if row is None or row.revoked_at is not None:
         raise Unauthenticated("your session has ended; log in again")

@@ -14,8 +14,9 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, and_, func, insert, or_, select, update
 
-from lockgate.control import lookup, snapshots
+from lockgate.control import lookup
 from lockgate.control.base import Caller, Services, Transaction
+from lockgate.control.configuration import snapshots
 from lockgate.engine import Mode
 from lockgate.errors import Conflict, FieldProblem, InvalidInput, NotFound
 from lockgate.policy.access import Action
@@ -164,7 +165,7 @@ def require_reason(reason: str, *, risk_tier: str, protected: bool, what: str) -
 def create_flag(
     svc: Services, caller: Caller, project_key: str, values: dict[str, Any], reason: str = ""
 ) -> dict[str, Any]:
-    from lockgate.control.projects import check_key
+    from lockgate.control.configuration.projects import check_key
 
     key = values["key"]
     check_key(key)
@@ -343,7 +344,7 @@ def update_flag(
     reason: str = "",
 ) -> dict[str, Any]:
     """Change a flag's definition (shared by all environments)."""
-    from lockgate.control.projects import check_version
+    from lockgate.control.configuration.projects import check_version
 
     _check_definition(changes)
     with svc.change() as tx:
@@ -406,7 +407,7 @@ def update_flag_config(
     refs: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Change a flag's configuration in one environment (a new version of it)."""
-    from lockgate.control.projects import check_version
+    from lockgate.control.configuration.projects import check_version
 
     unknown = sorted(set(changes) - set(CONFIG_FIELDS))
     if unknown:

@@ -13,8 +13,8 @@ from typing import Any
 from sqlalchemy import Connection, Row, func, insert, select, update
 
 from lockgate.control.base import Caller, Services
-from lockgate.control.login_limits import LoginLimiter, address_key, user_key
-from lockgate.control.passwords import (
+from lockgate.control.identity.login_limits import LoginLimiter, address_key, user_key
+from lockgate.control.identity.passwords import (
     MIN_PASSWORD_LENGTH,
     hash_password,
     needs_rehash,
@@ -210,7 +210,7 @@ def update_user(
     reason: str = "",
 ) -> dict[str, Any]:
     """Change a user's display name, disabled flag or administrator status."""
-    from lockgate.control.projects import check_version
+    from lockgate.control.configuration.projects import check_version
 
     caller.require_system_admin()
     unknown = sorted(set(changes) - set(UPDATABLE))

@@ -17,8 +17,9 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, func, insert, select, update
 
-from lockgate.control import identity, lookup
+from lockgate.control import lookup
 from lockgate.control.base import Caller, Services
+from lockgate.control.identity import credentials
 from lockgate.errors import Conflict, FieldProblem, InvalidInput, NotFound, Unauthenticated
 from lockgate.policy.access import Action
 from lockgate.store.tables import environments, sdk_keys
@@ -121,7 +122,7 @@ def create_sdk_key(
     with svc.change() as tx:
         _, env = _scope(tx.conn, caller, project_key, env_key, lock=True)
         _check_room(tx.conn, env, kind)
-        issued = identity.new_secret(KIND_PREFIX[kind])
+        issued = credentials.new_secret(KIND_PREFIX[kind])
         tx.conn.execute(
             insert(sdk_keys).values(
                 environment_id=env.id,
@@ -194,7 +195,7 @@ def authenticate_sdk_key(conn: Connection, value: str, now: str) -> SdkKeyPrinci
     ``now`` is accepted for symmetry with token authentication (SDK keys do not expire);
     call :func:`touch_sdk_key` in a write transaction to record use.
     """
-    parsed = identity.parse_secret(value)
+    parsed = credentials.parse_secret(value)
     if parsed is None or parsed[0] not in KIND_PREFIX.values():
         raise Unauthenticated("send a server or client SDK key (lgs_… or lgc_…)")
     row = conn.execute(
@@ -202,7 +203,7 @@ def authenticate_sdk_key(conn: Connection, value: str, now: str) -> SdkKeyPrinci
         .join(environments, environments.c.id == sdk_keys.c.environment_id)
         .where(sdk_keys.c.prefix == parsed[1])
     ).first()
-    if row is None or not hmac.compare_digest(row.secret_hash, identity.hash_secret(value)):
+    if row is None or not hmac.compare_digest(row.secret_hash, credentials.hash_secret(value)):
         raise Unauthenticated("invalid SDK key")
     if row.revoked_at is not None:
         raise Unauthenticated("this SDK key has been revoked")

@@ -15,9 +15,10 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, Select, select, update
 
-from lockgate.control import identity, lookup
+from lockgate.control import lookup
 from lockgate.control.base import Caller, Services, iso
-from lockgate.control.users import USERNAME_PATTERN, find_user
+from lockgate.control.identity import credentials
+from lockgate.control.identity.users import USERNAME_PATTERN, find_user
 from lockgate.errors import FieldProblem, InvalidInput, NotFound, PermissionDenied
 from lockgate.policy.access import Principal, Role
 from lockgate.store.tables import api_tokens, projects, users
@@ -187,8 +188,8 @@ def create_token(
         project_row = None if project is None else lookup.project(tx.conn, project)
         project_id, role = _scope(caller, project_row, role)
         expires = _bounded_by_caller_token(tx.conn, caller, expires)
-        issued = identity.new_secret("lgt")
-        identity.insert_token(
+        issued = credentials.new_secret("lgt")
+        credentials.insert_token(
             tx.conn,
             user_id=owner.id,
             name=name.strip(),
