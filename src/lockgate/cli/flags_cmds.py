@@ -13,10 +13,10 @@ from collections.abc import Callable
 from typing import Any
 
 from lockgate.cli.approvals_cmds import add_plan, governed
-from lockgate.cli.errors import EXIT_FAILURE, EXIT_NOT_FOUND, CliError
+from lockgate.cli.errors import EXIT_FAILURE, EXIT_NOT_FOUND, EXIT_USAGE, CliError
 from lockgate.cli.groups import add_command, add_group, add_reason, json_option
 from lockgate.cli.http import ApiClient, api_path, client_for
-from lockgate.cli.output import Column, print_fields, print_json, print_table, warn
+from lockgate.cli.output import Column, counted, print_fields, print_json, print_table, warn
 
 __all__ = ["BUCKET_SPACE", "register", "rollout_split", "serve_text"]
 
@@ -80,7 +80,27 @@ def _register_create(sub: Any) -> None:
         metavar="JSON",
         help='e.g. \'[{"key": "a", "value": "A"}]\' (default for mode and boolean flags)',
     )
+    _client_visible_option(create)
     add_reason(create)
+    update = add_command(sub, "update", "change a flag's definition (all environments)", run_update)
+    _flag_args(update, env=False)
+    update.add_argument("--name")
+    update.add_argument("--description")
+    update.add_argument("--risk-tier", choices=RISK_TIERS)
+    update.add_argument("--owner")
+    update.add_argument("--lifecycle", choices=("temporary", "permanent"))
+    update.add_argument("--tag", action="append", metavar="TAG", help="repeatable; replaces")
+    _client_visible_option(update)
+    add_reason(update)
+
+
+def _client_visible_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--client-visible",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="whether client SDK keys (browsers, OFREP in front ends) may evaluate the flag",
+    )
 
 
 def _register_changes(sub: Any) -> None:
@@ -215,7 +235,8 @@ def run_list(args: argparse.Namespace) -> int:
         return 0
     print_table(page["items"], _list_columns(args.env))
     if page.get("next_cursor"):
-        warn(f"showing {len(page['items'])} of {page.get('total')} flags (drop --limit for all)")
+        total = counted(int(page.get("total") or 0), "flag")
+        warn(f"showing {len(page['items'])} of {total} (drop --limit for all)")
     return 0
 
 
@@ -235,6 +256,7 @@ def run_show(args: argparse.Namespace) -> int:
             ("lifecycle", flag.get("lifecycle")),
             ("tags", flag.get("tags")),
             ("variations", [v.get("key") for v in flag.get("variations") or []]),
+            ("client visible", flag.get("client_visible")),
             ("archived", flag.get("archived")),
             ("version", flag.get("version")),
         ]
@@ -320,6 +342,7 @@ def run_create(args: argparse.Namespace) -> int:
         "owner": args.owner,
         "lifecycle": args.lifecycle,
         "tags": args.tag,
+        "client_visible": args.client_visible,
         "reason": args.reason or None,
     }
     body |= {field: value for field, value in optional.items() if value is not None}
@@ -334,6 +357,35 @@ def run_create(args: argparse.Namespace) -> int:
         print(f"created flag {flag['key']} ({flag.get('kind')}, {flag.get('risk_tier')} risk)")
         print(f"variations: {variations} — off in every environment")
     return 0
+
+
+def run_update(args: argparse.Namespace) -> int:
+    fields = {
+        "name": args.name,
+        "description": args.description,
+        "risk_tier": args.risk_tier,
+        "owner": args.owner,
+        "lifecycle": args.lifecycle,
+        "tags": args.tag,
+        "client_visible": args.client_visible,
+    }
+    body: dict[str, Any] = {k: v for k, v in fields.items() if v is not None}
+    if not body:
+        raise CliError("nothing to change: give at least one option (see --help)", EXIT_USAGE)
+    if args.reason:
+        body["reason"] = args.reason
+    with client_for(args) as api:
+        current = api.get(_flag_path(args))
+        answer = api.patch(_flag_path(args), body, version=current.version)
+
+    def updated(flag: dict[str, Any]) -> None:
+        if args.json:
+            print_json(flag)
+            return
+        changed = ", ".join(sorted(set(body) - {"reason"}))
+        print(f"updated flag {flag['key']} ({changed}) — version {flag.get('version')}")
+
+    return governed(args, answer, updated)
 
 
 def _update_config(args: argparse.Namespace, change: ConfigChange) -> int:
