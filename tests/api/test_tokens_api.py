@@ -4,12 +4,13 @@ their creator."""
 from __future__ import annotations
 
 import json
+import time
 from datetime import timedelta
 
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from lockgate.control.base import Services, iso, utc_now
 from lockgate.control.identity.credentials import hash_secret
@@ -192,3 +193,35 @@ def test_sdk_keys_cannot_call_the_management_api(client: TestClient) -> None:
     r = TestClient(client.app).get("/api/v1/projects", headers=bearer(key))
     assert r.status_code == 401
     assert "SDK key cannot call the management API" in r.json()["detail"]
+
+
+def test_a_revocation_by_another_replica_is_seen_within_the_cache_lifetime(
+    client: TestClient, services: Services
+) -> None:
+    created = client.post("/api/v1/tokens", json={"name": "busy"}).json()
+    holder = TestClient(client.app, headers=bearer(created["token"]))
+    services.principals.ttl = 0.2
+    assert holder.get("/api/v1/projects").status_code == 200
+    # Another replica revokes it: this process learns nothing but the database.
+    with services.database.write() as conn:
+        conn.execute(
+            update(api_tokens)
+            .where(api_tokens.c.prefix == created["prefix"])
+            .values(revoked_at=services.now())
+        )
+    deadline = time.monotonic() + 5.0
+    while holder.get("/api/v1/projects").status_code == 200:
+        assert time.monotonic() < deadline, "a revoked token kept working"
+        time.sleep(0.05)
+    assert holder.get("/api/v1/projects").status_code == 401
+
+
+def test_an_identity_change_here_empties_the_principal_cache(
+    client: TestClient, services: Services
+) -> None:
+    created = client.post("/api/v1/tokens", json={"name": "busy"}).json()
+    holder = TestClient(client.app, headers=bearer(created["token"]))
+    assert holder.get("/api/v1/projects").status_code == 200
+    assert services.principals.get(created["token"]) is not None
+    client.post("/api/v1/tokens", json={"name": "another"})
+    assert services.principals.get(created["token"]) is None

@@ -4,18 +4,24 @@ from __future__ import annotations
 
 from typing import Annotated
 
+from anyio import to_thread
 from fastapi import Depends, Header, Request
 
 from lockgate.control.base import Caller, Services
 from lockgate.control.identity import credentials
 from lockgate.errors import FieldProblem, InvalidInput, PreconditionRequired, Unauthenticated
+from lockgate.policy.access import Principal
 
 __all__ = ["CallerDep", "ServicesDep", "get_caller", "get_services", "if_match", "reason_header"]
 
 SOURCES = frozenset({"api", "cli", "dashboard", "contract", "sdk"})
 
 
-def get_services(request: Request) -> Services:
+# Dependencies that do no I/O are ``async``: FastAPI then runs them on the event loop
+# instead of handing each to the thread pool (a thread switch per dependency per request).
+
+
+async def get_services(request: Request) -> Services:
     services: Services = request.app.state.services
     return services
 
@@ -28,8 +34,12 @@ def _source(request: Request, default: str) -> str:
     return claimed if claimed in SOURCES else default
 
 
-def get_caller(request: Request, services: ServicesDep) -> Caller:
-    """The authenticated caller: an API token (``Authorization: Bearer``) or a session."""
+async def get_caller(request: Request, services: ServicesDep) -> Caller:
+    """The authenticated caller: an API token (``Authorization: Bearer``) or a session.
+
+    A token seen in the last second is answered from memory; otherwise the database is
+    read in a worker thread, never on the event loop.
+    """
     request_id: str = request.state.request_id
     authorization = request.headers.get("authorization", "")
     if authorization:
@@ -37,19 +47,39 @@ def get_caller(request: Request, services: ServicesDep) -> Caller:
         if scheme.lower() != "bearer" or not value.strip():
             raise Unauthenticated("use 'Authorization: Bearer <API token>'")
         now = services.now()
-        with services.view() as conn:
-            principal = credentials.authenticate_token(conn, value.strip(), now)
-        _record_use(services, principal.token_id, now)
+        token = value.strip()
+        cached = services.principals.get(token)
+        expires = None if cached is None else cached.token_expires_at
+        if cached is None or (expires is not None and expires <= now):
+            principal = await to_thread.run_sync(_authenticate, services, token, now)
+        else:
+            principal = cached
+        if _needs_touch(services, principal.token_id, now):
+            await to_thread.run_sync(_record_use, services, principal.token_id, now)
         return Caller(principal=principal, request_id=request_id, source=_source(request, "api"))
     session_auth = getattr(request.app.state, "session_auth", None)
-    if session_auth is not None:
-        caller: Caller | None = session_auth(request, services, request_id)
+    if session_auth is not None and request.cookies:
+        caller: Caller | None = await to_thread.run_sync(
+            session_auth, request, services, request_id
+        )
         if caller is not None:
             return caller
     raise Unauthenticated("authentication required: send an API token or log in")
 
 
+def _authenticate(services: Services, token: str, now: str) -> Principal:
+    with services.view() as conn:
+        principal = credentials.authenticate_token(conn, token, now)
+    services.principals.put(token, principal)
+    return principal
+
+
 _last_touch: dict[tuple[str, int], str] = {}
+
+
+def _needs_touch(services: Services, token_id: int | None, now: str) -> bool:
+    """Whether the token's last-used time is due (at most once a minute per process)."""
+    return token_id is not None and _last_touch.get((services.database.url, token_id)) != now[:16]
 
 
 def _record_use(services: Services, token_id: int | None, now: str) -> None:
@@ -70,7 +100,7 @@ CallerDep = Annotated[Caller, Depends(get_caller)]
 IF_MATCH_PATTERN = r'^(W/)?"?[0-9]{1,12}"?$'
 
 
-def if_match(
+async def if_match(
     if_match: Annotated[
         str | None,
         Header(
@@ -95,5 +125,7 @@ def if_match(
 IfMatch = Annotated[int, Depends(if_match)]
 
 
-def reason_header(reason: Annotated[str | None, Header(alias="X-Lockgate-Reason")] = None) -> str:
+async def reason_header(
+    reason: Annotated[str | None, Header(alias="X-Lockgate-Reason")] = None,
+) -> str:
     return (reason or "").strip()

@@ -13,6 +13,7 @@ from sqlalchemy import Connection, Row
 
 from lockgate.control import lookup
 from lockgate.control.cache import SnapshotCache
+from lockgate.control.identity.credentials import PrincipalCache
 from lockgate.errors import NotFound, PermissionDenied
 from lockgate.policy.access import Action, Decision, Principal, decide
 from lockgate.policy.changes import AuditAction
@@ -28,6 +29,8 @@ __all__ = [
 ]
 
 Clock = Callable[[], datetime]
+_IDENTITY_NOUNS = frozenset({"user", "member", "token"})
+"""Audit nouns of the changes that can change what an API token may do."""
 
 
 def iso(moment: datetime) -> str:
@@ -118,6 +121,8 @@ class Services:
     """How long a change request stays open before the background job expires it."""
     signer: Any = None  # lockgate.store.checkpoints.Signer, when checkpoints are enabled
     snapshot_cache: SnapshotCache = field(default_factory=SnapshotCache)
+    principals: PrincipalCache = field(default_factory=PrincipalCache)
+    """Principals of recently seen API tokens (emptied by every identity change)."""
     """Committed snapshots for incremental checks of configuration writes."""
     _listeners: list[Callable[[ChangeEvent], None]] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -142,6 +147,8 @@ class Services:
         with self.database.write() as conn:
             tx = Transaction(conn, self)
             yield tx
+        if any(e.action.partition(":")[0] in _IDENTITY_NOUNS for e in tx.entries):
+            self.principals.clear()
         for callback in tx.committed:
             callback()
         for event in tx.events:

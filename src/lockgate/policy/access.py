@@ -78,6 +78,7 @@ class Principal:
     token_max_role: Role | None = None
     kind: str = "human"
     token_kind: str | None = None  # standard | automation, when acting through a token
+    token_expires_at: str | None = None  # ISO 8601 UTC, when acting through an expiring token
     extra: dict[str, str] = field(default_factory=dict, compare=False)
 
     @property

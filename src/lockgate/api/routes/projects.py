@@ -33,7 +33,12 @@ def governed(response: Response, result: dict[str, Any] | Deferred) -> Any:
     it became (``202``), or the plan of what would happen (``?plan=true``)."""
     if isinstance(result, Deferred):
         return JSONResponse(jsonable_encoder(result.body), status_code=result.status)
-    return etag(response, result)
+    # The views are plain JSON already: skip the generic encoder on the hot write path.
+    answer = JSONResponse(result, headers={"ETag": f'"{result["version"]}"'})
+    for name, value in response.headers.items():
+        if name.lower() not in ("content-length", "content-type"):
+            answer.headers.setdefault(name, value)
+    return answer
 
 
 Plan = Annotated[

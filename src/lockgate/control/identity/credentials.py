@@ -10,6 +10,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import threading
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +24,7 @@ from lockgate.store.tables import api_tokens, role_grants, users
 __all__ = [
     "TOKEN_KINDS",
     "IssuedSecret",
+    "PrincipalCache",
     "authenticate_token",
     "hash_secret",
     "load_principal",
@@ -83,6 +86,7 @@ def load_principal(conn: Connection, user_id: int, token: Any = None) -> Princip
         token_project_id=None if token is None else token.project_id,
         token_max_role=None if token is None or token.max_role is None else Role(token.max_role),
         token_kind=None if token is None else token.kind,
+        token_expires_at=None if token is None else token.expires_at,
     )
 
 
@@ -146,3 +150,37 @@ def insert_token(
         )
     )
     return int(result.inserted_primary_key[0])  # type: ignore[index]
+
+
+class PrincipalCache:
+    """Principals of recently seen API tokens, for at most ``ttl`` seconds.
+
+    Saves the token, user and role lookups on every request of a busy client. Any identity
+    change committed in this process (a token, user or role written) empties it at once;
+    one committed on another replica is seen within ``ttl``. Keys are the tokens' hashes.
+    """
+
+    def __init__(self, ttl: float = 1.0, size: int = 4096) -> None:
+        self.ttl = ttl
+        self._size = size
+        self._items: dict[str, tuple[float, Principal]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, token: str) -> Principal | None:
+        key = hash_secret(token)
+        with self._lock:
+            item = self._items.get(key)
+        if item is None or item[0] <= time.monotonic():
+            return None
+        return item[1]
+
+    def put(self, token: str, principal: Principal) -> None:
+        key = hash_secret(token)
+        with self._lock:
+            if len(self._items) >= self._size:
+                self._items.clear()
+            self._items[key] = (time.monotonic() + self.ttl, principal)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
