@@ -57,6 +57,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("public_url", str, "", "external URL of this server, used in printed links"),
     Setting("max_body_bytes", int, 1_048_576, "largest accepted request body; larger gets 413"),
     Setting("max_json_depth", int, 32, "deepest accepted JSON nesting in a request body"),
+    Setting(
+        "max_evaluation_work",
+        int,
+        20_000,
+        "operator work units one remote evaluation may take (docs/delivery.md); more gets 413",
+    ),
     Setting("session_ttl_hours", int, 12, "lifetime of a dashboard login session"),
     Setting("login_max_failures", int, 5, "failed logins per user and address before a lock-out"),
     Setting("login_lockout_seconds", int, 300, "how long a lock-out lasts"),
@@ -80,6 +86,7 @@ class Settings:
     public_url: str = ""
     max_body_bytes: int = 1_048_576
     max_json_depth: int = 32
+    max_evaluation_work: int = 20_000
     session_ttl_hours: int = 12
     login_max_failures: int = 5
     login_lockout_seconds: int = 300

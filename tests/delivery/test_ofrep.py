@@ -243,6 +243,7 @@ def test_a_split_without_its_attribute_is_400_targeting_key_missing(shop: Shop) 
         (b'{"context": 3}', "INVALID_CONTEXT"),
         (b'{"context": ["u1"]}', "INVALID_CONTEXT"),
         (b'{"context": {"targetingKey": 7}}', "INVALID_CONTEXT"),
+        (b'{"context": {"groups": [%s]}}' % b",".join([b'"g"'] * 101), "INVALID_CONTEXT"),
     ],
 )
 def test_bad_requests_are_400_with_an_openfeature_code(
@@ -254,6 +255,8 @@ def test_bad_requests_are_400_with_an_openfeature_code(
     assert single.json()["key"] == "beta"
     assert single.json()["errorCode"] == code
     assert single.json()["errorDetails"]
+    if b"groups" in content:  # over the context limits: the details name the field
+        assert single.json()["errorDetails"].startswith("context.groups has 101 elements")
     bulk = shop.client.post(BULK, content=content, headers=headers)
     assert bulk.status_code == 400
     assert bulk.json()["errorCode"] == code

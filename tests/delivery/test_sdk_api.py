@@ -301,3 +301,62 @@ def test_snapshot_fast_path_answers_cached_keys_like_the_application(
     assert not_modified.content == b""
     stale = client.get("/sdk/v1/snapshot", headers={**headers, "If-None-Match": '"0"'})
     assert stale.status_code == 200
+
+
+# -- bounded work per request -------------------------------------------------------------
+
+
+@pytest.fixture
+def regex_key(client: TestClient, admin: Admin) -> str:
+    patterns = [f"^team-{i}[a-z]+x$" for i in range(20)]
+    clauses = [{"attribute": "groups", "op": "matches", "values": patterns}]
+    rule = {"id": "teams", "clauses": clauses, "serve": {"variation": "on"}}
+    admin.configure(P, "public", ENV, on=True, rules=[rule])
+    key = admin.sdk_key(P, ENV, "client")[0]
+    admin.snapshot(admin.sdk_key(P, ENV, "server")[0], at_least=admin.stored_version(P, ENV))
+    return key
+
+
+@pytest.mark.parametrize(
+    ("context", "field"),
+    [
+        pytest.param({"groups": ["g"] * 101}, "context.groups", id="long-list"),
+        pytest.param({"groups": ["team-" + "a" * 1000] * 100}, "context.groups", id="work"),
+        pytest.param({f"a{i}": i for i in range(129)}, "context", id="attributes"),
+    ],
+)
+def test_evaluate_refuses_a_context_over_its_limits_with_413_naming_the_field(
+    client: TestClient, regex_key: str, context: dict[str, Any], field: str
+) -> None:
+    r = client.post("/sdk/v1/evaluate", json={"context": context}, headers=bearer(regex_key))
+    assert r.status_code == 413
+    assert r.headers["content-type"] == "application/problem+json"
+    assert [e["field"] for e in r.json()["errors"]] == [field]
+    assert r.json()["detail"].startswith(field + " ")
+
+
+def test_evaluate_runs_a_heavy_context_on_a_worker_thread(
+    client: TestClient, regex_key: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    from lockgate.delivery import remote
+
+    threads: list[str] = []
+    original = remote.evaluate_all
+
+    def recording(*args: Any) -> Any:
+        threads.append(threading.current_thread().name)
+        return original(*args)
+
+    monkeypatch.setattr(remote, "evaluate_all", recording)
+    monkeypatch.setattr("lockgate.api.routes.sdk.evaluate_all", recording)
+    light = {"key": "u1", "groups": ["team-1abcx"]}
+    heavy = {"key": "u1", "groups": ["team-1" + "a" * 200 + "x"] * 2}  # 5,800 units
+    for context in (light, heavy):
+        r = client.post("/sdk/v1/evaluate", json={"context": context}, headers=bearer(regex_key))
+        assert r.status_code == 200
+        assert r.json()["flags"]["public"]["variation"] == "on"
+    light_thread, heavy_thread = threads
+    assert "AnyIO worker thread" not in light_thread  # inline, on the event loop
+    assert "AnyIO worker thread" in heavy_thread

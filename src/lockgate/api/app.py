@@ -34,6 +34,7 @@ from lockgate.delivery.auth import KeyCache
 from lockgate.delivery.fastpath import DeliveryFastPath
 from lockgate.delivery.hub import DeliveryHub
 from lockgate.delivery.pg_notify import ChangeListener
+from lockgate.engine.budget import ContextLimits
 from lockgate.settings import Settings
 from lockgate.store import migrate
 from lockgate.store.db import Database
@@ -136,6 +137,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     app.state.hub = DeliveryHub(services, heartbeat=settings.stream_heartbeat_seconds)
     app.state.sdk_key_cache = KeyCache()
     app.state.settings = settings
+    app.state.context_limits = ContextLimits(work=settings.max_evaluation_work)
     app.state.session_auth = auth.session_auth
     app.state.login_limiter = LoginLimiter(
         settings.login_max_failures, settings.login_lockout_seconds

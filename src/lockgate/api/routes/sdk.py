@@ -26,9 +26,11 @@ from lockgate.control.sdk_keys import SdkKeyPrincipal
 from lockgate.delivery.auth import ClientOrServerKey, ServerKey
 from lockgate.delivery.fastpath import etag_matches, etag_of
 from lockgate.delivery.hub import DeliveryHub
-from lockgate.delivery.remote import evaluate_all
+from lockgate.delivery.remote import check, evaluate_all, run
 from lockgate.delivery.stream import EventStreamResponse
 from lockgate.delivery.stream import last_event_id as parse_last_event_id
+from lockgate.engine.budget import ContextLimits, LimitExceededError
+from lockgate.errors import FieldProblem, PayloadTooLarge
 from lockgate.store.tables import evaluation_counts
 
 router = APIRouter(prefix="/sdk/v1", tags=["sdk"])
@@ -80,7 +82,14 @@ async def evaluate(
     request: Request, body: EvaluateBody, principal: ClientOrServerKey
 ) -> dict[str, Any]:
     state = await _hub(request).state(principal.environment_id)
-    results = evaluate_all(state, principal, body.context)
+    limits: ContextLimits = request.app.state.context_limits
+    try:
+        units = check(state, principal, body.context, limits)
+    except LimitExceededError as exc:
+        raise PayloadTooLarge(
+            f"{exc.field} {exc.message}", [FieldProblem(exc.field, exc.message)]
+        ) from None
+    results = await run(units, lambda: evaluate_all(state, principal, body.context))
     return {
         "version": state.version,
         "flags": {
