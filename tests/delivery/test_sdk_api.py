@@ -249,6 +249,11 @@ BAD_COUNTS = [
     (_row(start="2026-11-25T10:00:00"), "counts[1].start"),
     (_row(end="2026-11-25T09:59:00Z"), "counts[1].end"),
     (_row(bogus=1), "counts[1].bogus"),
+    (_row(count=2**31), "counts[1].count"),
+    (_row(start="0001-01-01T00:00:00+23:59"), "counts[1].start"),
+    (_row(start="1969-12-31T23:59:59Z"), "counts[1].start"),
+    (_row(end="9999-12-31T23:59:59-23:59"), "counts[1].end"),
+    (_row(start="0001-01-01T00:00:00Z"), "counts[1].start"),
 ]
 
 
@@ -263,6 +268,23 @@ def test_bad_counts_are_422_naming_the_field(
         assert [e["field"] for e in r.json()["errors"]] == [field]
     with services.view() as conn:  # nothing of a refused request is stored
         assert conn.execute(select(evaluation_counts)).all() == []
+
+
+def test_counts_at_the_edges_of_the_range_are_stored(
+    client: TestClient, services: Services, server_key: str
+) -> None:
+    rows = [
+        _row(start="1970-01-01T05:00:00+05:00", end="1970-01-01T00:00:00Z"),
+        _row(start="9999-12-31T23:59:59Z", end="9999-12-31T23:00:00-00:59:59", count=2**31 - 1),
+    ]
+    r = client.post("/sdk/v1/events", json={"counts": rows}, headers=bearer(server_key))
+    assert r.status_code == 202, r.text
+    with services.view() as conn:
+        stored = conn.execute(select(evaluation_counts).order_by(evaluation_counts.c.id)).all()
+    assert [(r.window_start, r.window_end, r._mapping["count"]) for r in stored] == [
+        ("1970-01-01T00:00:00.000000Z", "1970-01-01T00:00:00.000000Z", 12),
+        ("9999-12-31T23:59:59.000000Z", "9999-12-31T23:59:59.000000Z", 2**31 - 1),
+    ]
 
 
 @pytest.mark.parametrize("backend", ["sqlite"])

@@ -9,6 +9,7 @@ from fastapi import Depends, Header, Request
 from lockgate.control import identity
 from lockgate.control.base import Caller, Services
 from lockgate.errors import FieldProblem, InvalidInput, PreconditionRequired, Unauthenticated
+from lockgate.store.tables import MAX_INTEGER
 
 __all__ = ["CallerDep", "ServicesDep", "get_caller", "get_services", "if_match", "reason_header"]
 
@@ -67,14 +68,16 @@ def _record_use(services: Services, token_id: int | None, now: str) -> None:
 CallerDep = Annotated[Caller, Depends(get_caller)]
 
 
-IF_MATCH_PATTERN = r'^(W/)?"?[0-9]{1,12}"?$'
+IF_MATCH_PATTERN = r'^(W/)?"?[0-9]{1,10}"?$'
 
 
 def if_match(
     if_match: Annotated[
         str | None,
         Header(
-            alias="If-Match", pattern=IF_MATCH_PATTERN, description='version you read, e.g. "3"'
+            alias="If-Match",
+            pattern=IF_MATCH_PATTERN,
+            description=f'version you read, e.g. "3" (1 to {MAX_INTEGER})',
         ),
     ] = None,
 ) -> int:
@@ -85,9 +88,10 @@ def if_match(
             "is never overwritten"
         )
     text = if_match.strip().removeprefix("W/").strip('"')
-    if not text.isdigit():
+    if not text.isdigit() or not 1 <= int(text) <= MAX_INTEGER:
         raise InvalidInput(
-            "bad If-Match", [FieldProblem("If-Match", 'expected a version such as "3"')]
+            "bad If-Match",
+            [FieldProblem("If-Match", f'expected a version such as "3", from 1 to {MAX_INTEGER}')],
         )
     return int(text)
 

@@ -189,12 +189,13 @@ async def _integrity_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def _data_error(request: Request, exc: Exception) -> JSONResponse:
-    # The database refused a value the request carried (e.g. a NUL character in text,
-    # which PostgreSQL cannot store); nothing was written.
+    # The database refused a value the request carried; nothing was written. Request
+    # schemas bound every number and refuse NUL characters, so this is a last resort.
     return problem_response(
         422,
         "Invalid input",
-        "a value contains characters that cannot be stored (such as NUL)",
+        "a value is outside what the database can store (a number out of range or a "
+        "character such as NUL)",
         "invalid_input",
     )
 

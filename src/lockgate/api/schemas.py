@@ -7,6 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from lockgate.store.tables import MAX_INTEGER
+
 Key = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")
 Reason = Field(
     default="",
@@ -101,7 +103,7 @@ class FlagConfigUpdate(Body):
 
 
 class Revert(Body):
-    to_version: int = Field(ge=1)
+    to_version: int = Field(ge=1, le=MAX_INTEGER)
     reason: str = Reason
 
 

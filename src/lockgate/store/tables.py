@@ -22,7 +22,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-__all__ = ["metadata"]
+__all__ = ["MAX_INTEGER", "metadata"]
 
 metadata = MetaData(
     naming_convention={
@@ -34,6 +34,8 @@ metadata = MetaData(
 )
 
 TS = String(32)
+MAX_INTEGER = 2**31 - 1
+"""The largest value an ``Integer`` column holds on every backend (PostgreSQL's int4)."""
 
 projects = Table(
     "projects",
