@@ -6,12 +6,14 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from anyio import to_thread
 from fastapi import FastAPI
 
 from lockgate import __version__
 from lockgate.api import problems
+from lockgate.api.deps import mark_if_match_required
 from lockgate.api.limits import RequestLimits
 from lockgate.api.routes import (
     audit,
@@ -153,4 +155,18 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     app.add_middleware(DeliveryFastPath, state=app.state)
     for router in ROUTERS:
         app.include_router(router, responses=problems.PROBLEM_RESPONSES)
+    _document(app)
     return app
+
+
+def _document(app: FastAPI) -> None:
+    """Build the OpenAPI document with what dependencies enforce but cannot declare."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            mark_if_match_required(build())
+        assert app.openapi_schema is not None
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

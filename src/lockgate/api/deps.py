@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request
 
@@ -11,7 +11,15 @@ from lockgate.control.base import Caller, Services
 from lockgate.errors import FieldProblem, InvalidInput, PreconditionRequired, Unauthenticated
 from lockgate.store.tables import MAX_INTEGER
 
-__all__ = ["CallerDep", "ServicesDep", "get_caller", "get_services", "if_match", "reason_header"]
+__all__ = [
+    "CallerDep",
+    "ServicesDep",
+    "get_caller",
+    "get_services",
+    "if_match",
+    "mark_if_match_required",
+    "reason_header",
+]
 
 SOURCES = frozenset({"api", "cli", "dashboard", "contract", "sdk"})
 
@@ -97,6 +105,19 @@ def if_match(
 
 
 IfMatch = Annotated[int, Depends(if_match)]
+
+
+def mark_if_match_required(document: dict[str, Any]) -> None:
+    """Mark ``If-Match`` required in an OpenAPI document, as :func:`if_match` enforces.
+
+    The header is declared optional so that a missing one is answered with ``428`` (with
+    a hint) rather than a generic ``422``; the document must still say it is required.
+    """
+    for operations in document.get("paths", {}).values():
+        for operation in operations.values():
+            for parameter in operation.get("parameters", []):
+                if parameter.get("in") == "header" and parameter.get("name") == "If-Match":
+                    parameter["required"] = True
 
 
 def reason_header(reason: Annotated[str | None, Header(alias="X-Lockgate-Reason")] = None) -> str:

@@ -54,11 +54,12 @@ _BULK = {
 }
 _REQUEST = {
     "requestBody": {
-        "required": False,
+        "required": True,
         "content": {
             "application/json": {
                 "schema": {
                     "type": "object",
+                    "required": ["context"],
                     "properties": {
                         "context": {
                             "type": "object",
