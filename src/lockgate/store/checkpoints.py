@@ -35,6 +35,7 @@ from sqlalchemy import Connection, func, insert, select
 
 from lockgate.settings import Settings
 from lockgate.store.audit import AuditEntry
+from lockgate.store.db import make_private_dir
 from lockgate.store.tables import audit_checkpoints, audit_head, audit_log
 
 __all__ = [
@@ -128,7 +129,7 @@ class Signer:
         except FileNotFoundError:
             pass
         signer = cls.generate()
-        path.parent.mkdir(parents=True, exist_ok=True)
+        make_private_dir(path.parent)
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         except FileExistsError:  # another process created it first: use theirs
