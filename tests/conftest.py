@@ -19,7 +19,7 @@ from fastapi.testclient import TestClient
 
 from lockgate.api.app import build_services, create_app
 from lockgate.control.base import Services
-from lockgate.control.bootstrap import ensure_admin
+from lockgate.control.identity.bootstrap import ensure_admin
 from lockgate.settings import Settings
 
 PG_ADMIN_URL = os.environ.get(

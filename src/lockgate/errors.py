@@ -17,6 +17,7 @@ __all__ = [
     "NotFound",
     "PayloadTooLarge",
     "PermissionDenied",
+    "PolicyRefused",
     "PreconditionRequired",
     "RateLimited",
     "Unauthenticated",
@@ -71,6 +72,13 @@ class PreconditionRequired(LockgateError):  # noqa: N818
 class PermissionDenied(LockgateError):  # noqa: N818
     code = "permission_denied"
     title = "Permission denied"
+
+
+class PolicyRefused(PermissionDenied):
+    """The change is refused by a posture rule (the ``rule`` names it); no approval helps."""
+
+    code = "policy_refused"
+    title = "Refused by policy"
 
 
 class Unauthenticated(LockgateError):  # noqa: N818

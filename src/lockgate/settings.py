@@ -68,6 +68,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("login_lockout_seconds", int, 300, "how long a lock-out lasts"),
     Setting("audit_checkpoint_every", int, 100, "sign an audit checkpoint every N entries"),
     Setting("audit_checkpoint_minutes", int, 10, "... or every N minutes when entries were added"),
+    Setting(
+        "change_request_ttl_days", int, 7, "days a change request stays open before it expires"
+    ),
+    Setting("background_job_seconds", int, 30, "seconds between runs of the background jobs"),
     Setting("stream_heartbeat_seconds", int, 15, "seconds between heartbeats on idle SDK streams"),
     Setting(
         "secure_cookies", bool, False, "mark session cookies Secure (set when served over HTTPS)"
@@ -92,6 +96,8 @@ class Settings:
     login_lockout_seconds: int = 300
     audit_checkpoint_every: int = 100
     audit_checkpoint_minutes: int = 10
+    change_request_ttl_days: int = 7
+    background_job_seconds: int = 30
     stream_heartbeat_seconds: int = 15
     secure_cookies: bool = False
     log_level: str = "info"

@@ -11,11 +11,11 @@ from collections.abc import Iterable
 
 from sqlalchemy import Connection, insert, select
 
-from lockgate.control import identity
 from lockgate.control.base import Services
+from lockgate.control.identity import credentials
 from lockgate.store.tables import environments, projects, role_grants, users
 
-__all__ = ["GrantSpec", "add_principal", "bearer"]
+__all__ = ["GrantSpec", "add_principal", "add_token", "bearer"]
 
 GrantSpec = tuple[str, str] | tuple[str, str, str]
 """``(project key, role)`` or ``(project key, role, environment key)``."""
@@ -76,15 +76,16 @@ def add_principal(
     is_admin: bool = False,
     token_project: str | None = None,
     max_role: str | None = None,
+    token_kind: str = "standard",
 ) -> str:
     """Create a user with ``grants`` and an API token (optionally narrowed); its value."""
     now = services.now()
-    issued = identity.new_secret("lgt")
+    issued = credentials.new_secret("lgt")
     with services.database.write() as conn:
         user_id = _insert_user(conn, username, is_admin, now)
         for grant in grants:
             _insert_grant(conn, user_id, grant, now)
-        identity.insert_token(
+        credentials.insert_token(
             conn,
             user_id=user_id,
             name=f"{username} test token",
@@ -94,5 +95,24 @@ def add_principal(
             created_by="test",
             project_id=None if token_project is None else _project_id(conn, token_project),
             max_role=max_role,
+            kind=token_kind,
+        )
+    return issued.value
+
+
+def add_token(services: Services, username: str, *, kind: str = "standard") -> str:
+    """Another API token for an existing user; its value."""
+    issued = credentials.new_secret("lgt")
+    with services.database.write() as conn:
+        user_id = conn.execute(select(users.c.id).where(users.c.username == username)).scalar_one()
+        credentials.insert_token(
+            conn,
+            user_id=user_id,
+            name=f"{username} {kind} token",
+            prefix=issued.prefix,
+            secret_hash=issued.secret_hash,
+            now=services.now(),
+            created_by="test",
+            kind=kind,
         )
     return issued.value

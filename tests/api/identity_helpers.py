@@ -11,8 +11,8 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from lockgate.control import passwords
 from lockgate.control.base import Services
+from lockgate.control.identity import passwords
 from lockgate.store.tables import audit_log
 
 __all__ = [

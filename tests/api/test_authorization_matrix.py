@@ -43,7 +43,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from lockgate.api.app import build_services, create_app
-from lockgate.control.bootstrap import ensure_admin
+from lockgate.control.identity.bootstrap import ensure_admin
 from lockgate.policy.access import Action, Role
 from lockgate.settings import Settings
 from tests.api.identity_helpers import PASSWORD, bearer, use_cheap_hashing

@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from lockgate.control.base import Services
-from lockgate.control.evaluation import SnapshotCache
+from lockgate.control.configuration.evaluation import SnapshotCache
 from lockgate.engine import Snapshot, compile_snapshot
 from tests.api.helpers import add_principal, bearer
 

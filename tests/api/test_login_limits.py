@@ -7,7 +7,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from lockgate.control.base import Services
-from lockgate.control.login_limits import LoginLimiter
+from lockgate.control.identity.login_limits import LoginLimiter
 from lockgate.errors import RateLimited
 from tests.api.identity_helpers import PASSWORD, audit_rows, make_user, use_cheap_hashing
 

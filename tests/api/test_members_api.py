@@ -6,8 +6,8 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from lockgate.control import members
 from lockgate.control.base import Caller, Services
+from lockgate.control.identity import members
 from lockgate.errors import PermissionDenied
 from lockgate.policy.access import Grant, Principal, Role
 from tests.api.identity_helpers import (

@@ -10,8 +10,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from lockgate.control.base import Services
-from lockgate.control.identity import hash_secret
-from lockgate.control.sdk_keys import authenticate_sdk_key
+from lockgate.control.identity.credentials import hash_secret
+from lockgate.control.identity.sdk_keys import authenticate_sdk_key
 from lockgate.errors import Unauthenticated
 from lockgate.store.tables import environments, sdk_keys
 from tests.api.identity_helpers import (

@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from lockgate.api.app import create_app
 from lockgate.control.base import Services, utc_now
-from lockgate.control.identity import hash_secret
+from lockgate.control.identity.credentials import hash_secret
 from lockgate.settings import Settings
 from lockgate.store.tables import sessions
 from tests.api.identity_helpers import (

@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from lockgate.control.base import Services, iso, utc_now
-from lockgate.control.identity import hash_secret
+from lockgate.control.identity.credentials import hash_secret
 from lockgate.store.tables import api_tokens
 from tests.api.identity_helpers import (
     audit_text,

@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from lockgate.control import flags as flag_use
-from lockgate.control import projects as project_use
-from lockgate.control import snapshots
 from lockgate.control.base import Services, system_caller
+from lockgate.control.configuration import flags as flag_use
+from lockgate.control.configuration import projects as project_use
+from lockgate.control.configuration import snapshots
 from lockgate.engine import decode, encode
 from lockgate.errors import InvalidInput
 from lockgate.store.tables import environments
@@ -94,7 +94,8 @@ def test_nothing_is_cached_from_a_transaction_that_rolls_back(services: Services
 
     def check_then_fail() -> None:
         with services.change() as tx:
-            snapshots.check_flag_update(tx, environment_id, version, "a", doc)
+            checked = snapshots.check_flag_update(tx, environment_id, version, "a", doc)
+            checked.remember(tx)
             raise RuntimeError("something later in the same transaction failed")
 
     with pytest.raises(RuntimeError):

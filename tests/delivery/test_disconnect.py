@@ -18,9 +18,9 @@ import uvicorn
 from fastapi import FastAPI
 
 from lockgate.api.app import create_app
-from lockgate.control import projects as project_use
-from lockgate.control import sdk_keys as key_use
 from lockgate.control.base import Services, system_caller
+from lockgate.control.configuration import projects as project_use
+from lockgate.control.identity import sdk_keys as key_use
 from lockgate.delivery.hub import DeliveryHub
 from lockgate.settings import Settings
 from tests.delivery.sse import SseClient

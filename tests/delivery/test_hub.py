@@ -16,10 +16,10 @@ from typing import Any
 import pytest
 from sqlalchemy import delete, select, update
 
-from lockgate.control import flags as flag_use
-from lockgate.control import projects as project_use
-from lockgate.control import sdk_keys as key_use
 from lockgate.control.base import Services, system_caller
+from lockgate.control.configuration import flags as flag_use
+from lockgate.control.configuration import projects as project_use
+from lockgate.control.identity import sdk_keys as key_use
 from lockgate.delivery import hub as hub_module
 from lockgate.delivery.hub import DeliveryHub, EnvironmentState
 from lockgate.delivery.stream import serve_stream

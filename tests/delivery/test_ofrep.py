@@ -25,7 +25,7 @@ from openfeature.exception import ErrorCode as OFErrorCode
 from openfeature.flag_evaluation import FlagEvaluationDetails, FlagType, Reason
 
 from lockgate.api.app import build_services, create_app
-from lockgate.control.bootstrap import ensure_admin
+from lockgate.control.identity.bootstrap import ensure_admin
 from lockgate.delivery import ofrep
 from lockgate.engine import ErrorCode, EvaluationDetail
 from lockgate.engine import Reason as LockgateReason

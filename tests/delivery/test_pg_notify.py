@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 import psycopg
 import pytest
 
-from lockgate.control.snapshots import CHANGE_CHANNEL
+from lockgate.control.configuration.snapshots import CHANGE_CHANNEL
 from lockgate.delivery.pg_notify import APPLICATION_NAME, ChangeListener, parse_payload
 
 

@@ -9,7 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from lockgate.api.app import build_services, create_app
-from lockgate.control.bootstrap import ensure_admin
+from lockgate.control.identity.bootstrap import ensure_admin
 from lockgate.settings import Settings
 from tests.spec.server import LoadedSuite, load_suite, suite_snapshots
 

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from typing import Any
 
-from anyio import to_thread
 from fastapi import FastAPI
 
 from lockgate import __version__
@@ -16,6 +15,7 @@ from lockgate.api import problems
 from lockgate.api.deps import mark_if_match_required
 from lockgate.api.limits import RequestLimits
 from lockgate.api.routes import (
+    approvals,
     audit,
     auth,
     evaluate,
@@ -31,7 +31,8 @@ from lockgate.api.routes import (
     users,
 )
 from lockgate.control.base import Services
-from lockgate.control.login_limits import LoginLimiter
+from lockgate.control.identity.login_limits import LoginLimiter
+from lockgate.control.jobs import BackgroundJobs, standard_jobs
 from lockgate.delivery.auth import KeyCache
 from lockgate.delivery.fastpath import DeliveryFastPath
 from lockgate.delivery.hub import DeliveryHub
@@ -48,6 +49,7 @@ ROUTERS = [
     projects.router,
     flags.router,
     segments.router,
+    approvals.router,
     audit.router,
     evaluate.router,
     auth.router,
@@ -69,34 +71,11 @@ def build_services(settings: Settings, *, run_migrations: bool = True) -> Servic
         migrate.upgrade(database)
     signer = checkpoints.Signer.load_or_create(checkpoints.signing_key_path(settings))
     return Services(
-        database=database, signer=signer, checkpoint_every=settings.audit_checkpoint_every
+        database=database,
+        signer=signer,
+        checkpoint_every=settings.audit_checkpoint_every,
+        change_request_ttl=timedelta(days=settings.change_request_ttl_days),
     )
-
-
-async def _periodic_checkpoints(settings: Settings, services: Services) -> None:
-    """Sign a checkpoint every ``audit_checkpoint_minutes`` when entries were added."""
-    from lockgate.store import checkpoints
-
-    if services.signer is None or settings.audit_checkpoint_minutes <= 0:
-        return
-    interval = min(60.0, settings.audit_checkpoint_minutes * 30.0)
-
-    def tick() -> None:
-        with services.database.write() as conn:
-            checkpoints.checkpoint_if_due(
-                conn,
-                services.signer,
-                settings.audit_checkpoint_every,
-                settings.audit_checkpoint_minutes,
-                services.now(),
-            )
-
-    while True:
-        await asyncio.sleep(interval)
-        try:
-            await to_thread.run_sync(tick)
-        except Exception:
-            logging.getLogger("lockgate.audit").exception("periodic audit checkpoint failed")
 
 
 def _lifespan(settings: Settings, services: Services) -> object:
@@ -112,11 +91,19 @@ def _lifespan(settings: Settings, services: Services) -> object:
                 services.database.url, on_change=hub.notify, on_resync=hub.request_resync
             )
             listener.start()
-        checkpoints_task = asyncio.create_task(_periodic_checkpoints(settings, services))
+        jobs = BackgroundJobs(
+            services,
+            standard_jobs(
+                services,
+                checkpoint_every=settings.audit_checkpoint_every,
+                checkpoint_minutes=settings.audit_checkpoint_minutes,
+            ),
+        )
+        jobs_task = asyncio.create_task(jobs.run_forever(settings.background_job_seconds))
         try:
             yield
         finally:
-            checkpoints_task.cancel()
+            jobs_task.cancel()
             if listener is not None:
                 listener.stop()
             await hub.stop()

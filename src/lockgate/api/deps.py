@@ -6,8 +6,8 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request
 
-from lockgate.control import identity
 from lockgate.control.base import Caller, Services
+from lockgate.control.identity import credentials
 from lockgate.errors import FieldProblem, InvalidInput, PreconditionRequired, Unauthenticated
 from lockgate.store.tables import MAX_INTEGER
 
@@ -47,7 +47,7 @@ def get_caller(request: Request, services: ServicesDep) -> Caller:
             raise Unauthenticated("use 'Authorization: Bearer <API token>'")
         now = services.now()
         with services.view() as conn:
-            principal = identity.authenticate_token(conn, value.strip(), now)
+            principal = credentials.authenticate_token(conn, value.strip(), now)
         _record_use(services, principal.token_id, now)
         return Caller(principal=principal, request_id=request_id, source=_source(request, "api"))
     session_auth = getattr(request.app.state, "session_auth", None)
@@ -70,7 +70,7 @@ def _record_use(services: Services, token_id: int | None, now: str) -> None:
         _last_touch.clear()
     _last_touch[key] = now[:16]
     with services.database.write() as conn:
-        identity.touch_token(conn, token_id, now)
+        credentials.touch_token(conn, token_id, now)
 
 
 CallerDep = Annotated[Caller, Depends(get_caller)]

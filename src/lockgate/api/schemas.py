@@ -14,7 +14,8 @@ Tag = Annotated[str, Field(min_length=1, max_length=64)]
 Reason = Field(
     default="",
     max_length=2000,
-    description="why; required for high-risk behaviors and protected environments",
+    description="why; required where the project's posture asks for it (by default for high and "
+    "restricted behaviors and in protected environments)",
 )
 
 
@@ -40,13 +41,26 @@ class EnvironmentCreate(Body):
     key: str = Key
     name: str = Field(default="", max_length=200)
     protected: bool = False
+    development: bool = Field(
+        default=False,
+        description="a development environment (the postures' development class, unless protected)",
+    )
     position: int | None = Field(default=None, ge=0, le=10_000)
 
 
 class EnvironmentUpdate(Body):
     name: str | None = Field(default=None, min_length=1, max_length=200)
     protected: bool | None = None
+    development: bool | None = None
     position: int | None = Field(default=None, ge=0, le=10_000)
+    reason: str = Reason
+
+
+class PostureUpdate(Body):
+    posture: dict[str, Any] = Field(
+        description="per risk tier: {approvals: {development|standard|protected: 0-5 or "
+        '"deny"}, reason: never|protected|always}; tiers and classes left out keep the defaults'
+    )
     reason: str = Reason
 
 

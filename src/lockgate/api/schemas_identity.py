@@ -67,6 +67,11 @@ class TokenCreate(Body):
         description="limit the token to one project",
     )
     max_role: RoleName | None = Field(default=None, description="limit the token to this role")
+    kind: Literal["standard", "automation"] = Field(
+        default="standard",
+        description="automation: for CI and coding agents — reads, plans and proposes changes, "
+        "applies directly only what the posture allows directly, never approves",
+    )
     expires_at: datetime | None = Field(
         default=None, strict=False, description="ISO 8601 text; UTC if it has no offset"
     )

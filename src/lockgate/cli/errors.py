@@ -18,6 +18,7 @@ __all__ = [
     "EXIT_NOT_FOUND",
     "EXIT_CONFLICT",
     "EXIT_UNREACHABLE",
+    "EXIT_PENDING",
     "EXIT_INTERRUPTED",
     "EXIT_CODES",
     "CliError",
@@ -38,6 +39,8 @@ EXIT_NOT_ALLOWED = 5
 EXIT_NOT_FOUND = 6
 EXIT_CONFLICT = 7
 EXIT_UNREACHABLE = 8
+EXIT_PENDING = 9
+"""The write was not applied: a change request now waits for approval (HTTP 202)."""
 EXIT_INTERRUPTED = 130
 
 
@@ -58,6 +61,7 @@ EXIT_CODES: tuple[ExitCode, ...] = (
     ExitCode(EXIT_NOT_FOUND, "not found", (404,)),
     ExitCode(EXIT_CONFLICT, "conflict: changed concurrently, or already exists", (409, 412, 428)),
     ExitCode(EXIT_UNREACHABLE, "cannot reach lockgate: connection refused, timeout, DNS"),
+    ExitCode(EXIT_PENDING, "pending: a change request waits for approval; nothing applied yet"),
     ExitCode(EXIT_INTERRUPTED, "interrupted (Ctrl-C)"),
 )
 

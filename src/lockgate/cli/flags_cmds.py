@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from lockgate.cli.approvals_cmds import add_plan, governed
 from lockgate.cli.errors import EXIT_FAILURE, EXIT_NOT_FOUND, EXIT_USAGE, CliError
 from lockgate.cli.groups import add_command, add_group, add_reason
 from lockgate.cli.http import ApiClient, api_path, client_for
@@ -91,6 +92,7 @@ def _register_changes(sub: Any) -> None:
         parser = add_command(sub, name, help_text, run)
         _flag_args(parser, env=True)
         add_reason(parser)
+        add_plan(parser)
     rollout = add_command(sub, "set-rollout", "serve a percentage split by default", run_rollout)
     _flag_args(rollout, env=True)
     rollout.add_argument("--variation", required=True, metavar="V", help="variation rolled out")
@@ -99,10 +101,12 @@ def _register_changes(sub: Any) -> None:
         "--other", metavar="VARIATION", help="served to the rest (default: the off variation)"
     )
     add_reason(rollout)
+    add_plan(rollout)
     serve = add_command(sub, "serve", "serve one variation by default", run_serve)
     _flag_args(serve, env=True)
     serve.add_argument("--variation", required=True, metavar="V")
     add_reason(serve)
+    add_plan(serve)
     configure = add_command(sub, "configure", "change configuration fields", run_configure)
     _flag_args(configure, env=True)
     configure.add_argument(
@@ -112,10 +116,12 @@ def _register_changes(sub: Any) -> None:
         help="fields to change, e.g. '{\"rules\": [...]}' (see docs/snapshot-format.md)",
     )
     add_reason(configure)
+    add_plan(configure)
     revert = add_command(sub, "revert", "make an earlier version current again", run_revert)
     _flag_args(revert, env=True)
     revert.add_argument("--to", required=True, type=int, metavar="VERSION")
     add_reason(revert)
+    add_plan(revert)
 
 
 # --- paths and rendering ------------------------------------------------------------------
@@ -332,16 +338,23 @@ def run_create(args: argparse.Namespace) -> int:
 
 
 def _update_config(args: argparse.Namespace, change: ConfigChange) -> int:
-    """Read the configuration, then PATCH ``change(config)`` against its version."""
+    """Read the configuration, then PATCH ``change(config)`` against its version.
+
+    The answer is governed: applied, a change request waiting for approval (exit 9), or
+    with ``--plan`` what the policy would do.
+    """
     path = _config_path(args)
     with client_for(args) as api:
         current = api.get(path)
         body = change(current.body)
         if args.reason:
             body["reason"] = args.reason
-        config: dict[str, Any] = api.patch(path, body, version=current.version).body
-    _print_config(args, config)
-    return 0
+        answer = api.patch(_planned(args, path), body, version=current.version)
+    return governed(args, answer, lambda config: _print_config(args, config))
+
+
+def _planned(args: argparse.Namespace, path: str) -> str:
+    return f"{path}?plan=true" if getattr(args, "plan", False) else path
 
 
 def run_on(args: argparse.Namespace) -> int:
@@ -414,9 +427,9 @@ def run_revert(args: argparse.Namespace) -> int:
         body["reason"] = args.reason
     with client_for(args) as api:
         current = api.get(_config_path(args))
-        config = api.post(_config_path(args, "revert"), body, version=current.version).body
-    _print_config(args, config)
-    return 0
+        path = _planned(args, _config_path(args, "revert"))
+        answer = api.post(path, body, version=current.version)
+    return governed(args, answer, lambda config: _print_config(args, config))
 
 
 # --- inputs -------------------------------------------------------------------------------

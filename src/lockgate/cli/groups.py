@@ -40,8 +40,8 @@ def add_reason(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--reason",
         default="",
-        help="why (recorded in the audit log; required for high-risk flags and protected "
-        "environments)",
+        help="why (recorded in the audit log; required where the project's posture asks: by "
+        "default for high and restricted flags and in protected environments)",
     )
 
 

@@ -58,6 +58,12 @@ class Answer:
 
     body: Any
     etag: int | None
+    status: int = 200
+
+    @property
+    def proposed(self) -> bool:
+        """The write became a change request (``202``): nothing was applied yet."""
+        return self.status == 202
 
     @property
     def version(self) -> int:
@@ -82,11 +88,15 @@ def add_connection_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--token", metavar="TOKEN", help=f"API token [{TOKEN_ENV}]")
 
 
+def server_url(args: argparse.Namespace) -> str:
+    """The server named by ``--url`` or the environment."""
+    return str(args.url or os.environ.get(URL_ENV) or DEFAULT_URL)
+
+
 def client_for(args: argparse.Namespace) -> ApiClient:
     """A client for the server named by ``--url``/``--token`` or the environment."""
-    url = args.url or os.environ.get(URL_ENV) or DEFAULT_URL
     token = args.token or os.environ.get(TOKEN_ENV) or ""
-    return ApiClient(url, token)
+    return ApiClient(server_url(args), token)
 
 
 class ApiClient:
@@ -174,7 +184,7 @@ class ApiClient:
         except httpx.TransportError as exc:
             raise self._unreachable(_transport_reason(exc)) from None
         if response.is_success:
-            return Answer(_json_body(response), _etag_version(response))
+            return Answer(_json_body(response), _etag_version(response), response.status_code)
         raise self._failure(response)
 
     def paged(self, path: str, params: Params | None = None) -> Iterator[dict[str, Any]]:

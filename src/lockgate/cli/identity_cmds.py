@@ -8,7 +8,7 @@ from typing import Any
 
 from lockgate.cli.errors import EXIT_FAILURE, CliError
 from lockgate.cli.groups import add_command, add_group, add_reason
-from lockgate.cli.http import api_path, client_for
+from lockgate.cli.http import ApiClient, api_path, client_for, server_url
 from lockgate.cli.output import Column, print_json, print_table
 
 __all__ = ["register"]
@@ -55,6 +55,18 @@ def register(commands: Any) -> None:
     _register_members(add_group(commands, "members", "grant and remove project roles"))
     _register_tokens(add_group(commands, "tokens", "create, list and revoke API tokens"))
     _register_sdk_keys(add_group(commands, "sdk-keys", "SDK keys of an environment"))
+    login = add_command(
+        commands,
+        "login",
+        "log in with a password and print a new API token for yourself (shown once)",
+        run_login,
+    )
+    login.add_argument("username", metavar="USERNAME")
+    login.add_argument(
+        "--password-stdin", action="store_true", help="read the password from stdin (the default)"
+    )
+    login.add_argument("--name", default="cli", help="the new token's name (default: cli)")
+    login.add_argument("--expires-in-days", type=int, default=30, metavar="N", help="default 30")
 
 
 # --- argument parsing ---------------------------------------------------------------------
@@ -102,6 +114,11 @@ def _register_tokens(sub: Any) -> None:
     create.add_argument("name", metavar="NAME")
     create.add_argument("--project", metavar="PROJECT", help="usable only in this project")
     create.add_argument("--max-role", choices=ROLES, help="never more than this role")
+    create.add_argument(
+        "--automation",
+        action="store_true",
+        help="a token for CI or a coding agent: plans and proposes, never approves",
+    )
     create.add_argument("--expires-in-days", type=int, metavar="N")
     add_reason(create)
     add_command(sub, "list", "list your API tokens (never their secrets)", run_tokens_list)
@@ -162,6 +179,22 @@ def run_users_create(args: argparse.Namespace) -> int:
         print_json(user)
     else:
         print(f"created {user.get('kind', 'human')} user {user['username']}")
+    return 0
+
+
+def run_login(args: argparse.Namespace) -> int:
+    """Password → session → an API token of the user's own; the session is ended at once."""
+    password = _read_password()
+    body = {"name": args.name, "expires_in_days": args.expires_in_days}
+    # Never the caller's token (LOCKGATE_TOKEN may hold someone else's): only the session.
+    with ApiClient(server_url(args), "") as api:
+        session = api.post(
+            api_path("auth", "login"), {"username": args.username, "password": password}
+        ).body
+        csrf = {"X-CSRF-Token": str(session.get("csrf_token", ""))}
+        created = api.request("POST", api_path("tokens"), body=body, headers=csrf).body
+        api.request("POST", api_path("auth", "logout"), headers=csrf)
+    _print_secret(args, created, "API token")
     return 0
 
 
@@ -251,6 +284,7 @@ def run_tokens_create(args: argparse.Namespace) -> int:
     options = {
         "project": args.project,
         "max_role": args.max_role,
+        "kind": "automation" if args.automation else None,
         "expires_in_days": args.expires_in_days,
     }
     body |= {field: value for field, value in options.items() if value is not None}

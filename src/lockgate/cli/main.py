@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 from lockgate import __version__
 from lockgate.cli import (
+    approvals_cmds,
     audit_cmds,
     flags_cmds,
     identity_cmds,
@@ -27,6 +28,7 @@ COMMAND_GROUPS = [
     projects_cmds,
     flags_cmds,
     segments_cmds,
+    approvals_cmds,
     identity_cmds,
 ]
 

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import json
+from pathlib import Path
 from typing import Any
 
+from lockgate.cli.approvals_cmds import governed
+from lockgate.cli.errors import CliError
 from lockgate.cli.groups import add_command, add_group, add_reason
 from lockgate.cli.http import api_path, client_for
 from lockgate.cli.output import Column, print_fields, print_json, print_table
@@ -21,6 +25,7 @@ ENV_COLUMNS: list[Column] = [
     ("KEY", lambda e: e["key"]),
     ("NAME", lambda e: e.get("name")),
     ("PROTECTED", lambda e: e.get("protected")),
+    ("DEVELOPMENT", lambda e: e.get("development")),
     ("VERSION", lambda e: e.get("version")),
     ("SNAPSHOT", lambda e: e.get("snapshot_version")),
 ]
@@ -29,6 +34,7 @@ ENV_COLUMNS: list[Column] = [
 def register(commands: Any) -> None:
     _register_projects(add_group(commands, "projects", "list, create and show projects"))
     _register_envs(add_group(commands, "envs", "list, create and protect environments"))
+    _register_posture(add_group(commands, "posture", "what changes need, per risk tier"))
 
 
 def _register_projects(sub: Any) -> None:
@@ -51,11 +57,79 @@ def _register_envs(sub: Any) -> None:
     create.add_argument(
         "--protected", action="store_true", help="changes need a reason (and may need approval)"
     )
+    create.add_argument(
+        "--development",
+        action="store_true",
+        help="a development environment (the postures' development class)",
+    )
     protect = add_command(sub, "protect", "mark an environment protected", run_envs_protect)
     protect.add_argument("project", metavar="PROJECT")
     protect.add_argument("key", metavar="KEY")
     protect.add_argument("--off", action="store_true", help="remove the protection instead")
     add_reason(protect)
+
+
+def _register_posture(sub: Any) -> None:
+    show = add_command(sub, "show", "a project's posture table", run_posture_show)
+    show.add_argument("project", metavar="PROJECT")
+    put = add_command(
+        sub, "set", "propose a new posture table (applies once approved)", run_posture_set
+    )
+    put.add_argument("project", metavar="PROJECT")
+    put.add_argument(
+        "--posture",
+        required=True,
+        metavar="JSON|@FILE",
+        help='e.g. \'{"medium": {"approvals": {"standard": 1}}}\' (tiers left out keep defaults)',
+    )
+    add_reason(put)
+
+
+POSTURE_COLUMNS: list[Column] = [
+    ("TIER", lambda r: r["tier"]),
+    ("DEVELOPMENT", lambda r: r["approvals"]["development"]),
+    ("STANDARD", lambda r: r["approvals"]["standard"]),
+    ("PROTECTED", lambda r: r["approvals"]["protected"]),
+    ("REASON", lambda r: r["reason"]),
+]
+
+
+def run_posture_show(args: argparse.Namespace) -> int:
+    with client_for(args) as api:
+        view = api.get(api_path("projects", args.project, "posture")).body
+    if args.json:
+        print_json(view)
+        return 0
+    origin = "customized" if view.get("customized") else "the defaults"
+    print(f"posture of {args.project} ({origin}, version {view['version']}): approvals per class")
+    rows = [{"tier": tier, **entry} for tier, entry in view["posture"].items()]
+    print_table(rows, POSTURE_COLUMNS)
+    return 0
+
+
+def run_posture_set(args: argparse.Namespace) -> int:
+    text = args.posture
+    if text.startswith("@"):
+        try:
+            text = Path(text[1:]).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise CliError(f"--posture: cannot read {text[1:]}: {exc.strerror}") from None
+    try:
+        posture = json.loads(text)
+    except ValueError as exc:
+        raise CliError(f"--posture: not valid JSON: {exc}") from None
+    path = api_path("projects", args.project, "posture")
+    with client_for(args) as api:
+        current = api.get(path)
+        answer = api.put(path, {"posture": posture, "reason": args.reason}, version=current.version)
+
+    def unchanged(view: dict[str, Any]) -> None:
+        if args.json:
+            print_json(view)
+        else:
+            print(f"posture of {args.project} unchanged (version {view['version']})")
+
+    return governed(args, answer, unchanged)
 
 
 def run_projects_list(args: argparse.Namespace) -> int:
@@ -111,7 +185,12 @@ def run_envs_list(args: argparse.Namespace) -> int:
 
 
 def run_envs_create(args: argparse.Namespace) -> int:
-    body = {"key": args.key, "name": args.name, "protected": args.protected}
+    body = {
+        "key": args.key,
+        "name": args.name,
+        "protected": args.protected,
+        "development": args.development,
+    }
     with client_for(args) as api:
         env = api.post(api_path("projects", args.project, "environments"), body).body
     if args.json:
@@ -129,10 +208,13 @@ def run_envs_protect(args: argparse.Namespace) -> int:
         body["reason"] = args.reason
     with client_for(args) as api:
         current = api.get(path)
-        env = api.patch(path, body, version=current.version).body
-    if args.json:
-        print_json(env)
-    else:
+        answer = api.patch(path, body, version=current.version)
+
+    def applied(env: dict[str, Any]) -> None:
+        if args.json:
+            print_json(env)
+            return
         state = "protected" if env.get("protected") else "not protected"
         print(f"environment {env['key']} in {args.project} is {state} (version {env['version']})")
-    return 0
+
+    return governed(args, answer, applied)

@@ -84,7 +84,7 @@ def run_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from lockgate.api.app import build_services, create_app
-    from lockgate.control.bootstrap import ensure_admin
+    from lockgate.control.identity.bootstrap import ensure_admin
     from lockgate.errors import LockgateError
 
     settings = settings_from_args(args)

@@ -6,14 +6,16 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, Row
 
 from lockgate.control import lookup
+from lockgate.control.cache import SnapshotCache
 from lockgate.errors import NotFound, PermissionDenied
 from lockgate.policy.access import Action, Decision, Principal, decide
+from lockgate.policy.changes import AuditAction
 from lockgate.store import audit
 from lockgate.store.db import Database
 
@@ -101,12 +103,6 @@ class Caller:
             raise PermissionDenied("only a system administrator may do this")
 
 
-def _snapshot_cache() -> Any:
-    from lockgate.control.snapshots import SnapshotCache  # it imports this module
-
-    return SnapshotCache()
-
-
 def system_caller(name: str, source: str = "system", request_id: str = "-") -> Caller:
     return Caller(principal=None, request_id=request_id, source=source, system_name=name)
 
@@ -118,9 +114,11 @@ class Services:
     database: Database
     clock: Clock = utc_now
     checkpoint_every: int = 100
+    change_request_ttl: timedelta = timedelta(days=7)
+    """How long a change request stays open before the background job expires it."""
     signer: Any = None  # lockgate.store.checkpoints.Signer, when checkpoints are enabled
-    snapshot_cache: Any = field(default_factory=_snapshot_cache)
-    """lockgate.control.snapshots.SnapshotCache: committed snapshots for incremental checks."""
+    snapshot_cache: SnapshotCache = field(default_factory=SnapshotCache)
+    """Committed snapshots for incremental checks of configuration writes."""
     _listeners: list[Callable[[ChangeEvent], None]] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -171,7 +169,11 @@ class Transaction:
         self.committed.append(callback)
 
     def record(self, caller: Caller, draft_fields: dict[str, Any]) -> audit.AuditEntry:
-        """Append an audit entry for this change (same transaction as the change)."""
+        """Append an audit entry for this change (same transaction as the change).
+
+        The action must be one of the catalog (:class:`lockgate.policy.changes.AuditAction`).
+        """
+        AuditAction(draft_fields["action"])  # refuses a name outside the catalog
         draft = audit.AuditDraft(
             actor_type=caller.actor_type,
             actor_id=caller.actor_id,

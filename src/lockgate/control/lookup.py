@@ -9,10 +9,19 @@ from typing import Any
 from sqlalchemy import Connection, Row, select
 
 from lockgate.engine.validate import KEY_PATTERN
-from lockgate.errors import FieldProblem, InvalidInput, NotFound
+from lockgate.errors import Conflict, FieldProblem, InvalidInput, NotFound
 from lockgate.store.tables import environments, flags, projects, segments
 
-__all__ = ["Page", "environment", "flag", "page_args", "project", "segment"]
+__all__ = [
+    "Page",
+    "check_key",
+    "check_version",
+    "environment",
+    "flag",
+    "page_args",
+    "project",
+    "segment",
+]
 
 
 def _query_key(key: str) -> str:
@@ -98,3 +107,26 @@ def make_page(items: list[dict[str, Any]], limit: int, offset: int, total: int) 
     end = offset + len(items)
     cursor = base64.urlsafe_b64encode(str(end).encode()).decode() if end < total else None
     return Page(items, cursor, total)
+
+
+def check_key(key: str, field: str = "key") -> None:
+    if not KEY_PATTERN.match(key):
+        raise InvalidInput(
+            f"invalid {field}",
+            [
+                FieldProblem(
+                    field,
+                    "1-128 letters, digits, '_', '.', ':' or '-', starting with a letter or digit",
+                )
+            ],
+        )
+
+
+def check_version(current: int, expected: int | None, what: str) -> None:
+    """Optimistic concurrency: refuse a write based on a version that is not current."""
+    if expected is not None and expected != current:
+        raise Conflict(
+            f"{what} was changed by someone else (version {current}, you sent {expected}); "
+            "reload it and retry",
+            current_version=current,
+        )

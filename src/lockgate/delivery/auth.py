@@ -17,7 +17,7 @@ from anyio import to_thread
 from fastapi import Depends, Request
 
 from lockgate.control.base import Services
-from lockgate.control.sdk_keys import SdkKeyPrincipal, authenticate_sdk_key, touch_sdk_key
+from lockgate.control.identity.sdk_keys import SdkKeyPrincipal, authenticate_sdk_key, touch_sdk_key
 from lockgate.errors import PermissionDenied, Unauthenticated
 
 __all__ = ["ClientOrServerKey", "KeyCache", "ServerKey", "sdk_key"]

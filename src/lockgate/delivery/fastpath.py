@@ -17,7 +17,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from lockgate.control.sdk_keys import SdkKeyPrincipal
+from lockgate.control.identity.sdk_keys import SdkKeyPrincipal
 from lockgate.delivery.auth import cached_principal
 from lockgate.delivery.stream import last_event_id, serve_stream
 

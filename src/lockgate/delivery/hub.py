@@ -32,8 +32,8 @@ from anyio import CapacityLimiter, to_thread
 from sqlalchemy import select
 from sqlalchemy.exc import NoResultFound
 
-from lockgate.control import snapshots
 from lockgate.control.base import ChangeEvent, Services
+from lockgate.control.configuration import snapshots
 from lockgate.engine import CompiledSnapshot, compile_snapshot, decode
 from lockgate.errors import Unauthenticated
 from lockgate.store.tables import environment_changes, environments, sdk_keys

@@ -18,7 +18,7 @@ from collections.abc import Callable
 
 import psycopg
 
-from lockgate.control.snapshots import CHANGE_CHANNEL
+from lockgate.control.configuration.snapshots import CHANGE_CHANNEL
 
 __all__ = ["APPLICATION_NAME", "ChangeListener", "parse_payload"]
 

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 from anyio import to_thread
 
-from lockgate.control.sdk_keys import SdkKeyPrincipal
+from lockgate.control.identity.sdk_keys import SdkKeyPrincipal
 from lockgate.delivery.hub import EnvironmentState
 from lockgate.engine import ErrorCode, EvaluationDetail, Reason
 from lockgate.engine.budget import (

@@ -77,11 +77,17 @@ class Principal:
     token_project_id: int | None = None
     token_max_role: Role | None = None
     kind: str = "human"
+    token_kind: str | None = None  # standard | automation, when acting through a token
     extra: dict[str, str] = field(default_factory=dict, compare=False)
 
     @property
     def actor_type(self) -> str:
         return "token" if self.token_id is not None else "user"
+
+    @property
+    def is_automation(self) -> bool:
+        """Acting through an automation token: may read, plan and propose, never approve."""
+        return self.token_kind == "automation"  # noqa: S105 - a token kind
 
     def sees_project(self, project_id: int) -> bool:
         if self.token_project_id is not None and self.token_project_id != project_id:

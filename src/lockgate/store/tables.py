@@ -20,6 +20,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
 )
 
 __all__ = ["MAX_INTEGER", "metadata"]
@@ -48,6 +49,9 @@ projects = Table(
     Column("created_at", TS, nullable=False),
     Column("updated_at", TS, nullable=False),
     Column("created_by", String(200), nullable=False),
+    # The project's posture table (lockgate.policy.postures); NULL: the defaults.
+    Column("posture", JSON, nullable=True),
+    Column("posture_version", Integer, nullable=False, default=1, server_default="1"),
 )
 
 environments = Table(
@@ -59,6 +63,8 @@ environments = Table(
     Column("name", String(200), nullable=False),
     Column("position", Integer, nullable=False),
     Column("protected", Boolean, nullable=False, default=False),
+    # A development environment: the postures' "development" class (unless protected).
+    Column("development", Boolean, nullable=False, default=False, server_default=false()),
     Column("version", Integer, nullable=False, default=1),
     # Version of the environment's snapshot: bumped by every change to anything in it.
     Column("snapshot_version", Integer, nullable=False, default=0),
@@ -202,6 +208,8 @@ api_tokens = Table(
     # Optional narrowing: one project, and at most this role.
     Column("project_id", Integer, ForeignKey("projects.id", ondelete="CASCADE"), nullable=True),
     Column("max_role", String(16), nullable=True),
+    # standard | automation (CI and coding agents: read, plan and propose; never approve)
+    Column("kind", String(16), nullable=False, default="standard", server_default="standard"),
     Column("expires_at", TS, nullable=True),
     Column("revoked_at", TS, nullable=True),
     Column("last_used_at", TS, nullable=True),
@@ -308,4 +316,60 @@ evaluation_counts = Table(
     Column("sdk", String(200), nullable=False),
     Column("received_at", TS, nullable=False),
     Index("ix_evaluation_counts_env_flag_window", "environment_id", "flag", "window_start"),
+)
+
+# Change requests: an exact planned change (lockgate.policy.changes.Change) and its hash,
+# waiting for the approvals its posture requires.
+change_requests = Table(
+    "change_requests",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("project_id", Integer, ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
+    # The environments whose approvers may decide it (JSON list of ids; empty: project-wide).
+    Column("environment_ids", JSON, nullable=False),
+    Column("environment", String(128), nullable=True),
+    Column("object_type", String(32), nullable=False),
+    Column("object_key", String(200), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("change", JSON, nullable=False),
+    Column("change_hash", String(64), nullable=False),
+    Column("revision", Integer, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("approvals_required", Integer, nullable=False),
+    Column("policy", JSON, nullable=False),
+    Column("author_id", String(64), nullable=False),
+    Column("author_user_id", Integer, nullable=True),
+    Column("author_name", String(200), nullable=False),
+    Column("title", String(200), nullable=False),
+    Column("created_at", TS, nullable=False),
+    Column("updated_at", TS, nullable=False),
+    Column("expires_at", TS, nullable=False),
+    Column("apply_at", TS, nullable=True),
+    Column("decided_at", TS, nullable=True),
+    Column("applied_audit_seq", Integer, nullable=True),
+    Column("version", Integer, nullable=False, default=1),
+    Index("ix_change_requests_project_state", "project_id", "state"),
+    Index("ix_change_requests_state_expires", "state", "expires_at"),
+)
+
+# Approvals, rejections and comments on a change request, per revision.
+change_request_events = Table(
+    "change_request_events",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column(
+        "change_request_id",
+        Integer,
+        ForeignKey("change_requests.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("revision", Integer, nullable=False),
+    Column("kind", String(16), nullable=False),  # approval | rejection | comment
+    Column("user_id", Integer, nullable=True),
+    Column("actor_id", String(64), nullable=False),
+    Column("actor_name", String(200), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("change_hash", String(64), nullable=False),
+    Column("created_at", TS, nullable=False),
+    Index("ix_change_request_events_request", "change_request_id"),
 )

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query
 
 from lockgate.api.deps import CallerDep, ServicesDep
-from lockgate.control import audit_query as use
+from lockgate.control.evidence import audit_query as use
 from lockgate.store.tables import MAX_INTEGER
 
 router = APIRouter(prefix="/api/v1/audit", tags=["audit"])

@@ -14,9 +14,9 @@ from fastapi import APIRouter, Request, Response
 
 from lockgate.api.deps import CallerDep, ServicesDep
 from lockgate.api.schemas_identity import Login, PasswordChange
-from lockgate.control import sessions, tokens, users
 from lockgate.control.base import Caller, Services
-from lockgate.control.login_limits import LoginLimiter
+from lockgate.control.identity import sessions, tokens, users
+from lockgate.control.identity.login_limits import LoginLimiter
 from lockgate.errors import PermissionDenied, Unauthenticated
 from lockgate.settings import Settings
 

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request, Response
 
 from lockgate.api.deps import CallerDep, ServicesDep
 from lockgate.api.schemas_segments import EvaluateRequest
-from lockgate.control import evaluation as use
+from lockgate.control.configuration import evaluation as use
 from lockgate.engine.budget import ContextLimits, LimitExceededError, check_context
 from lockgate.errors import FieldProblem, PayloadTooLarge
 

@@ -7,9 +7,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Response
 
 from lockgate.api.deps import CallerDep, IfMatch, ServicesDep
-from lockgate.api.routes.projects import etag
+from lockgate.api.routes.projects import GOVERNED, Plan, etag, governed
 from lockgate.api.schemas import FlagConfigUpdate, FlagCreate, FlagUpdate, Revert, RiskTier, changes
-from lockgate.control import flags as use
+from lockgate.control.configuration import flags as use
 
 router = APIRouter(prefix="/api/v1/projects/{project}/flags", tags=["flags"])
 
@@ -72,7 +72,13 @@ def get_flag(
     return etag(response, use.get_flag(services, caller, project, flag))
 
 
-@router.patch("/{flag}", summary="Change a flag's definition (all environments)")
+@router.patch(
+    "/{flag}",
+    summary="Change a flag's definition (all environments)",
+    description="Governed: applied now, or answered with a change request (202) when the "
+    "project's posture needs approval for it, or refused (403) naming the rule.",
+    responses=GOVERNED,
+)
 def update_flag(
     project: str,
     flag: str,
@@ -81,13 +87,15 @@ def update_flag(
     services: ServicesDep,
     caller: CallerDep,
     response: Response,
-) -> dict[str, Any]:
+    plan: Plan = False,
+) -> Any:
     values = changes(body)
     if "variations" in values:
         values["variations"] = _variations(values["variations"])
-    return etag(
-        response, use.update_flag(services, caller, project, flag, values, version, body.reason)
+    result = use.update_flag(
+        services, caller, project, flag, values, version, body.reason, plan=plan
     )
+    return governed(response, result)
 
 
 @router.get(
@@ -111,7 +119,12 @@ def get_flag_config(
 
 
 @router.patch(
-    "/{flag}/environments/{environment}", summary="Change a flag's configuration in one environment"
+    "/{flag}/environments/{environment}",
+    summary="Change a flag's configuration in one environment",
+    description="Governed: reductions apply at once; an expansion applies when the project's "
+    "posture allows it directly, else the answer is a change request (202); a posture of "
+    '"deny" refuses it (403) naming the rule.',
+    responses=GOVERNED,
 )
 def update_flag_config(
     project: str,
@@ -122,12 +135,13 @@ def update_flag_config(
     services: ServicesDep,
     caller: CallerDep,
     response: Response,
-) -> dict[str, Any]:
+    plan: Plan = False,
+) -> Any:
     values = changes(body, keep_null=("off_variation", "salt"))
-    view = use.update_flag_config(
-        services, caller, project, flag, environment, values, version, body.reason
+    result = use.update_flag_config(
+        services, caller, project, flag, environment, values, version, body.reason, plan=plan
     )
-    return etag(response, view)
+    return governed(response, result)
 
 
 @router.get(
@@ -149,6 +163,8 @@ def flag_history(
 @router.post(
     "/{flag}/environments/{environment}/revert",
     summary="Revert to an earlier version (as a new version)",
+    description="Classified like any change: a revert to a wider version is an expansion.",
+    responses=GOVERNED,
 )
 def revert_flag(
     project: str,
@@ -159,8 +175,17 @@ def revert_flag(
     services: ServicesDep,
     caller: CallerDep,
     response: Response,
-) -> dict[str, Any]:
-    view = use.revert_flag(
-        services, caller, project, flag, environment, body.to_version, version, body.reason
+    plan: Plan = False,
+) -> Any:
+    result = use.revert_flag(
+        services,
+        caller,
+        project,
+        flag,
+        environment,
+        body.to_version,
+        version,
+        body.reason,
+        plan=plan,
     )
-    return etag(response, view)
+    return governed(response, result)

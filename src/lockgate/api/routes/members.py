@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Query, Response
 
 from lockgate.api.deps import CallerDep, ServicesDep, reason_header
 from lockgate.api.schemas_identity import MemberGrant
-from lockgate.control import members as use
+from lockgate.control.identity import members as use
 
 router = APIRouter(prefix="/api/v1/projects/{project}/members", tags=["members"])
 

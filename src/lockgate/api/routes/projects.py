@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Query, Response
+from fastapi.encoders import jsonable_encoder
+from fastapi.responses import JSONResponse
 
 from lockgate.api.deps import CallerDep, IfMatch, ServicesDep
 from lockgate.api.schemas import (
     EnvironmentCreate,
     EnvironmentUpdate,
+    PostureUpdate,
     ProjectCreate,
     ProjectUpdate,
     changes,
 )
-from lockgate.control import projects as use
+from lockgate.control.configuration import projects as use
+from lockgate.control.governance.gate import Deferred
 
 router = APIRouter(prefix="/api/v1/projects", tags=["projects"])
 
@@ -22,6 +26,26 @@ router = APIRouter(prefix="/api/v1/projects", tags=["projects"])
 def etag(response: Response, view: dict[str, Any]) -> dict[str, Any]:
     response.headers["ETag"] = f'"{view["version"]}"'
     return view
+
+
+def governed(response: Response, result: dict[str, Any] | Deferred) -> Any:
+    """A governed write's answer: the applied resource (with its ETag), the change request
+    it became (``202``), or the plan of what would happen (``?plan=true``)."""
+    if isinstance(result, Deferred):
+        return JSONResponse(jsonable_encoder(result.body), status_code=result.status)
+    return etag(response, result)
+
+
+Plan = Annotated[
+    bool,
+    Query(
+        description="answer what the policy would do (apply, ask for approval, refuse) "
+        "without doing it"
+    ),
+]
+GOVERNED: dict[int | str, dict[str, Any]] = {
+    202: {"description": "the change needs approval: the change request created for it"},
+}
 
 
 @router.get("", summary="List the projects you can see")
@@ -75,7 +99,14 @@ def create_environment(
     response: Response,
 ) -> dict[str, Any]:
     view = use.create_environment(
-        services, caller, project, body.key, body.name, body.protected, body.position
+        services,
+        caller,
+        project,
+        body.key,
+        body.name,
+        body.protected,
+        body.position,
+        development=body.development,
     )
     return etag(response, view)
 
@@ -88,7 +119,11 @@ def get_environment(
 
 
 @router.patch(
-    "/{project}/environments/{environment}", summary="Rename, reorder or protect an environment"
+    "/{project}/environments/{environment}",
+    summary="Rename, reorder or protect an environment",
+    description="Loosening an environment's class (unprotecting it, or marking it as a "
+    "development environment) needs an approval: the answer is then a change request (202).",
+    responses=GOVERNED,
 )
 def update_environment(
     project: str,
@@ -98,8 +133,35 @@ def update_environment(
     services: ServicesDep,
     caller: CallerDep,
     response: Response,
-) -> dict[str, Any]:
-    view = use.update_environment(
-        services, caller, project, environment, changes(body), version, body.reason
+    plan: Plan = False,
+) -> Any:
+    result = use.update_environment(
+        services, caller, project, environment, changes(body), version, body.reason, plan=plan
     )
+    return governed(response, result)
+
+
+@router.get("/{project}/posture", summary="The project's posture table (what changes need)")
+def get_posture(project: str, services: ServicesDep, caller: CallerDep, response: Response) -> Any:
+    view = use.get_posture(services, caller, project)
     return etag(response, view)
+
+
+@router.put(
+    "/{project}/posture",
+    summary="Propose a new posture table (applies once a project approver approves it)",
+    responses=GOVERNED,
+)
+def update_posture(
+    project: str,
+    body: PostureUpdate,
+    version: IfMatch,
+    services: ServicesDep,
+    caller: CallerDep,
+    response: Response,
+    plan: Plan = False,
+) -> Any:
+    result = use.update_posture(
+        services, caller, project, body.posture, version, body.reason, plan=plan
+    )
+    return governed(response, result)

@@ -22,7 +22,7 @@ from pydantic import (
 from sqlalchemy import insert
 
 from lockgate.control.base import iso
-from lockgate.control.sdk_keys import SdkKeyPrincipal
+from lockgate.control.identity.sdk_keys import SdkKeyPrincipal
 from lockgate.delivery.auth import ClientOrServerKey, ServerKey
 from lockgate.delivery.fastpath import etag_matches, etag_of
 from lockgate.delivery.hub import DeliveryHub

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends
 
 from lockgate.api.deps import CallerDep, ServicesDep, reason_header
 from lockgate.api.schemas_identity import SdkKeyCreate
-from lockgate.control import sdk_keys as use
+from lockgate.control.identity import sdk_keys as use
 
 router = APIRouter(
     prefix="/api/v1/projects/{project}/environments/{environment}/sdk-keys", tags=["sdk keys"]

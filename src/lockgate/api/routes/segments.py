@@ -7,10 +7,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Response
 
 from lockgate.api.deps import CallerDep, IfMatch, ServicesDep, reason_header
-from lockgate.api.routes.projects import etag
+from lockgate.api.routes.projects import GOVERNED, Plan, etag, governed
 from lockgate.api.schemas import changes
 from lockgate.api.schemas_segments import NO_NUL, SegmentCreate, SegmentUpdate
-from lockgate.control import segments as use
+from lockgate.control.configuration import segments as use
 
 router = APIRouter(prefix="/api/v1/projects/{project}/segments", tags=["segments"])
 
@@ -46,7 +46,13 @@ def get_segment(
     return etag(response, use.get_segment(services, caller, project, segment))
 
 
-@router.patch("/{segment}", summary="Change a segment (every environment)")
+@router.patch(
+    "/{segment}",
+    summary="Change a segment (every environment)",
+    description="Governed for every behavior that uses the segment: a wider segment widens "
+    "them all and the strictest posture among them applies (202 with a change request).",
+    responses=GOVERNED,
+)
 def update_segment(
     project: str,
     segment: str,
@@ -55,11 +61,12 @@ def update_segment(
     services: ServicesDep,
     caller: CallerDep,
     response: Response,
-) -> dict[str, Any]:
-    view = use.update_segment(
-        services, caller, project, segment, changes(body), version, body.reason
+    plan: Plan = False,
+) -> Any:
+    result = use.update_segment(
+        services, caller, project, segment, changes(body), version, body.reason, plan=plan
     )
-    return etag(response, view)
+    return governed(response, result)
 
 
 @router.delete(

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Query
 
 from lockgate.api.deps import CallerDep, ServicesDep, reason_header
 from lockgate.api.schemas_identity import TokenCreate
-from lockgate.control import tokens as use
+from lockgate.control.identity import tokens as use
 
 router = APIRouter(prefix="/api/v1/tokens", tags=["tokens"])
 
@@ -26,6 +26,7 @@ def create_token(body: TokenCreate, services: ServicesDep, caller: CallerDep) ->
         name=body.name,
         project=body.project,
         max_role=body.max_role,
+        kind=body.kind,
         expires_at=body.expires_at,
         expires_in_days=body.expires_in_days,
         user=body.user,

@@ -10,7 +10,7 @@ from lockgate.api.deps import CallerDep, IfMatch, ServicesDep
 from lockgate.api.routes.projects import etag
 from lockgate.api.schemas import changes
 from lockgate.api.schemas_identity import UserCreate, UserUpdate
-from lockgate.control import users as use
+from lockgate.control.identity import users as use
 
 router = APIRouter(prefix="/api/v1/users", tags=["users"])
 

@@ -2,7 +2,7 @@
 
 A session is a random secret held by the browser in an HttpOnly cookie; the server keeps
 only its SHA-256 hash, the user, a CSRF token and the expiry. Logins are throttled per
-claimed username and per client address (:mod:`lockgate.control.login_limits`), and every
+claimed username and per client address (:mod:`lockgate.control.identity.login_limits`), and every
 login and failed login is audited. Unknown users, wrong passwords, disabled users and
 service accounts all get the same answer after the same amount of hashing work.
 """
@@ -17,12 +17,13 @@ from typing import Any
 
 from sqlalchemy import Connection, insert, select, update
 
-from lockgate.control import identity, users
 from lockgate.control.base import Caller, Services, iso
-from lockgate.control.login_limits import LoginLimiter, address_key, user_key
-from lockgate.control.passwords import verify_password
+from lockgate.control.identity import credentials, users
+from lockgate.control.identity.login_limits import LoginLimiter, address_key, user_key
+from lockgate.control.identity.passwords import verify_password
 from lockgate.errors import Unauthenticated
 from lockgate.policy.access import Principal
+from lockgate.policy.changes import AuditAction
 from lockgate.store.tables import sessions
 from lockgate.store.tables import users as users_table
 
@@ -80,7 +81,7 @@ def _record_failure(
         tx.record(
             anonymous,
             {
-                "action": "auth:login_failed",
+                "action": AuditAction.AUTH_LOGIN_FAILED.value,
                 "object_type": "user",
                 "object_key": username[:200],
                 "evidence": {
@@ -102,7 +103,7 @@ def _open_session(
         result = tx.conn.execute(
             insert(sessions).values(
                 user_id=user_id,
-                secret_hash=identity.hash_secret(secret),
+                secret_hash=credentials.hash_secret(secret),
                 csrf_token=csrf_token,
                 created_at=tx.now,
                 expires_at=expires_at,
@@ -114,7 +115,7 @@ def _open_session(
         tx.record(
             Caller(principal, request_id, source=source),
             {
-                "action": "auth:login",
+                "action": AuditAction.AUTH_LOGIN.value,
                 "object_type": "user",
                 "object_key": principal.name,
                 "evidence": {"client_address": address, "session_expires_at": expires_at},
@@ -124,14 +125,14 @@ def _open_session(
 
 
 def _session_principal(conn: Connection, user_id: int, session_id: int) -> Principal:
-    principal = identity.load_principal(conn, user_id)
+    principal = credentials.load_principal(conn, user_id)
     return dataclasses.replace(principal, extra={"session_id": str(session_id)})
 
 
 def authenticate_session(conn: Connection, secret: str, now: str) -> tuple[Principal, str]:
     """The principal of a live session and its CSRF token; raises :class:`Unauthenticated`."""
     row = conn.execute(
-        select(sessions).where(sessions.c.secret_hash == identity.hash_secret(secret))
+        select(sessions).where(sessions.c.secret_hash == credentials.hash_secret(secret))
     ).first()
     if row is None or row.revoked_at is not None:
         raise Unauthenticated("your session has ended; log in again")
@@ -159,6 +160,10 @@ def logout(svc: Services, caller: Caller) -> bool:
         )
         tx.record(
             caller,
-            {"action": "auth:logout", "object_type": "user", "object_key": caller.actor_name},
+            {
+                "action": AuditAction.AUTH_LOGOUT.value,
+                "object_type": "user",
+                "object_key": caller.actor_name,
+            },
         )
     return True

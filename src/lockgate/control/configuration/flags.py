@@ -9,16 +9,24 @@ snapshot version.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import Connection, Row, and_, func, insert, or_, select, update
 
-from lockgate.control import lookup, snapshots
+from lockgate.control import lookup
 from lockgate.control.base import Caller, Services, Transaction
-from lockgate.engine import Mode
-from lockgate.errors import Conflict, FieldProblem, InvalidInput, NotFound
+from lockgate.control.configuration import snapshots
+from lockgate.control.governance import gate
+from lockgate.control.governance.gate import Deferred
+from lockgate.engine import Mode, decode
+from lockgate.errors import Conflict, FieldProblem, InvalidInput, NotFound, PolicyRefused
+from lockgate.policy import postures
 from lockgate.policy.access import Action
+from lockgate.policy.changes import AuditAction, Change, ObjectType
+from lockgate.policy.classify import Classification, Direction, classify_snapshots, most_severe
+from lockgate.policy.postures import Verdict
 from lockgate.store.tables import environments, flag_config_versions, flag_configs, flags
 
 __all__ = [
@@ -35,7 +43,7 @@ __all__ = [
     "update_flag_config",
 ]
 
-RISK_TIERS = ("low", "medium", "high", "restricted")
+RISK_TIERS = postures.RISK_TIERS
 LIFECYCLES = ("temporary", "permanent")
 CONFIG_FIELDS = (
     "on",
@@ -51,7 +59,6 @@ DEFINITION_FIELDS = (
     "name", "description", "owner", "risk_tier", "lifecycle", "tags", "variations",
     "client_visible", "archived",
 )  # fmt: skip
-_REASON_TIERS = ("high", "restricted")
 
 
 def default_variations(kind: str) -> list[dict[str, Any]]:
@@ -145,26 +152,10 @@ def _check_definition(values: dict[str, Any]) -> None:
         raise InvalidInput("invalid flag definition", problems)
 
 
-def require_reason(reason: str, *, risk_tier: str, protected: bool, what: str) -> None:
-    """High-risk behaviors and protected environments need a stated reason for each change."""
-    if reason.strip():
-        return
-    if risk_tier in _REASON_TIERS:
-        raise InvalidInput(
-            f"a reason is required to change {what}",
-            [FieldProblem("reason", f"required for changes to {risk_tier}-risk behaviors")],
-        )
-    if protected:
-        raise InvalidInput(
-            f"a reason is required to change {what}",
-            [FieldProblem("reason", "required for changes in protected environments")],
-        )
-
-
 def create_flag(
     svc: Services, caller: Caller, project_key: str, values: dict[str, Any], reason: str = ""
 ) -> dict[str, Any]:
-    from lockgate.control.projects import check_key
+    from lockgate.control.lookup import check_key
 
     key = values["key"]
     check_key(key)
@@ -173,9 +164,20 @@ def create_flag(
     variations = values.get("variations") or default_variations(kind)
     with svc.change() as tx:
         project = caller.project(tx.conn, project_key, Action.WRITE_PROJECT_OBJECT)
-        require_reason(
-            reason, risk_tier=values.get("risk_tier", "low"), protected=False, what=f"flag {key!r}"
+        planned = Change(
+            action=AuditAction.FLAG_CREATED,
+            object_type=ObjectType.FLAG,
+            project=project_key,
+            object_key=key,
+            before=None,
+            after=values,
+            reason=reason,
+            actor_id=caller.actor_id,
+            actor_name=caller.actor_name,
         )
+        # A new flag is off everywhere: it serves nobody more, so the posture only asks
+        # whether its tier needs a stated reason.
+        gate.require_reason(planned, gate.posture_of(project), [], [values.get("risk_tier", "low")])
         if tx.conn.execute(
             select(flags.c.id).where(flags.c.project_id == project.id, flags.c.key == key)
         ).first():
@@ -224,7 +226,7 @@ def create_flag(
         tx.record(
             caller,
             {
-                "action": "flag:created",
+                "action": planned.action.value,
                 "object_type": "flag",
                 "object_key": key,
                 "project": project_key,
@@ -341,56 +343,230 @@ def update_flag(
     changes: dict[str, Any],
     expected_version: int | None,
     reason: str = "",
-) -> dict[str, Any]:
-    """Change a flag's definition (shared by all environments)."""
-    from lockgate.control.projects import check_version
+    *,
+    plan: bool = False,
+) -> dict[str, Any] | Deferred:
+    """Change a flag's definition (shared by all environments), governed like any change.
+
+    A definition change is classified in every environment: archiving reduces, restoring
+    or widening what variations mean expands, and lowering the risk tier loosens the
+    governance of every environment (an expansion of authority).
+    """
+    from lockgate.control.lookup import check_version
 
     _check_definition(changes)
     with svc.change() as tx:
         project = caller.project(tx.conn, project_key, Action.WRITE_PROJECT_OBJECT)
         row = lookup.flag(tx.conn, project, key)
         check_version(row.version, expected_version, f"flag {key!r}")
-        tier = changes.get("risk_tier", row.risk_tier)
-        require_reason(
-            reason,
-            risk_tier=max(tier, row.risk_tier, key=RISK_TIERS.index),
-            protected=False,
-            what=f"flag {key!r}",
+        before = {k: _definition_view(row)[k] for k in DEFINITION_FIELDS}
+        after = {**before, **changes}
+        change = Change(
+            action=AuditAction.FLAG_ARCHIVED
+            if changes.get("archived")
+            else AuditAction.FLAG_UPDATED,
+            object_type=ObjectType.FLAG,
+            project=project_key,
+            object_key=key,
+            before=before,
+            after=after,
+            base_version=row.version,
+            reason=reason,
+            actor_id=caller.actor_id,
+            actor_name=caller.actor_name,
         )
-        before = _definition_view(row)
-        definition = {**{k: before[k] for k in DEFINITION_FIELDS}, **changes}
-        envs = _configs(tx.conn, row.id)
-        for cfg in envs:
-            doc = snapshots.flag_document(
-                SimpleNamespace(key=key, **{**definition, "kind": row.kind}),
-                cfg.config,
-                cfg.version,
+        tier = postures.strictest([row.risk_tier, after["risk_tier"]])
+        gate.require_reason(change, gate.posture_of(project), [], [tier])
+        if after == before:
+            return flag_view(tx.conn, row)
+        verdict, evidence, env_ids = _judge_definition(tx, project, row, after)
+        deferred = gate.govern(
+            tx, caller, project, change, verdict, environment_ids=env_ids, plan=plan
+        )
+        if deferred is not None:
+            return deferred
+        return _apply_definition(
+            tx, caller, project, row, change, evidence | {"policy": verdict.document()}
+        )
+
+
+def _judge_definition(
+    tx: Transaction, project: Row[Any], row: Row[Any], definition: dict[str, Any]
+) -> tuple[Verdict, dict[str, Any], list[int]]:
+    """Validate a definition in every environment, classify it, and decide."""
+    key = row.key
+    found = []
+    expanding = []
+    env_rows = {
+        e.id: e
+        for e in tx.conn.execute(
+            select(environments).where(environments.c.project_id == project.id)
+        )
+    }
+    for cfg in _configs(tx.conn, row.id):
+        doc = snapshots.flag_document(
+            SimpleNamespace(key=key, **{**definition, "kind": row.kind}), cfg.config, cfg.version
+        )
+        before_doc = snapshots.build_snapshot(tx.conn, cfg.env_id)
+        document = snapshots.build_snapshot(tx.conn, cfg.env_id, override_flag=(key, doc))
+        if definition["archived"]:
+            document["flags"].pop(key)
+        snapshots.check_snapshot(document, f"flags.{key}")
+        result = classify_snapshots(decode(before_doc), decode(document), flags=(key,))
+        found.append(result)
+        if result.is_expansion:
+            expanding.append(env_rows[cfg.env_id])
+    lowered = RISK_TIERS.index(definition["risk_tier"]) < RISK_TIERS.index(row.risk_tier)
+    if lowered:
+        found.append(
+            Classification(
+                Direction.EXPANSION,
+                (key,),
+                (f"{key}: lowers the risk tier from {row.risk_tier} to {definition['risk_tier']}",),
             )
-            document = snapshots.build_snapshot(tx.conn, cfg.env_id, override_flag=(key, doc))
-            if definition["archived"]:
-                document["flags"].pop(key)
-            snapshots.check_snapshot(document, f"flags.{key}")
-        tx.conn.execute(
-            update(flags)
-            .where(flags.c.id == row.id)
-            .values(**changes, version=row.version + 1, updated_at=tx.now)
         )
-        row = lookup.flag(tx.conn, project, key)
-        snapshots.bump(tx, [c.env_id for c in envs], flag_keys=[key])
-        tx.record(
-            caller,
-            {
-                "action": "flag:archived" if changes.get("archived") else "flag:updated",
-                "object_type": "flag",
-                "object_key": key,
-                "project": project_key,
-                "before": before,
-                "after": _definition_view(row),
-                "reason": reason,
-                "risk_tier": row.risk_tier,
-            },
-        )
-        return flag_view(tx.conn, row)
+        expanding = list(env_rows.values())
+    summary = most_severe(found)
+    tier = postures.strictest([row.risk_tier, definition["risk_tier"]])
+    scopes = gate.scopes_for([tier], expanding)
+    if lowered and not expanding:
+        scopes = [(tier, "standard")]
+    verdict = postures.decide(
+        summary.direction, reasons=summary.reasons, scopes=scopes, posture=gate.posture_of(project)
+    )
+    return verdict, gate.classification_note(summary), sorted(e.id for e in expanding)
+
+
+def _apply_definition(
+    tx: Transaction,
+    caller: Caller,
+    project: Row[Any],
+    row: Row[Any],
+    change: Change,
+    evidence: dict[str, Any],
+) -> dict[str, Any]:
+    key = row.key
+    after = dict(change.after or {})
+    before = _definition_view(row)
+    envs = _configs(tx.conn, row.id)
+    tx.conn.execute(
+        update(flags)
+        .where(flags.c.id == row.id)
+        .values(**after, version=row.version + 1, updated_at=tx.now)
+    )
+    row = lookup.flag(tx.conn, project, key)
+    snapshots.bump(tx, [c.env_id for c in envs], flag_keys=[key])
+    tx.record(
+        caller,
+        {
+            "action": change.action.value,
+            "object_type": "flag",
+            "object_key": key,
+            "project": change.project,
+            "before": before,
+            "after": _definition_view(row),
+            "reason": change.reason,
+            "risk_tier": row.risk_tier,
+            "evidence": evidence,
+            "refs": dict(change.refs),
+        },
+    )
+    return flag_view(tx.conn, row)
+
+
+def apply_definition_change(
+    tx: Transaction, caller: Caller, change: Change, evidence: dict[str, Any]
+) -> dict[str, Any]:
+    """Apply an approved definition change (from a change request) if nothing moved."""
+    project = caller.project(tx.conn, change.project, Action.WRITE_PROJECT_OBJECT)
+    row = lookup.flag(tx.conn, project, change.object_key)
+    if row.version != change.base_version:
+        view = _definition_view(row)
+        raise gate.target_moved(change, row.version, {k: view[k] for k in DEFINITION_FIELDS})
+    _judge_definition(tx, project, row, dict(change.after or {}))  # still valid everywhere
+    return _apply_definition(tx, caller, project, row, change, evidence)
+
+
+@dataclass(frozen=True)
+class ConfigTarget:
+    """A flag's configuration in one environment, loaded for a write."""
+
+    project: Row[Any]
+    environment: Row[Any]
+    flag: Row[Any]
+    config: Row[Any]
+
+
+def _config_target(
+    tx: Transaction, caller: Caller, project_key: str, key: str, env_key: str
+) -> ConfigTarget:
+    project = lookup.project(tx.conn, project_key)
+    env = lookup.environment(tx.conn, project, env_key)
+    caller.authorize(
+        Action.WRITE_ENVIRONMENT_CONFIG, project.id, env.id, what=f"project {project_key!r}"
+    )
+    row = lookup.flag(tx.conn, project, key)
+    if row.archived:
+        raise Conflict(f"flag {key!r} is archived; restore it before changing its configuration")
+    current = _configs(tx.conn, row.id, env.id)
+    if not current:
+        raise NotFound(f"flag {key!r} has no configuration in environment {env_key!r}")
+    return ConfigTarget(project, env, row, current[0])
+
+
+def _config_of(change: Change) -> dict[str, Any]:
+    return {k: v for k, v in (change.after or {}).items() if k != "version"}
+
+
+def _judge_config(
+    tx: Transaction, target: ConfigTarget, change: Change
+) -> tuple[Verdict, snapshots.CheckedUpdate, dict[str, Any]]:
+    """Validate the new configuration and decide what it needs."""
+    env = target.environment
+    doc = snapshots.flag_document(target.flag, _config_of(change), target.config.version + 1)
+    checked = snapshots.check_flag_update(tx, env.id, env.snapshot_version, target.flag.key, doc)
+    found = classify_snapshots(checked.before, checked.after, flags=(target.flag.key,))
+    scopes = [(target.flag.risk_tier, gate.environment_class(env))]
+    verdict = postures.decide(
+        found.direction,
+        reasons=found.reasons,
+        scopes=scopes,
+        posture=gate.posture_of(target.project),
+    )
+    return verdict, checked, gate.classification_note(found)
+
+
+def _apply_config(
+    tx: Transaction,
+    caller: Caller,
+    target: ConfigTarget,
+    change: Change,
+    checked: snapshots.CheckedUpdate,
+    evidence: dict[str, Any],
+) -> dict[str, Any]:
+    row, env, cfg = target.flag, target.environment, target.config
+    version = cfg.version + 1
+    config = _config_of(change)
+    entry = tx.record(
+        caller,
+        {
+            "action": change.action.value,
+            "object_type": "flag",
+            "object_key": row.key,
+            "project": change.project,
+            "environment": env.key,
+            "before": {"version": cfg.version, **cfg.config},
+            "after": {"version": version, **config},
+            "reason": change.reason,
+            "risk_tier": row.risk_tier,
+            "evidence": evidence,
+            "refs": dict(change.refs),
+        },
+    )
+    _write_config(tx, row.id, env.id, version, config, caller.actor_name, change.reason, entry.seq)
+    snapshots.bump(tx, [env.id], flag_keys=[row.key])
+    checked.remember(tx)
+    return _config_view(_configs(tx.conn, row.id, env.id)[0], env.key) | {"flag": row.key}
 
 
 def update_flag_config(
@@ -402,11 +578,18 @@ def update_flag_config(
     changes: dict[str, Any],
     expected_version: int | None,
     reason: str = "",
-    action: str = "flag:configured",
+    action: AuditAction = AuditAction.FLAG_CONFIGURED,
     refs: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    """Change a flag's configuration in one environment (a new version of it)."""
-    from lockgate.control.projects import check_version
+    *,
+    plan: bool = False,
+) -> dict[str, Any] | Deferred:
+    """Change a flag's configuration in one environment (a new version of it).
+
+    Planned as a typed change and decided by the project's posture: applied now (every
+    reduction, and expansions the posture allows directly), proposed as a change request,
+    or refused. ``plan`` answers what would happen without doing it.
+    """
+    from lockgate.control.lookup import check_version
 
     unknown = sorted(set(changes) - set(CONFIG_FIELDS))
     if unknown:
@@ -415,51 +598,98 @@ def update_flag_config(
             [FieldProblem(f, "unknown or read-only field") for f in unknown],
         )
     with svc.change() as tx:
-        project = lookup.project(tx.conn, project_key)
-        env = lookup.environment(tx.conn, project, env_key)
-        caller.authorize(
-            Action.WRITE_ENVIRONMENT_CONFIG, project.id, env.id, what=f"project {project_key!r}"
-        )
-        row = lookup.flag(tx.conn, project, key)
-        if row.archived:
-            raise Conflict(
-                f"flag {key!r} is archived; restore it before changing its configuration"
-            )
-        current = _configs(tx.conn, row.id, env.id)
-        if not current:
-            raise NotFound(f"flag {key!r} has no configuration in environment {env_key!r}")
-        cfg = current[0]
+        target = _config_target(tx, caller, project_key, key, env_key)
+        cfg = target.config
         check_version(cfg.version, expected_version, f"flag {key!r} in {env_key!r}")
-        require_reason(
-            reason,
-            risk_tier=row.risk_tier,
-            protected=env.protected,
-            what=f"flag {key!r} in {env_key!r}",
-        )
         config = {**cfg.config, **changes}
+        change = Change(
+            action=action,
+            object_type=ObjectType.FLAG,
+            project=project_key,
+            environment=env_key,
+            object_key=key,
+            before={"version": cfg.version, **cfg.config},
+            after={"version": cfg.version + 1, **config},
+            base_version=cfg.version,
+            reason=reason,
+            actor_id=caller.actor_id,
+            actor_name=caller.actor_name,
+            refs=refs or {},
+        )
+        tier = target.flag.risk_tier
+        scopes = [(tier, gate.environment_class(target.environment))]
+        gate.require_reason(change, gate.posture_of(target.project), scopes, [tier])
         if config == cfg.config:
             return _config_view(cfg, env_key) | {"flag": key}
-        version = cfg.version + 1
-        doc = snapshots.flag_document(row, config, version)
-        snapshots.check_flag_update(tx, env.id, env.snapshot_version, key, doc)
-        entry = tx.record(
+        verdict, checked, evidence = _judge_config(tx, target, change)
+        deferred = gate.govern(
+            tx,
             caller,
-            {
-                "action": action,
-                "object_type": "flag",
-                "object_key": key,
-                "project": project_key,
-                "environment": env_key,
-                "before": {"version": cfg.version, **cfg.config},
-                "after": {"version": version, **config},
-                "reason": reason,
-                "risk_tier": row.risk_tier,
-                "refs": refs or {},
-            },
+            target.project,
+            change,
+            verdict,
+            environment_ids=[target.environment.id],
+            plan=plan,
         )
-        _write_config(tx, row.id, env.id, version, config, caller.actor_name, reason, entry.seq)
-        snapshots.bump(tx, [env.id], flag_keys=[key])
-        return _config_view(_configs(tx.conn, row.id, env.id)[0], env_key) | {"flag": key}
+        if deferred is not None:
+            return deferred
+        return _apply_config(
+            tx, caller, target, change, checked, evidence | {"policy": verdict.document()}
+        )
+
+
+def apply_config_change(
+    tx: Transaction, caller: Caller, change: Change, evidence: dict[str, Any]
+) -> dict[str, Any]:
+    """Apply an approved configuration change (from a change request) if nothing moved."""
+    target = _config_target(tx, caller, change.project, change.object_key, change.environment or "")
+    current = target.config
+    if current.version != change.base_version:
+        raise gate.target_moved(
+            change, current.version, {"version": current.version, **current.config}
+        )
+    env = target.environment
+    doc = snapshots.flag_document(target.flag, _config_of(change), target.config.version + 1)
+    checked = snapshots.check_flag_update(tx, env.id, env.snapshot_version, target.flag.key, doc)
+    return _apply_config(tx, caller, target, change, checked, evidence)
+
+
+def replan_config_change(
+    tx: Transaction, caller: Caller, old: Change, changes: dict[str, Any], reason: str
+) -> tuple[Change, Verdict]:
+    """A proposed configuration change edited: planned again against the current target."""
+    unknown = sorted(set(changes) - set(CONFIG_FIELDS))
+    if unknown:
+        raise InvalidInput(
+            "unknown configuration fields",
+            [FieldProblem(f, "unknown or read-only field") for f in unknown],
+        )
+    target = _config_target(tx, caller, old.project, old.object_key, old.environment or "")
+    cfg = target.config
+    config = {**_config_of(old), **changes}
+    change = Change(
+        action=old.action,
+        object_type=ObjectType.FLAG,
+        project=old.project,
+        environment=old.environment,
+        object_key=old.object_key,
+        before={"version": cfg.version, **cfg.config},
+        after={"version": cfg.version + 1, **config},
+        base_version=cfg.version,
+        reason=reason,
+        actor_id=caller.actor_id,
+        actor_name=caller.actor_name,
+        refs=old.refs,
+    )
+    tier = target.flag.risk_tier
+    scopes = [(tier, gate.environment_class(target.environment))]
+    gate.require_reason(change, gate.posture_of(target.project), scopes, [tier])
+    verdict, _, _ = _judge_config(tx, target, change)
+    if verdict.outcome is postures.Outcome.REFUSE:
+        raise PolicyRefused(
+            f"{change.target}: refused by the project's posture ({verdict.rule})", rule=verdict.rule
+        )
+    return change, verdict
 
 
 def flag_history(
@@ -513,8 +743,13 @@ def revert_flag(
     to_version: int,
     expected_version: int | None,
     reason: str = "",
-) -> dict[str, Any]:
-    """Make an earlier version's configuration current again, as a new version."""
+    *,
+    plan: bool = False,
+) -> dict[str, Any] | Deferred:
+    """Make an earlier version's configuration current again, as a new version.
+
+    Classified like any other change: a revert to a wider version is an expansion.
+    """
     with svc.view() as conn:
         project = caller.project(conn, project_key, Action.READ)
         env = lookup.environment(conn, project, env_key)
@@ -537,6 +772,7 @@ def revert_flag(
         dict(old.config),
         expected_version,
         reason,
-        action="flag:reverted",
+        action=AuditAction.FLAG_REVERTED,
         refs={"reverted_to_version": to_version},
+        plan=plan,
     )

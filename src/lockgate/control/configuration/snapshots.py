@@ -7,8 +7,6 @@ transaction; the delivery layer streams from that record.
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -16,6 +14,7 @@ from typing import Any
 from sqlalchemy import Connection, insert, select, text, update
 
 from lockgate.control.base import ChangeEvent, Transaction
+from lockgate.control.cache import SnapshotCache, StoredSnapshot
 from lockgate.engine import SNAPSHOT_FORMAT, Snapshot, decode, validate
 from lockgate.engine.codec import apply_changes
 from lockgate.engine.problems import Problem
@@ -35,6 +34,7 @@ CHANGE_CHANNEL = "lockgate_changes"
 __all__ = [
     "CHANGE_CHANNEL",
     "SnapshotCache",
+    "CheckedUpdate",
     "StoredSnapshot",
     "bump",
     "build_snapshot",
@@ -125,54 +125,38 @@ def check_snapshot(document: dict[str, Any], focus: str, field_prefix: str = "")
 
 
 @dataclass(frozen=True)
-class StoredSnapshot:
-    """An environment's committed snapshot at one version: valid, decoded."""
+class CheckedUpdate:
+    """A flag write checked against the environment: the snapshot before and after it."""
 
-    document: dict[str, Any]
-    snapshot: Snapshot
-    contained: tuple[frozenset[str], frozenset[str]]
-    """Its self-contained flags and segments (``lockgate.engine.validate.self_contained``)."""
+    environment_id: int
+    version: int
+    before: Snapshot
+    after: Snapshot
+    stored: StoredSnapshot | None
 
+    def remember(self, tx: Transaction) -> None:
+        """Cache the result as the environment's next version once ``tx`` commits.
 
-class SnapshotCache:
-    """Committed environment snapshots by environment and version, most recent kept.
-
-    Filled only inside write transactions, which hold the write lock: what they read, and
-    what they commit, is exactly the environment at that version. A version is never
-    reused, so an entry is either right or never asked for again (another replica's
-    commit moves the stored version on, and the next write here misses and rebuilds).
-    """
-
-    def __init__(self, size: int = 256) -> None:
-        self._size = size
-        self._items: OrderedDict[int, tuple[int, StoredSnapshot]] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, environment_id: int, version: int) -> StoredSnapshot | None:
-        with self._lock:
-            item = self._items.get(environment_id)
-            if item is None or item[0] != version:
-                return None
-            self._items.move_to_end(environment_id)
-            return item[1]
-
-    def put(self, environment_id: int, version: int, stored: StoredSnapshot) -> None:
-        with self._lock:
-            self._items[environment_id] = (version, stored)
-            self._items.move_to_end(environment_id)
-            while len(self._items) > self._size:
-                self._items.popitem(last=False)
+        Call it only when the change is applied in ``tx`` (not when it is only proposed).
+        """
+        stored = self.stored
+        if stored is None:
+            return
+        cache: SnapshotCache = tx.services.snapshot_cache
+        environment_id, version = self.environment_id, self.version + 1
+        tx.after_commit(lambda: cache.put(environment_id, version, stored))
 
 
 def check_flag_update(
     tx: Transaction, environment_id: int, version: int, key: str, doc: dict[str, Any]
-) -> None:
+) -> CheckedUpdate:
     """:func:`check_snapshot` of the environment (at ``version``, its stored one) with flag
     ``key`` replaced by ``doc``, at the cost of that flag rather than of the environment.
 
     The stored snapshot comes from the services' :class:`SnapshotCache` (built and checked
-    on a miss); only what the change can affect is validated again. Once the transaction
-    commits, the result is cached as the next version.
+    on a miss); only what the change can affect is validated again. The result carries
+    both snapshots (for the change's classification) and, through
+    :meth:`CheckedUpdate.remember`, caches the new one once the change commits.
     """
     cache: SnapshotCache = tx.services.snapshot_cache
     base = cache.get(environment_id, version)
@@ -182,7 +166,7 @@ def check_flag_update(
         if document["version"] != version or validate(snapshot):  # never, in practice
             overridden = build_snapshot(tx.conn, environment_id, override_flag=(key, doc))
             check_snapshot(overridden, f"flags.{key}")
-            return
+            return CheckedUpdate(environment_id, version, snapshot, decode(overridden), None)
         base = StoredSnapshot(document, snapshot, self_contained(snapshot))
         cache.put(environment_id, version, base)
     changes = Changes(flags=frozenset((key,)))
@@ -197,7 +181,7 @@ def check_flag_update(
         "flags": {**base.document["flags"], key: doc},
     }
     after = StoredSnapshot(document, changed, contained_after(base.contained, changed, changes))
-    tx.after_commit(lambda: cache.put(environment_id, version + 1, after))
+    return CheckedUpdate(environment_id, version, base.snapshot, changed, after)
 
 
 def _refuse(problems: list[Problem], focus: str, field_prefix: str = "") -> None:

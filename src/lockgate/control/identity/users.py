@@ -13,14 +13,15 @@ from typing import Any
 from sqlalchemy import Connection, Row, func, insert, select, update
 
 from lockgate.control.base import Caller, Services
-from lockgate.control.login_limits import LoginLimiter, address_key, user_key
-from lockgate.control.passwords import (
+from lockgate.control.identity.login_limits import LoginLimiter, address_key, user_key
+from lockgate.control.identity.passwords import (
     MIN_PASSWORD_LENGTH,
     hash_password,
     needs_rehash,
     verify_password,
 )
 from lockgate.errors import Conflict, FieldProblem, InvalidInput, NotFound, PermissionDenied
+from lockgate.policy.changes import AuditAction
 from lockgate.store.tables import environments, projects, role_grants, sessions, users
 
 __all__ = [
@@ -149,7 +150,7 @@ def create_user(
         tx.record(
             caller,
             {
-                "action": "user:created",
+                "action": AuditAction.USER_CREATED.value,
                 "object_type": "user",
                 "object_key": username,
                 "after": view,
@@ -210,7 +211,7 @@ def update_user(
     reason: str = "",
 ) -> dict[str, Any]:
     """Change a user's display name, disabled flag or administrator status."""
-    from lockgate.control.projects import check_version
+    from lockgate.control.lookup import check_version
 
     caller.require_system_admin()
     unknown = sorted(set(changes) - set(UPDATABLE))
@@ -234,7 +235,7 @@ def update_user(
         tx.record(
             caller,
             {
-                "action": "user:updated",
+                "action": AuditAction.USER_UPDATED.value,
                 "object_type": "user",
                 "object_key": username,
                 "before": before,
@@ -308,7 +309,7 @@ def change_password(
         tx.record(
             caller,
             {
-                "action": "user:password_changed",
+                "action": AuditAction.USER_PASSWORD_CHANGED.value,
                 "object_type": "user",
                 "object_key": row.username,
                 "evidence": {"other_sessions_revoked": True},

@@ -17,10 +17,12 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, func, insert, select, update
 
-from lockgate.control import identity, lookup
+from lockgate.control import lookup
 from lockgate.control.base import Caller, Services
+from lockgate.control.identity import credentials
 from lockgate.errors import Conflict, FieldProblem, InvalidInput, NotFound, Unauthenticated
 from lockgate.policy.access import Action
+from lockgate.policy.changes import AuditAction
 from lockgate.store.tables import environments, sdk_keys
 
 __all__ = [
@@ -121,7 +123,7 @@ def create_sdk_key(
     with svc.change() as tx:
         _, env = _scope(tx.conn, caller, project_key, env_key, lock=True)
         _check_room(tx.conn, env, kind)
-        issued = identity.new_secret(KIND_PREFIX[kind])
+        issued = credentials.new_secret(KIND_PREFIX[kind])
         tx.conn.execute(
             insert(sdk_keys).values(
                 environment_id=env.id,
@@ -137,7 +139,7 @@ def create_sdk_key(
         tx.record(
             caller,
             {
-                "action": "sdk_key:created",
+                "action": AuditAction.SDK_KEY_CREATED.value,
                 "object_type": "sdk_key",
                 "object_key": issued.prefix,
                 "project": project_key,
@@ -175,7 +177,7 @@ def revoke_sdk_key(
         tx.record(
             caller,
             {
-                "action": "sdk_key:revoked",
+                "action": AuditAction.SDK_KEY_REVOKED.value,
                 "object_type": "sdk_key",
                 "object_key": prefix,
                 "project": project_key,
@@ -194,7 +196,7 @@ def authenticate_sdk_key(conn: Connection, value: str, now: str) -> SdkKeyPrinci
     ``now`` is accepted for symmetry with token authentication (SDK keys do not expire);
     call :func:`touch_sdk_key` in a write transaction to record use.
     """
-    parsed = identity.parse_secret(value)
+    parsed = credentials.parse_secret(value)
     if parsed is None or parsed[0] not in KIND_PREFIX.values():
         raise Unauthenticated("send a server or client SDK key (lgs_… or lgc_…)")
     row = conn.execute(
@@ -202,7 +204,7 @@ def authenticate_sdk_key(conn: Connection, value: str, now: str) -> SdkKeyPrinci
         .join(environments, environments.c.id == sdk_keys.c.environment_id)
         .where(sdk_keys.c.prefix == parsed[1])
     ).first()
-    if row is None or not hmac.compare_digest(row.secret_hash, identity.hash_secret(value)):
+    if row is None or not hmac.compare_digest(row.secret_hash, credentials.hash_secret(value)):
         raise Unauthenticated("invalid SDK key")
     if row.revoked_at is not None:
         raise Unauthenticated("this SDK key has been revoked")

@@ -14,13 +14,20 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, delete, func, insert, or_, select, update
 
-from lockgate.control import lookup, snapshots
+from lockgate.control import lookup
 from lockgate.control.base import Caller, Services, Transaction
-from lockgate.control.projects import check_key, check_version
-from lockgate.engine import SNAPSHOT_FORMAT
+from lockgate.control.configuration import snapshots
+from lockgate.control.governance import gate
+from lockgate.control.governance.gate import Deferred
+from lockgate.control.lookup import check_key, check_version
+from lockgate.engine import SNAPSHOT_FORMAT, decode
 from lockgate.errors import Conflict
+from lockgate.policy import postures
 from lockgate.policy.access import Action
-from lockgate.store.tables import environments, segments
+from lockgate.policy.changes import AuditAction, Change, ObjectType
+from lockgate.policy.classify import classify_snapshots, most_severe
+from lockgate.policy.postures import Verdict
+from lockgate.store.tables import environments, flags, segments
 
 __all__ = [
     "FIELDS",
@@ -96,7 +103,7 @@ def _check(
 def _record(
     tx: Transaction,
     caller: Caller,
-    verb: str,
+    action: AuditAction,
     project_key: str,
     key: str,
     before: dict[str, Any] | None,
@@ -106,7 +113,7 @@ def _record(
     tx.record(
         caller,
         {
-            "action": f"segment:{verb}",
+            "action": action.value,
             "object_type": "segment",
             "object_key": key,
             "project": project_key,
@@ -155,7 +162,7 @@ def create_segment(
         )
         view = segment_view(lookup.segment(tx.conn, project, key))
         snapshots.bump(tx, env_ids, segment_keys=[key])
-        _record(tx, caller, "created", project_key, key, None, view, reason)
+        _record(tx, caller, AuditAction.SEGMENT_CREATED, project_key, key, None, view, reason)
     return view
 
 
@@ -203,8 +210,14 @@ def update_segment(
     changes: dict[str, Any],
     expected_version: int | None,
     reason: str = "",
-) -> dict[str, Any]:
-    """Change some of a segment's fields (a new version of it, in every environment)."""
+    *,
+    plan: bool = False,
+) -> dict[str, Any] | Deferred:
+    """Change some of a segment's fields (a new version of it, in every environment).
+
+    Governed for every behavior that uses the segment: a wider segment widens them all,
+    and the strictest posture among them applies.
+    """
     with svc.change() as tx:
         project = caller.project(tx.conn, project_key, Action.WRITE_PROJECT_OBJECT)
         row = lookup.segment(tx.conn, project, key)
@@ -215,18 +228,111 @@ def update_segment(
         }
         if all(fields[name] == before[name] for name in FIELDS):
             return before
-        version = row.version + 1
-        env_ids = _environment_ids(tx.conn, project.id)
-        _check(tx.conn, project.id, env_ids, key, _document(key, version, fields))
-        tx.conn.execute(
-            update(segments)
-            .where(segments.c.id == row.id)
-            .values(**fields, version=version, updated_at=tx.now)
+        change = Change(
+            action=AuditAction.SEGMENT_UPDATED,
+            object_type=ObjectType.SEGMENT,
+            project=project_key,
+            object_key=key,
+            before={name: before[name] for name in FIELDS},
+            after=fields,
+            base_version=row.version,
+            reason=reason,
+            actor_id=caller.actor_id,
+            actor_name=caller.actor_name,
         )
-        after = segment_view(lookup.segment(tx.conn, project, key))
-        snapshots.bump(tx, env_ids, segment_keys=[key])
-        _record(tx, caller, "updated", project_key, key, before, after, reason)
+        verdict, evidence, env_ids, tiers = _judge_segment(
+            tx, project, key, row.version + 1, fields
+        )
+        gate.require_reason(change, gate.posture_of(project), [], tiers)
+        deferred = gate.govern(
+            tx, caller, project, change, verdict, environment_ids=env_ids, plan=plan
+        )
+        if deferred is not None:
+            return deferred
+        return _apply_update(
+            tx, caller, project, row, change, evidence | {"policy": verdict.document()}
+        )
+
+
+def _judge_segment(
+    tx: Transaction, project: Row[Any], key: str, version: int, fields: dict[str, Any]
+) -> tuple[Verdict, dict[str, Any], list[int], list[str]]:
+    """Validate the segment in every environment, classify it for every flag using it."""
+    doc = _document(key, version, fields)
+    env_rows = tx.conn.execute(
+        select(environments).where(environments.c.project_id == project.id)
+    ).all()
+    if not env_rows:
+        _check(tx.conn, project.id, [], key, doc)
+    found = []
+    expanding = []
+    for env in env_rows:
+        before_doc = snapshots.build_snapshot(tx.conn, env.id)
+        after_doc = snapshots.build_snapshot(tx.conn, env.id, override_segment=(key, doc))
+        snapshots.check_snapshot(after_doc, f"segments.{key}")
+        result = classify_snapshots(decode(before_doc), decode(after_doc), segments=(key,))
+        found.append(result)
+        if result.is_expansion:
+            expanding.append(env)
+    summary = most_severe(found)
+    tier_rows = tx.conn.execute(
+        select(flags.c.risk_tier).where(
+            flags.c.project_id == project.id, flags.c.key.in_(summary.flags or ("",))
+        )
+    ).all()
+    tiers = sorted({r.risk_tier for r in tier_rows}) or ["low"]
+    scopes = gate.scopes_for([postures.strictest(tiers)], expanding)
+    verdict = postures.decide(
+        summary.direction, reasons=summary.reasons, scopes=scopes, posture=gate.posture_of(project)
+    )
+    return verdict, gate.classification_note(summary), sorted(e.id for e in expanding), tiers
+
+
+def _apply_update(
+    tx: Transaction,
+    caller: Caller,
+    project: Row[Any],
+    row: Row[Any],
+    change: Change,
+    evidence: dict[str, Any],
+) -> dict[str, Any]:
+    key = row.key
+    before = segment_view(row)
+    tx.conn.execute(
+        update(segments)
+        .where(segments.c.id == row.id)
+        .values(**dict(change.after or {}), version=row.version + 1, updated_at=tx.now)
+    )
+    after = segment_view(lookup.segment(tx.conn, project, key))
+    snapshots.bump(tx, _environment_ids(tx.conn, project.id), segment_keys=[key])
+    tx.record(
+        caller,
+        {
+            "action": change.action.value,
+            "object_type": "segment",
+            "object_key": key,
+            "project": change.project,
+            "before": before,
+            "after": after,
+            "reason": change.reason,
+            "evidence": evidence,
+            "refs": dict(change.refs),
+        },
+    )
     return after
+
+
+def apply_segment_change(
+    tx: Transaction, caller: Caller, change: Change, evidence: dict[str, Any]
+) -> dict[str, Any]:
+    """Apply an approved segment edit (from a change request) if nothing moved."""
+    project = caller.project(tx.conn, change.project, Action.WRITE_PROJECT_OBJECT)
+    row = lookup.segment(tx.conn, project, change.object_key)
+    if row.version != change.base_version:
+        view = segment_view(row)
+        raise gate.target_moved(change, row.version, {f: view[f] for f in FIELDS})
+    _judge_segment(tx, project, row.key, row.version + 1, dict(change.after or {}))
+    return _apply_update(tx, caller, project, row, change, evidence)
 
 
 def delete_segment(
@@ -246,4 +352,13 @@ def delete_segment(
         _check(tx.conn, project.id, env_ids, key, None)
         tx.conn.execute(delete(segments).where(segments.c.id == row.id))
         snapshots.bump(tx, env_ids, segment_keys=[key])
-        _record(tx, caller, "deleted", project_key, key, segment_view(row), None, reason)
+        _record(
+            tx,
+            caller,
+            AuditAction.SEGMENT_DELETED,
+            project_key,
+            key,
+            segment_view(row),
+            None,
+            reason,
+        )

@@ -15,17 +15,22 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, Select, select, update
 
-from lockgate.control import identity, lookup
+from lockgate.control import lookup
 from lockgate.control.base import Caller, Services, iso
-from lockgate.control.users import USERNAME_PATTERN, find_user
+from lockgate.control.identity import credentials
+from lockgate.control.identity.users import USERNAME_PATTERN, find_user
 from lockgate.errors import FieldProblem, InvalidInput, NotFound, PermissionDenied
 from lockgate.policy.access import Principal, Role
+from lockgate.policy.changes import AuditAction
 from lockgate.store.tables import api_tokens, projects, users
 
 __all__ = ["create_token", "list_tokens", "revoke_token", "token_by_id", "token_view"]
 
 MAX_DAYS = 3650
 PREFIX_PATTERN = re.compile(r"^[A-Za-z0-9]{1,32}$")
+
+
+TOKEN_KINDS = ("standard", "automation")
 
 
 def token_view(row: Row[Any]) -> dict[str, Any]:
@@ -36,6 +41,7 @@ def token_view(row: Row[Any]) -> dict[str, Any]:
         "user": row.username,
         "project": row.project_key,
         "max_role": row.max_role,
+        "kind": row.kind,
         "created_at": row.created_at,
         "created_by": row.created_by,
         "expires_at": row.expires_at,
@@ -171,8 +177,11 @@ def create_token(
     expires_in_days: int | None = None,
     user: str | None = None,
     reason: str = "",
+    kind: str = "standard",
 ) -> dict[str, Any]:
     """Create a token; the result's ``token`` is the only time the value is shown."""
+    if kind not in TOKEN_KINDS:
+        raise InvalidInput("bad kind", [FieldProblem("kind", "standard or automation")])
     if not name.strip():
         raise InvalidInput("a name is required", [FieldProblem("name", "must not be empty")])
     try:
@@ -187,8 +196,8 @@ def create_token(
         project_row = None if project is None else lookup.project(tx.conn, project)
         project_id, role = _scope(caller, project_row, role)
         expires = _bounded_by_caller_token(tx.conn, caller, expires)
-        issued = identity.new_secret("lgt")
-        identity.insert_token(
+        issued = credentials.new_secret("lgt")
+        credentials.insert_token(
             tx.conn,
             user_id=owner.id,
             name=name.strip(),
@@ -199,12 +208,13 @@ def create_token(
             project_id=project_id,
             max_role=None if role is None else role.value,
             expires_at=expires,
+            kind=kind,
         )
         view = token_view(_find(tx.conn, issued.prefix))
         tx.record(
             caller,
             {
-                "action": "token:created",
+                "action": AuditAction.TOKEN_CREATED.value,
                 "object_type": "token",
                 "object_key": issued.prefix,
                 "project": view["project"],
@@ -252,7 +262,7 @@ def revoke_token(svc: Services, caller: Caller, prefix: str, reason: str = "") -
         tx.record(
             caller,
             {
-                "action": "token:revoked",
+                "action": AuditAction.TOKEN_REVOKED.value,
                 "object_type": "token",
                 "object_key": prefix,
                 "project": after["project"],

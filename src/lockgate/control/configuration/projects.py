@@ -7,11 +7,16 @@ from typing import Any
 from sqlalchemy import Connection, Row, func, insert, select, update
 
 from lockgate.control import lookup
-from lockgate.control.base import Caller, Services
-from lockgate.control.flags import default_config
-from lockgate.engine.validate import KEY_PATTERN
+from lockgate.control.base import Caller, Services, Transaction
+from lockgate.control.configuration.flags import default_config
+from lockgate.control.governance import gate
+from lockgate.control.governance.gate import Deferred
+from lockgate.control.lookup import check_key, check_version
 from lockgate.errors import Conflict, FieldProblem, InvalidInput
+from lockgate.policy import postures
 from lockgate.policy.access import Action
+from lockgate.policy.changes import AuditAction, Change, ObjectType
+from lockgate.policy.classify import Direction
 from lockgate.store.tables import environments, flag_config_versions, flag_configs, flags, projects
 
 __all__ = [
@@ -26,29 +31,6 @@ __all__ = [
     "update_environment",
     "update_project",
 ]
-
-
-def check_key(key: str, field: str = "key") -> None:
-    if not KEY_PATTERN.match(key):
-        raise InvalidInput(
-            f"invalid {field}",
-            [
-                FieldProblem(
-                    field,
-                    "1-128 letters, digits, '_', '.', ':' or '-', starting with a letter or digit",
-                )
-            ],
-        )
-
-
-def check_version(current: int, expected: int | None, what: str) -> None:
-    """Optimistic concurrency: refuse a write based on a version that is not current."""
-    if expected is not None and expected != current:
-        raise Conflict(
-            f"{what} was changed by someone else (version {current}, you sent {expected}); "
-            "reload it and retry",
-            current_version=current,
-        )
 
 
 def project_view(row: Row[Any]) -> dict[str, Any]:
@@ -69,6 +51,7 @@ def environment_view(row: Row[Any]) -> dict[str, Any]:
         "name": row.name,
         "position": row.position,
         "protected": row.protected,
+        "development": row.development,
         "version": row.version,
         "snapshot_version": row.snapshot_version,
         "created_at": row.created_at,
@@ -100,7 +83,7 @@ def create_project(
         tx.record(
             caller,
             {
-                "action": "project:created",
+                "action": AuditAction.PROJECT_CREATED.value,
                 "object_type": "project",
                 "object_key": key,
                 "project": key,
@@ -146,7 +129,7 @@ def update_project(
         tx.record(
             caller,
             {
-                "action": "project:updated",
+                "action": AuditAction.PROJECT_UPDATED.value,
                 "object_type": "project",
                 "object_key": key,
                 "project": key,
@@ -183,6 +166,7 @@ def create_environment(
     name: str = "",
     protected: bool = False,
     position: int | None = None,
+    development: bool = False,
 ) -> dict[str, Any]:
     check_key(key)
     with svc.change() as tx:
@@ -209,6 +193,7 @@ def create_environment(
                 name=name or key,
                 position=position,
                 protected=protected,
+                development=development,
                 version=1,
                 snapshot_version=1,
                 created_at=tx.now,
@@ -222,7 +207,7 @@ def create_environment(
         tx.record(
             caller,
             {
-                "action": "environment:created",
+                "action": AuditAction.ENVIRONMENT_CREATED.value,
                 "object_type": "environment",
                 "object_key": key,
                 "project": project_key,
@@ -269,29 +254,196 @@ def update_environment(
     changes: dict[str, Any],
     expected_version: int | None,
     reason: str = "",
-) -> dict[str, Any]:
+    *,
+    plan: bool = False,
+) -> dict[str, Any] | Deferred:
+    """Change an environment. Loosening its class (no longer protected, or marked as a
+    development environment) lowers what expansions there need, so it needs an approval
+    from a project approver, like a posture change."""
     with svc.change() as tx:
         project = caller.project(tx.conn, project_key, Action.ADMIN_PROJECT)
         env = lookup.environment(tx.conn, project, key)
         check_version(env.version, expected_version, f"environment {key!r}")
         before = environment_view(env)
-        tx.conn.execute(
-            update(environments)
-            .where(environments.c.id == env.id)
-            .values(**changes, version=env.version + 1, updated_at=tx.now)
+        fields = ("name", "position", "protected", "development")
+        after = {f: changes.get(f, before[f]) for f in fields}
+        if all(after[f] == before[f] for f in fields):
+            return before
+        change = Change(
+            action=AuditAction.ENVIRONMENT_UPDATED,
+            object_type=ObjectType.ENVIRONMENT,
+            project=project_key,
+            environment=key,
+            object_key=key,
+            before={f: before[f] for f in fields},
+            after=after,
+            base_version=env.version,
+            reason=reason,
+            actor_id=caller.actor_id,
+            actor_name=caller.actor_name,
         )
-        after = environment_view(lookup.environment(tx.conn, project, key))
-        tx.record(
-            caller,
-            {
-                "action": "environment:updated",
-                "object_type": "environment",
-                "object_key": key,
-                "project": project_key,
-                "environment": key,
-                "before": before,
-                "after": after,
-                "reason": reason,
-            },
+        old_class = postures.environment_class(
+            protected=before["protected"], development=before["development"]
         )
+        new_class = postures.environment_class(
+            protected=after["protected"], development=after["development"]
+        )
+        verdict = _governance_change_verdict(
+            postures.ENVIRONMENT_CLASSES.index(new_class)
+            < postures.ENVIRONMENT_CLASSES.index(old_class),
+            f"environment class {old_class} → {new_class}",
+        )
+        deferred = gate.govern(tx, caller, project, change, verdict, environment_ids=[], plan=plan)
+        if deferred is not None:
+            return deferred
+        return _apply_environment(tx, caller, project, env, change, {"policy": verdict.document()})
+
+
+def _governance_change_verdict(loosens: bool, what: str) -> postures.Verdict:
+    if not loosens:
+        return postures.Verdict(
+            postures.Outcome.APPLY, "governance-not-loosened", 0, Direction.NONE
+        )
+    return postures.Verdict(
+        postures.Outcome.REQUEST,
+        "governance-change-needs-approval",
+        postures.POSTURE_CHANGE_APPROVALS,
+        Direction.EXPANSION,
+        (f"loosens governance: {what}",),
+    )
+
+
+def _apply_environment(
+    tx: Transaction,
+    caller: Caller,
+    project: Row[Any],
+    env: Row[Any],
+    change: Change,
+    evidence: dict[str, Any],
+) -> dict[str, Any]:
+    before = environment_view(env)
+    tx.conn.execute(
+        update(environments)
+        .where(environments.c.id == env.id)
+        .values(**dict(change.after or {}), version=env.version + 1, updated_at=tx.now)
+    )
+    after = environment_view(lookup.environment(tx.conn, project, env.key))
+    tx.record(
+        caller,
+        {
+            "action": change.action.value,
+            "object_type": "environment",
+            "object_key": env.key,
+            "project": change.project,
+            "environment": env.key,
+            "before": before,
+            "after": after,
+            "reason": change.reason,
+            "evidence": evidence,
+            "refs": dict(change.refs),
+        },
+    )
     return after
+
+
+def apply_environment_change(
+    tx: Transaction, caller: Caller, change: Change, evidence: dict[str, Any]
+) -> dict[str, Any]:
+    project = caller.project(tx.conn, change.project, Action.ADMIN_PROJECT)
+    env = lookup.environment(tx.conn, project, change.object_key)
+    if env.version != change.base_version:
+        view = environment_view(env)
+        raise gate.target_moved(
+            change, env.version, {f: view[f] for f in dict(change.before or {})}
+        )
+    return _apply_environment(tx, caller, project, env, change, evidence)
+
+
+def posture_view(row: Row[Any]) -> dict[str, Any]:
+    return {
+        "project": row.key,
+        "posture": gate.posture_of(row),
+        "customized": row.posture is not None,
+        "version": row.posture_version,
+        "defaults": postures.DEFAULT_POSTURE,
+    }
+
+
+def get_posture(svc: Services, caller: Caller, project_key: str) -> dict[str, Any]:
+    with svc.view() as conn:
+        return posture_view(caller.project(conn, project_key, Action.READ))
+
+
+def update_posture(
+    svc: Services,
+    caller: Caller,
+    project_key: str,
+    posture: object,
+    expected_version: int | None,
+    reason: str = "",
+    *,
+    plan: bool = False,
+) -> dict[str, Any] | Deferred:
+    """Propose a new posture table; it applies once a project approver approves it."""
+    table, problems = postures.normalize_posture(posture)
+    if problems:
+        raise InvalidInput(
+            "invalid posture table", [FieldProblem(p.path, p.message) for p in problems]
+        )
+    with svc.change() as tx:
+        project = caller.project(tx.conn, project_key, Action.ADMIN_PROJECT)
+        check_version(project.posture_version, expected_version, f"posture of {project_key!r}")
+        current = gate.posture_of(project)
+        if table == current and project.posture is not None:
+            return posture_view(project)
+        change = Change(
+            action=AuditAction.POSTURE_UPDATED,
+            object_type=ObjectType.PROJECT,
+            project=project_key,
+            object_key=project_key,
+            before=current,
+            after=table,
+            base_version=project.posture_version,
+            reason=reason,
+            actor_id=caller.actor_id,
+            actor_name=caller.actor_name,
+        )
+        if not reason.strip():
+            raise InvalidInput(
+                "a reason is required to change the posture table",
+                [FieldProblem("reason", "required for posture changes")],
+            )
+        verdict = _governance_change_verdict(True, "the posture table changes")
+        deferred = gate.govern(tx, caller, project, change, verdict, environment_ids=[], plan=plan)
+        if deferred is not None:
+            return deferred
+        raise AssertionError("posture changes always wait for an approval")  # pragma: no cover
+
+
+def apply_posture_change(
+    tx: Transaction, caller: Caller, change: Change, evidence: dict[str, Any]
+) -> dict[str, Any]:
+    project = caller.project(tx.conn, change.project, Action.ADMIN_PROJECT)
+    if project.posture_version != change.base_version:
+        raise gate.target_moved(change, project.posture_version, gate.posture_of(project))
+    tx.conn.execute(
+        update(projects)
+        .where(projects.c.id == project.id)
+        .values(posture=dict(change.after or {}), posture_version=project.posture_version + 1)
+    )
+    row = lookup.project(tx.conn, change.project)
+    tx.record(
+        caller,
+        {
+            "action": change.action.value,
+            "object_type": "project",
+            "object_key": change.project,
+            "project": change.project,
+            "before": change.before,
+            "after": gate.posture_of(row),
+            "reason": change.reason,
+            "evidence": evidence,
+            "refs": dict(change.refs),
+        },
+    )
+    return posture_view(row)

@@ -17,8 +17,9 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
-from lockgate.control import lookup, snapshots
+from lockgate.control import lookup
 from lockgate.control.base import Caller, Services
+from lockgate.control.configuration import snapshots
 from lockgate.engine import CompiledSnapshot, FlagKind, compile_snapshot, decode, evaluate
 from lockgate.policy.access import Action
 from lockgate.store.tables import environments

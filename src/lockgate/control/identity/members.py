@@ -13,9 +13,10 @@ from sqlalchemy import Connection, Row, delete, insert, nulls_first, select, upd
 
 from lockgate.control import lookup
 from lockgate.control.base import Caller, Services
-from lockgate.control.users import find_user
+from lockgate.control.identity.users import find_user
 from lockgate.errors import FieldProblem, InvalidInput, NotFound, PermissionDenied
 from lockgate.policy.access import Action, Role, role_for
+from lockgate.policy.changes import AuditAction
 from lockgate.store.tables import environments, role_grants, users
 
 __all__ = ["get_member", "grant_role", "list_members", "revoke_member"]
@@ -184,7 +185,7 @@ def grant_role(
         tx.record(
             caller,
             {
-                "action": "member:granted",
+                "action": AuditAction.MEMBER_GRANTED.value,
                 "object_type": "member",
                 "object_key": username,
                 "project": project_key,
@@ -225,7 +226,7 @@ def revoke_member(
         tx.record(
             caller,
             {
-                "action": "member:revoked",
+                "action": AuditAction.MEMBER_REVOKED.value,
                 "object_type": "member",
                 "object_key": username,
                 "project": project_key,

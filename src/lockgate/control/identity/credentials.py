@@ -2,7 +2,7 @@
 
 Secrets are random and long, so they are stored as SHA-256 hashes and looked up by a
 public prefix; the full value is shown once, at creation. Passwords (low entropy) use
-Argon2 instead (:mod:`lockgate.control.users`).
+Argon2 instead (:mod:`lockgate.control.identity.users`).
 """
 
 from __future__ import annotations
@@ -82,6 +82,7 @@ def load_principal(conn: Connection, user_id: int, token: Any = None) -> Princip
         token_id=None if token is None else token.id,
         token_project_id=None if token is None else token.project_id,
         token_max_role=None if token is None or token.max_role is None else Role(token.max_role),
+        token_kind=None if token is None else token.kind,
     )
 
 
@@ -128,10 +129,12 @@ def insert_token(
     project_id: int | None = None,
     max_role: str | None = None,
     expires_at: str | None = None,
+    kind: str = "standard",
 ) -> int:
     result = conn.execute(
         insert(api_tokens).values(
             user_id=user_id,
+            kind=kind,
             name=name,
             prefix=prefix,
             secret_hash=secret_hash,

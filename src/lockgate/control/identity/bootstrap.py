@@ -6,10 +6,11 @@ from dataclasses import dataclass
 
 from sqlalchemy import insert, select
 
-from lockgate.control import identity
 from lockgate.control.base import Services, system_caller
-from lockgate.control.passwords import generate_password, hash_password
+from lockgate.control.identity import credentials
+from lockgate.control.identity.passwords import generate_password, hash_password
 from lockgate.errors import InvalidInput
+from lockgate.policy.changes import AuditAction
 from lockgate.store.tables import users
 
 __all__ = ["BootstrapResult", "ensure_admin"]
@@ -53,23 +54,23 @@ def ensure_admin(svc: Services, configured_token: str = "") -> BootstrapResult:
         )
         user_id = int(result.inserted_primary_key[0])  # type: ignore[index]
         if configured_token:
-            prefix, value = identity.bootstrap_prefix(configured_token), configured_token
+            prefix, value = credentials.bootstrap_prefix(configured_token), configured_token
         else:
-            issued = identity.new_secret("lgt")
+            issued = credentials.new_secret("lgt")
             prefix, value = issued.prefix, issued.value
-        identity.insert_token(
+        credentials.insert_token(
             tx.conn,
             user_id=user_id,
             name="bootstrap admin token",
             prefix=prefix,
-            secret_hash=identity.hash_secret(value),
+            secret_hash=credentials.hash_secret(value),
             now=tx.now,
             created_by="bootstrap",
         )
         tx.record(
             caller,
             {
-                "action": "user:created",
+                "action": AuditAction.USER_CREATED.value,
                 "object_type": "user",
                 "object_key": ADMIN_USERNAME,
                 "after": {

@@ -1,0 +1,1 @@
+"""What is governed: projects, environments, behaviors (flags), segments and their snapshots."""

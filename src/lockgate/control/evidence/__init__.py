@@ -1,0 +1,1 @@
+"""What happened: audit queries (and, later, decision records and reports)."""

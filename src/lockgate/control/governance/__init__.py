@@ -1,0 +1,1 @@
+"""How changes are decided: planned changes, postures, change requests and approvals."""

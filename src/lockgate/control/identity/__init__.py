@@ -1,0 +1,1 @@
+"""Who acts: users, sessions, API tokens, SDK keys, members and their credentials."""

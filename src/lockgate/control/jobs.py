@@ -1,0 +1,115 @@
+"""Background jobs, in one place: audit checkpoints, expiring and scheduled change requests.
+
+:class:`BackgroundJobs` runs every job once per cycle. On PostgreSQL, where several
+replicas share one database, a cycle runs only on the replica that holds a session-level
+advisory lock for it (``pg_try_advisory_lock``): exactly one replica at a time, and
+another takes over when it stops. On SQLite the server is the only process, so the cycle
+runs in-process. Every action a job takes goes through the same use-cases as a person's,
+as a system actor — never a side door.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from anyio import to_thread
+from sqlalchemy import text
+
+from lockgate.control.base import Services, system_caller
+
+__all__ = ["JOBS_LOCK_KEY", "BackgroundJobs", "Job", "standard_jobs"]
+
+JOBS_LOCK_KEY = 7_164_251_302
+"""The advisory lock a replica holds while it runs a cycle of background jobs."""
+
+log = logging.getLogger("lockgate.jobs")
+
+
+@dataclass(frozen=True)
+class Job:
+    name: str
+    run: Callable[[], int]
+    """Does the job's work once; returns how many things it acted on."""
+
+
+def standard_jobs(
+    services: Services, *, checkpoint_every: int, checkpoint_minutes: int
+) -> list[Job]:
+    """The server's jobs, in the order a cycle runs them."""
+    from lockgate.control.governance import requests
+
+    jobs: list[Job] = []
+    signer = services.signer
+    if signer is not None and checkpoint_minutes > 0:
+        from lockgate.store import checkpoints
+
+        def checkpoint() -> int:
+            with services.database.write() as conn:
+                made = checkpoints.checkpoint_if_due(
+                    conn, signer, checkpoint_every, checkpoint_minutes, services.now()
+                )
+            return 0 if made is None else 1
+
+        jobs.append(Job("audit-checkpoint", checkpoint))
+    expirer = system_caller("change-request-expiry", source="system")
+    scheduler = system_caller("change-request-scheduler", source="system")
+    jobs.append(Job("change-request-expiry", lambda: requests.expire_due(services, expirer)))
+    jobs.append(Job("change-request-schedule", lambda: requests.apply_due(services, scheduler)))
+    return jobs
+
+
+class BackgroundJobs:
+    """Runs a list of jobs in cycles, on one replica at a time."""
+
+    def __init__(self, services: Services, jobs: list[Job]) -> None:
+        self.services = services
+        self.jobs = jobs
+
+    @contextmanager
+    def _leadership(self) -> Iterator[bool]:
+        database = self.services.database
+        if database.is_sqlite:
+            yield True
+            return
+        with database.engine.connect() as conn:
+            held = bool(
+                conn.execute(
+                    text("SELECT pg_try_advisory_lock(:key)"), {"key": JOBS_LOCK_KEY}
+                ).scalar()
+            )
+            conn.commit()
+            try:
+                yield held
+            finally:
+                if held:
+                    conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": JOBS_LOCK_KEY})
+                    conn.commit()
+
+    def run_once(self) -> dict[str, int] | None:
+        """One cycle: ``None`` if another replica holds the cycle, else what each job did.
+
+        A failing job is logged and does not stop the others.
+        """
+        with self._leadership() as leader:
+            if not leader:
+                return None
+            done: dict[str, int] = {}
+            for job in self.jobs:
+                try:
+                    done[job.name] = job.run()
+                except Exception:
+                    log.exception("background job %s failed", job.name)
+                    done[job.name] = -1
+            return done
+
+    async def run_forever(self, interval: float) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await to_thread.run_sync(self.run_once)
+            except Exception:  # the database may be away for a while: try next cycle
+                log.exception("background jobs could not run")

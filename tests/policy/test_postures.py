@@ -1,0 +1,114 @@
+"""The posture table and the pure decision: apply, ask for approval, or refuse."""
+
+from __future__ import annotations
+
+import pytest
+
+from lockgate.policy.classify import Direction
+from lockgate.policy.postures import (
+    DEFAULT_POSTURE,
+    Outcome,
+    decide,
+    environment_class,
+    normalize_posture,
+    reason_required,
+    strictest,
+)
+
+TABLE, _ = normalize_posture({})
+
+
+@pytest.mark.parametrize(
+    ("tier", "env_class", "approvals"),
+    [
+        ("low", "development", 0),
+        ("low", "protected", 0),
+        ("medium", "standard", 0),
+        ("medium", "protected", 1),
+        ("high", "development", 0),
+        ("high", "standard", 1),
+        ("high", "protected", 1),
+        ("restricted", "development", 2),
+        ("restricted", "protected", 2),
+    ],
+)
+def test_default_postures_follow_the_risk_tier_table(
+    tier: str, env_class: str, approvals: int
+) -> None:
+    verdict = decide(Direction.EXPANSION, scopes=[(tier, env_class)], posture=TABLE)
+    assert verdict.approvals == approvals
+    assert verdict.outcome is (Outcome.APPLY if approvals == 0 else Outcome.REQUEST)
+
+
+@pytest.mark.parametrize("direction", [Direction.REDUCTION, Direction.NONE])
+def test_reductions_never_wait_whatever_the_posture(direction: Direction) -> None:
+    strict, _ = normalize_posture(
+        {
+            t: {"approvals": {c: "deny" for c in ("development", "standard", "protected")}}
+            for t in DEFAULT_POSTURE
+        }
+    )
+    verdict = decide(direction, scopes=[("restricted", "protected")], posture=strict)
+    assert verdict.outcome is Outcome.APPLY
+
+
+def test_the_strictest_scope_decides() -> None:
+    verdict = decide(
+        Direction.EXPANSION,
+        scopes=[("low", "protected"), ("restricted", "standard")],
+        posture=TABLE,
+    )
+    assert (verdict.outcome, verdict.approvals) == (Outcome.REQUEST, 2)
+    assert verdict.rule == "posture.restricted.approvals.standard = 2"
+
+
+def test_deny_refuses_naming_the_rule() -> None:
+    table, problems = normalize_posture({"high": {"approvals": {"protected": "deny"}}})
+    assert problems == []
+    verdict = decide(Direction.EXPANSION, scopes=[("high", "protected")], posture=table)
+    assert verdict.outcome is Outcome.REFUSE
+    assert verdict.rule == "posture.high.approvals.protected = deny"
+
+
+def test_a_partial_table_keeps_the_defaults_elsewhere() -> None:
+    table, problems = normalize_posture({"medium": {"approvals": {"standard": 1}}})
+    assert problems == []
+    assert table["medium"]["approvals"] == {"development": 0, "standard": 1, "protected": 1}
+    assert table["high"] == DEFAULT_POSTURE["high"]
+
+
+def test_bad_tables_name_each_field() -> None:
+    _, problems = normalize_posture(
+        {
+            "urgent": {},
+            "high": {"approvals": {"staging": 1, "protected": 6}, "reason": "sometimes", "x": 1},
+            "low": [],
+        }
+    )
+    assert sorted(p.path for p in problems) == [
+        "posture.high.approvals.protected",
+        "posture.high.approvals.staging",
+        "posture.high.reason",
+        "posture.high.x",
+        "posture.low",
+        "posture.urgent",
+    ]
+    assert normalize_posture([])[1][0].path == "posture"
+    assert normalize_posture({"low": {"approvals": {"standard": True}}})[1][0].path == (
+        "posture.low.approvals.standard"
+    )
+
+
+def test_reasons_follow_the_posture() -> None:
+    assert reason_required(TABLE, "high", "development")
+    assert reason_required(TABLE, "medium", "protected")
+    assert not reason_required(TABLE, "medium", "standard")
+    assert not reason_required(TABLE, "low", None)
+
+
+def test_environment_classes_and_tiers() -> None:
+    assert environment_class(protected=True, development=True) == "protected"
+    assert environment_class(protected=False, development=True) == "development"
+    assert environment_class(protected=False, development=False) == "standard"
+    assert strictest(["low", "high", "medium"]) == "high"
+    assert strictest(["mystery"]) == "restricted"
