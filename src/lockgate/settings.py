@@ -58,6 +58,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("max_body_bytes", int, 1_048_576, "largest accepted request body; larger gets 413"),
     Setting("max_json_depth", int, 32, "deepest accepted JSON nesting in a request body"),
     Setting(
+        "body_timeout_seconds",
+        int,
+        5,
+        "seconds a client has to send a request body; slower (or short) bodies get 408",
+    ),
+    Setting(
         "max_evaluation_work",
         int,
         20_000,
@@ -90,6 +96,7 @@ class Settings:
     public_url: str = ""
     max_body_bytes: int = 1_048_576
     max_json_depth: int = 32
+    body_timeout_seconds: int = 5
     max_evaluation_work: int = 20_000
     session_ttl_hours: int = 12
     login_max_failures: int = 5

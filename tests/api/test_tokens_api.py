@@ -192,3 +192,27 @@ def test_sdk_keys_cannot_call_the_management_api(client: TestClient) -> None:
     r = TestClient(client.app).get("/api/v1/projects", headers=bearer(key))
     assert r.status_code == 401
     assert "SDK key cannot call the management API" in r.json()["detail"]
+
+
+def test_re_enabling_a_disabled_user_does_not_revive_their_tokens(
+    client: TestClient, app: FastAPI, services: Services
+) -> None:
+    make_user(client, "alice")
+    first, second = session_token(app, "alice"), session_token(app, "alice")
+    assert client.get("/api/v1/auth/me", headers=bearer(first)).status_code == 200
+    version = client.get("/api/v1/users/alice").json()["version"]
+    r = client.patch(
+        "/api/v1/users/alice", json={"disabled": True}, headers={"If-Match": f'"{version}"'}
+    )
+    assert r.status_code == 200, r.text
+    r = client.patch(
+        "/api/v1/users/alice", json={"disabled": False}, headers={"If-Match": f'"{version + 1}"'}
+    )
+    assert r.status_code == 200, r.text
+    for token in (first, second):
+        r = client.get("/api/v1/auth/me", headers=bearer(token))
+        assert r.status_code == 401
+        assert r.json()["detail"] == "this API token has been revoked"
+    entry = json.loads(audit_text(services))[-2]  # the disabling, then the re-enabling
+    assert entry["evidence"]["revoked_tokens"] == [t.split("_")[1] for t in (first, second)]
+    assert session_token(app, "alice")  # alice can work again, with a new token

@@ -62,7 +62,9 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 
 
 @contextmanager
-def running_server(data_dir: Path, database_url: str = "") -> Iterator[Server]:
+def running_server(
+    data_dir: Path, database_url: str = "", extra: tuple[str, ...] = ()
+) -> Iterator[Server]:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("LOCKGATE_")}
@@ -71,6 +73,7 @@ def running_server(data_dir: Path, database_url: str = "") -> Iterator[Server]:
     command += ["--port", str(port), "--data-dir", str(data_dir / "data")]
     if database_url:
         command += ["--database-url", database_url]
+    command += extra
     log = data_dir / "server.log"
     with log.open("wb") as out:
         process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)

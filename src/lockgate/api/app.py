@@ -136,6 +136,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
         RequestLimits,
         max_body_bytes=settings.max_body_bytes,
         max_json_depth=settings.max_json_depth,
+        body_timeout=float(settings.body_timeout_seconds),
     )
     # Outermost: snapshot polls and streams of cached keys skip limits, routing and
     # dependencies (and, for streams, every middleware's send wrapper on each event).

@@ -4,6 +4,7 @@ other parsers read differently), and no NUL character in the path or query."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 
@@ -39,10 +40,18 @@ def json_depth(body: bytes) -> int:
 class RequestLimits:
     """ASGI middleware: request ids, body size cap (413) and JSON depth cap (413)."""
 
-    def __init__(self, app: ASGIApp, max_body_bytes: int, max_json_depth: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_body_bytes: int,
+        max_json_depth: int,
+        body_timeout: float = 5.0,
+    ) -> None:
         self.app = app
         self.max_body = max_body_bytes
         self.max_depth = max_json_depth
+        self.body_timeout = body_timeout
+        """Seconds a client has to send its whole body (0: no limit); then 408."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -68,7 +77,13 @@ class RequestLimits:
         if scope["method"] in ("GET", "HEAD", "OPTIONS", "DELETE") and length is None:
             await self.app(scope, receive, send_with_id)
             return
-        body = await self._read(receive)
+        try:
+            async with asyncio.timeout(self.body_timeout or None):
+                body = await self._read(receive)
+        except TimeoutError:
+            # A body shorter than its Content-Length would hold the connection forever.
+            await _timed_out(send_with_id, self.body_timeout)
+            return
         if body is None:
             await self._reject(send_with_id, f"request body is larger than {self.max_body} bytes")
             return
@@ -119,6 +134,30 @@ class RequestLimits:
             }
         )
         await send({"type": "http.response.body", "body": body})
+
+
+async def _timed_out(send: Send, seconds: float) -> None:
+    body = json.dumps(
+        {
+            "type": "https://lockgate.dev/problems/request-timeout",
+            "title": "Request timeout",
+            "status": 408,
+            "detail": f"the request body did not arrive within {seconds:g} seconds",
+            "code": "request_timeout",
+        }
+    ).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 408,
+            "headers": [
+                (b"content-type", b"application/problem+json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"connection", b"close"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
 
 
 STRICT_EXEMPT = ("/ofrep/",)

@@ -223,7 +223,7 @@ sessions = Table(
     Column("id", Integer, primary_key=True),
     Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
     Column("secret_hash", String(128), nullable=False, unique=True),
-    Column("csrf_token", String(64), nullable=False),
+    Column("csrf_hash", String(64), nullable=False),  # SHA-256 hex of the CSRF token
     Column("created_at", TS, nullable=False),
     Column("expires_at", TS, nullable=False),
     Column("revoked_at", TS, nullable=True),

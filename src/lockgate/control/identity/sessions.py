@@ -1,9 +1,10 @@
 """Dashboard login sessions: password login, session lookup, logout.
 
 A session is a random secret held by the browser in an HttpOnly cookie; the server keeps
-only its SHA-256 hash, the user, a CSRF token and the expiry. Logins are throttled per
-claimed username and per client address (:mod:`lockgate.control.identity.login_limits`), and every
-login and failed login is audited. Unknown users, wrong passwords, disabled users and
+only its SHA-256 hash, the user, the SHA-256 hash of its CSRF token and the expiry.
+Logins are throttled per claimed username and per client address
+(:mod:`lockgate.control.identity.login_limits`), and every login and failed login is
+audited. Unknown users, wrong passwords, disabled users and
 service accounts all get the same answer after the same amount of hashing work.
 """
 
@@ -104,7 +105,7 @@ def _open_session(
             insert(sessions).values(
                 user_id=user_id,
                 secret_hash=credentials.hash_secret(secret),
-                csrf_token=csrf_token,
+                csrf_hash=credentials.hash_secret(csrf_token),
                 created_at=tx.now,
                 expires_at=expires_at,
             )
@@ -130,7 +131,8 @@ def _session_principal(conn: Connection, user_id: int, session_id: int) -> Princ
 
 
 def authenticate_session(conn: Connection, secret: str, now: str) -> tuple[Principal, str]:
-    """The principal of a live session and its CSRF token; raises :class:`Unauthenticated`."""
+    """The principal of a live session and its CSRF token's hash (compare
+    ``credentials.hash_secret`` of the token sent); raises :class:`Unauthenticated`."""
     row = conn.execute(
         select(sessions).where(sessions.c.secret_hash == credentials.hash_secret(secret))
     ).first()
@@ -143,7 +145,7 @@ def authenticate_session(conn: Connection, secret: str, now: str) -> tuple[Princ
     ).scalar_one()
     if disabled:
         raise Unauthenticated("your account is disabled")
-    return _session_principal(conn, row.user_id, row.id), row.csrf_token
+    return _session_principal(conn, row.user_id, row.id), row.csrf_hash
 
 
 def logout(svc: Services, caller: Caller) -> bool:
