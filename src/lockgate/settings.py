@@ -70,7 +70,18 @@ SETTINGS: tuple[Setting, ...] = (
         "operator work units one remote evaluation may take (docs/delivery.md); more gets 413",
     ),
     Setting("session_ttl_hours", int, 12, "lifetime of a dashboard login session"),
-    Setting("login_max_failures", int, 5, "failed logins per user and address before a lock-out"),
+    Setting(
+        "login_max_failures",
+        int,
+        5,
+        "failed logins for one username from one address before a lock-out",
+    ),
+    Setting(
+        "login_max_user_failures",
+        int,
+        20,
+        "failed logins for one username from any addresses before a lock-out",
+    ),
     Setting("login_lockout_seconds", int, 300, "how long a lock-out lasts"),
     Setting("audit_checkpoint_every", int, 100, "sign an audit checkpoint every N entries"),
     Setting("audit_checkpoint_minutes", int, 10, "... or every N minutes when entries were added"),
@@ -100,6 +111,7 @@ class Settings:
     max_evaluation_work: int = 20_000
     session_ttl_hours: int = 12
     login_max_failures: int = 5
+    login_max_user_failures: int = 20
     login_lockout_seconds: int = 300
     audit_checkpoint_every: int = 100
     audit_checkpoint_minutes: int = 10

@@ -129,7 +129,9 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     app.state.context_limits = ContextLimits(work=settings.max_evaluation_work)
     app.state.session_auth = auth.session_auth
     app.state.login_limiter = LoginLimiter(
-        settings.login_max_failures, settings.login_lockout_seconds
+        settings.login_max_failures,
+        settings.login_lockout_seconds,
+        max_user_failures=settings.login_max_user_failures,
     )
     problems.install(app)
     app.add_middleware(

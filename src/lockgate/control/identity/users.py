@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import Connection, Row, func, insert, select, update
 
 from lockgate.control.base import Caller, Services
-from lockgate.control.identity.login_limits import LoginLimiter, address_key, user_key
+from lockgate.control.identity.login_limits import LoginLimiter, login_keys
 from lockgate.control.identity.passwords import (
     MIN_PASSWORD_LENGTH,
     hash_password,
@@ -307,7 +307,7 @@ def change_password(
             "service accounts have no password",
             [FieldProblem("new_password", "service accounts authenticate with API tokens")],
         )
-    keys = (user_key(row.username), address_key(address))
+    keys = login_keys(row.username, address)
     attempt = limiter.begin(keys) if limiter is not None else None
     if not verify_password(row.password_hash, current):
         raise InvalidInput(
