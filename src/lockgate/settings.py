@@ -86,6 +86,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("audit_checkpoint_every", int, 100, "sign an audit checkpoint every N entries"),
     Setting("audit_checkpoint_minutes", int, 10, "... or every N minutes when entries were added"),
     Setting(
+        "audit_anchor_file",
+        str,
+        "",
+        "append each signed audit checkpoint to this file, outside data_dir (docs/audit.md)",
+    ),
+    Setting(
         "change_request_ttl_days", int, 7, "days a change request stays open before it expires"
     ),
     Setting("background_job_seconds", int, 30, "seconds between runs of the background jobs"),
@@ -115,6 +121,7 @@ class Settings:
     login_lockout_seconds: int = 300
     audit_checkpoint_every: int = 100
     audit_checkpoint_minutes: int = 10
+    audit_anchor_file: str = ""
     change_request_ttl_days: int = 7
     background_job_seconds: int = 30
     stream_heartbeat_seconds: int = 15

@@ -64,12 +64,19 @@ ROUTERS = [
 
 def build_services(settings: Settings, *, run_migrations: bool = True) -> Services:
     """Open the database (migrating it), load the audit signing key, build the services."""
-    from lockgate.store import checkpoints
+    from lockgate.store import anchors, checkpoints
 
+    anchor_path = None  # checked first: a bad setting opens nothing
+    if settings.audit_anchor_file:
+        anchor_path = anchors.check_anchor_path(settings.audit_anchor_file, settings.data_path)
     database = Database(settings.effective_database_url)
     if run_migrations:
         migrate.upgrade(database)
     signer = checkpoints.Signer.load_or_create(checkpoints.signing_key_path(settings))
+    if anchor_path is not None:
+        signer.anchor = anchors.AnchorFile(anchor_path, signer)
+        with database.read() as conn:  # what was signed while the file was unreachable
+            signer.anchor.catch_up(conn)
     return Services(
         database=database,
         signer=signer,

@@ -296,6 +296,16 @@ audit_checkpoints = Table(
     Column("signature", String(128), nullable=False),
 )
 
+# The public keys that signed checkpoints, recorded when first used (append-only): the
+# verifier checks stored checkpoints with them when it is given no key of its own.
+audit_signing_keys = Table(
+    "audit_signing_keys",
+    metadata,
+    Column("key_id", String(64), primary_key=True),
+    Column("public_key_pem", Text, nullable=False),
+    Column("added_at", TS, nullable=False),
+)
+
 # Aggregated evaluation counts reported by SDKs: the decision log's statistics.
 evaluation_counts = Table(
     "evaluation_counts",
