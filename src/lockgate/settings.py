@@ -13,7 +13,15 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-__all__ = ["SETTINGS", "Setting", "Settings", "SettingsError", "load_settings"]
+__all__ = [
+    "DATABASE_SCHEMES",
+    "SETTINGS",
+    "Setting",
+    "Settings",
+    "SettingsError",
+    "load_settings",
+    "trusted_proxy_list",
+]
 
 
 class SettingsError(ValueError):
@@ -100,7 +108,17 @@ SETTINGS: tuple[Setting, ...] = (
         "secure_cookies", bool, False, "mark session cookies Secure (set when served over HTTPS)"
     ),
     Setting("log_level", str, "info", "server log level"),
+    Setting(
+        "trusted_proxies",
+        str,
+        "",
+        "comma-separated addresses or networks (CIDR) of reverse proxies whose "
+        "X-Forwarded-For and X-Forwarded-Proto headers are believed; empty trusts none",
+    ),
 )
+
+DATABASE_SCHEMES = ("sqlite", "sqlite+pysqlite", "postgresql", "postgres", "postgresql+psycopg")
+"""The kinds of database URL lockgate runs on: SQLite and PostgreSQL (psycopg 3)."""
 
 
 @dataclass(frozen=True)
@@ -127,6 +145,7 @@ class Settings:
     stream_heartbeat_seconds: int = 15
     secure_cookies: bool = False
     log_level: str = "info"
+    trusted_proxies: str = ""
     sources: dict[str, str] = field(default_factory=dict, compare=False)
 
     @property
@@ -209,7 +228,44 @@ def load_settings(
         elif setting.name in from_file:
             values[setting.name] = _convert(setting, from_file[setting.name], str(config_file))
             sources[setting.name] = "file"
+    _check_database_url(values.get("database_url", ""), _source_of("database_url", sources))
+    _check_trusted_proxies(values.get("trusted_proxies", ""))
     return Settings(**values, sources=sources)
+
+
+def _source_of(name: str, sources: Mapping[str, str]) -> str:
+    setting = next(s for s in SETTINGS if s.name == name)
+    return {"flag": setting.flag, "env": setting.env}.get(sources.get(name, ""), "config file")
+
+
+def _check_database_url(url: str, source: str) -> None:
+    if not url:
+        return
+    scheme = url.split("://", 1)[0].lower() if "://" in url else ""
+    if scheme not in DATABASE_SCHEMES:
+        shown = f"{scheme}:// URLs" if scheme else f"{url!r} (not a URL)"
+        raise SettingsError(
+            f"database_url ({source}): lockgate runs on SQLite or PostgreSQL, "
+            f"not {shown}; use postgresql://user@host/db, or leave it empty for SQLite "
+            "in data_dir"
+        )
+
+
+def _check_trusted_proxies(text: str) -> None:
+    import ipaddress
+
+    for item in trusted_proxy_list(text):
+        try:
+            ipaddress.ip_network(item, strict=False)
+        except ValueError:
+            raise SettingsError(
+                f"trusted_proxies: {item!r} is not an IP address or network (CIDR)"
+            ) from None
+
+
+def trusted_proxy_list(text: str) -> list[str]:
+    """The addresses and networks of ``trusted_proxies``, in order."""
+    return [item.strip() for item in text.split(",") if item.strip()]
 
 
 assert {f.name for f in fields(Settings)} - {"sources"} == {s.name for s in SETTINGS}

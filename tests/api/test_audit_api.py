@@ -141,3 +141,9 @@ def test_a_viewer_of_one_project_never_sees_another(
     assert TestClient(app).get(AUDIT).status_code == 401
     everything = client.get(AUDIT, params={"limit": 500}).json()["items"]
     assert {e["project"] for e in everything} == {None, "a", "b"}
+
+
+def test_an_unknown_project_is_404_for_a_system_administrator(client: TestClient) -> None:
+    answer = client.get("/api/v1/audit", params={"project": "nope"})
+    assert answer.status_code == 404
+    assert answer.json()["detail"] == "project 'nope' not found"

@@ -49,7 +49,7 @@ from lockgate.settings import Settings
 from tests.api.identity_helpers import PASSWORD, bearer, use_cheap_hashing
 
 OK = "2xx"
-SKIPPED_PATHS = ("/healthz", "/readyz", "/openapi.json", "/docs")
+SKIPPED_PATHS = ("/healthz", "/readyz", "/openapi.json", "/docs", "/redoc")
 SKIPPED_ROUTES = {("POST", "/api/v1/auth/login")}
 ENVIRONMENTS = ("staging", "production")
 SELF = "<self>"  # a path parameter replaced by the calling principal's username
@@ -116,6 +116,7 @@ class World:
     admin: dict[str, str]
     principals: dict[str, Principal]
     counter: Iterator[int] = field(default_factory=lambda: itertools.count(1))
+    proposer: dict[str, str] = field(default_factory=dict)  # an alpha editor's token headers
 
     def unique(self, stem: str) -> str:
         return f"{stem}{next(self.counter)}"
@@ -207,6 +208,30 @@ def _key_to_revoke(world: World, _p: Principal, params: dict[str, str]) -> dict[
     return {"prefix": r.json()["prefix"]}
 
 
+def _change_request(*, approved: bool) -> Prepare:
+    """A fresh change request in the case's environment: a new high-risk flag turned on."""
+
+    def prepare(world: World, _p: Principal, params: dict[str, str]) -> dict[str, str]:
+        key = world.unique("cr")
+        body = {"key": key, "kind": "boolean", "risk_tier": "high", "reason": "matrix"}
+        assert world.call("POST", "/api/v1/projects/alpha/flags", json=body).status_code == 201
+        path = CONFIG.format(project="alpha", flag=key, environment=params["environment"])
+        headers = {**world.proposer, "If-Match": world.etag(path)}
+        change = {"on": True, "default": {"variation": "on"}, "reason": "matrix"}
+        r = world.http.patch(path, json=change, headers=headers)
+        assert r.status_code == 202, r.text
+        request_id = str(r.json()["id"])
+        if approved:
+            r = world.call("POST", f"/api/v1/change-requests/{request_id}/approve", json={})
+            assert r.json()["state"] == "approved", r.text
+        return {"request_id": request_id}
+
+    return prepare
+
+
+CR = "/api/v1/change-requests/{request_id}"
+
+
 def _password(world: World, p: Principal) -> dict[str, str]:
     return {"current_password": p.password, "new_password": p.password}
 
@@ -289,6 +314,59 @@ ACCESS: dict[tuple[str, str], list[Case]] = {
             Project(Action.WRITE_PROJECT_OBJECT),
             prepare=_fresh_segment,
             if_match="/api/v1/projects/{project}/segments/{segment}",
+        )
+    ],
+    # governance: postures and change requests
+    ("GET", "/api/v1/projects/{project}/posture"): [Case(Project(Action.READ))],
+    ("PUT", "/api/v1/projects/{project}/posture"): [
+        Case(
+            Project(Action.ADMIN_PROJECT),
+            body=lambda w, p: {"posture": {"low": {"reason": "always"}}, "reason": "matrix"},
+            if_match="/api/v1/projects/{project}/posture",
+        )
+    ],
+    ("GET", "/api/v1/projects/{project}/change-requests"): [Case(Project(Action.READ))],
+    ("GET", CR): [Case(Project(Action.READ), prepare=_change_request(approved=False))],
+    ("GET", CR + "/diff"): [Case(Project(Action.READ), prepare=_change_request(approved=False))],
+    ("POST", CR + "/comments"): [
+        Case(
+            Project(Action.READ),
+            prepare=_change_request(approved=False),
+            body=lambda w, p: {"body": "matrix"},
+        )
+    ],
+    ("POST", CR + "/approve"): [
+        Case(Project(Action.APPROVE), prepare=_change_request(approved=False), body=lambda w, p: {})
+    ],
+    ("POST", CR + "/reject"): [
+        Case(Project(Action.APPROVE), prepare=_change_request(approved=False), body=lambda w, p: {})
+    ],
+    ("PATCH", CR): [
+        Case(
+            Project(Action.ADMIN_PROJECT),
+            prepare=_change_request(approved=False),
+            body=lambda w, p: {"default": {"variation": "off"}, "reason": "matrix"},
+        )
+    ],
+    ("PUT", CR + "/schedule"): [
+        Case(
+            Project(Action.WRITE_ENVIRONMENT_CONFIG),
+            prepare=_change_request(approved=True),
+            body=lambda w, p: {"apply_at": "2999-01-01T00:00:00Z"},
+        )
+    ],
+    ("POST", CR + "/apply"): [
+        Case(
+            Project(Action.WRITE_ENVIRONMENT_CONFIG),
+            prepare=_change_request(approved=True),
+            body=lambda w, p: {},
+        )
+    ],
+    ("POST", CR + "/cancel"): [
+        Case(
+            Project(Action.ADMIN_PROJECT),
+            prepare=_change_request(approved=False),
+            body=lambda w, p: {},
         )
     ],
     # audit log and server-side evaluation
@@ -472,6 +550,17 @@ def _setup_data(world: World) -> None:
     world.call("PUT", "/api/v1/projects/beta/members/bea", json={"role": "admin"})
     body = {"username": "tess", "kind": "service"}
     assert world.call("POST", "/api/v1/users", json=body).status_code == 201
+    # Who proposes the change requests the matrix decides on (never one of the principals).
+    assert (
+        world.call(
+            "POST", "/api/v1/users", json={"username": "prop", "kind": "service"}
+        ).status_code
+        == 201
+    )
+    world.call("PUT", "/api/v1/projects/alpha/members/prop", json={"role": "editor"})
+    r = world.call("POST", "/api/v1/tokens", json={"name": "proposer", "user": "prop"})
+    assert r.status_code == 201, r.text
+    world.proposer.update(bearer(r.json()["token"]))
 
 
 def _add_principals(world: World, admin_password: str) -> None:

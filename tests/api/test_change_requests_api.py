@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -90,7 +91,8 @@ def test_high_risk_expansion_in_production_becomes_a_change_request(
     assert request["policy"]["rule"] == "posture.high.approvals.protected = 1"
     # Nothing applied: the configuration is still off at version 1.
     config = client.get(_config_path()).json()
-    assert config["on"] is False and config["version"] == 1
+    assert config["on"] is False
+    assert config["version"] == 1
 
 
 def test_self_approval_is_refused(
@@ -140,7 +142,8 @@ def test_automation_token_proposes_and_applies_only_what_the_posture_allows_dire
     direct = _patch(
         client, {"on": True, "default": OBSERVE, "reason": "copy change"}, token=bot, key="label"
     )
-    assert direct.status_code == 200 and direct.json()["on"] is True
+    assert direct.status_code == 200
+    assert direct.json()["on"] is True
     proposed = _patch(client, {"on": True, "default": OBSERVE, "reason": "agent"}, token=bot)
     assert proposed.status_code == 202
 
@@ -164,7 +167,8 @@ def test_edit_voids_approvals(client: TestClient, team: dict[str, str], services
     )
     assert revised.status_code == 200, revised.text
     body = revised.json()
-    assert body["revision"] == 2 and body["approvals"] == []
+    assert body["revision"] == 2
+    assert body["approvals"] == []
     assert [a["by"] for a in body["voided_approvals"]] == ["ava"]
     # A decision on the old hash is refused; the same approver may approve the new one.
     stale = _approve(client, request["id"], team["approver2"], change_hash=request["change_hash"])
@@ -244,7 +248,8 @@ def test_reduction_is_immediate_for_an_editor(client: TestClient, team: dict[str
     )
     assert applied.status_code == 200, applied.text
     off = _patch(client, {"on": False, "reason": "errors up"}, token=team["editor"])
-    assert off.status_code == 200 and off.json()["on"] is False
+    assert off.status_code == 200
+    assert off.json()["on"] is False
     lower = _patch(
         client, {"on": True, "default": {"variation": "off"}, "reason": "x"}, token=team["editor"]
     )
@@ -478,45 +483,59 @@ def test_the_whole_path_is_audited_with_the_request_id_and_the_chain_verifies(
     assert report.problems == [], report.problems
 
 
+def _race(client: TestClient, team: dict[str, str], rid: int) -> dict[str, int]:
+    """Two approvals, an apply and an edit of request ``rid``, all at once."""
+    editor = bearer(team["editor"])
+    calls: dict[str, Callable[[], Any]] = {
+        "approve": lambda: _approve(client, rid, team["approver"]),
+        "approve2": lambda: _approve(client, rid, team["approver2"]),
+        "apply": lambda: client.post(
+            f"/api/v1/change-requests/{rid}/apply", json={}, headers=editor
+        ),
+        "edit": lambda: client.patch(
+            f"/api/v1/change-requests/{rid}",
+            json={"default": SPLIT_50, "reason": "more"},
+            headers=editor,
+        ),
+    }
+    barrier = threading.Barrier(len(calls))
+    results: dict[str, int] = {}
+
+    def act(name: str) -> None:
+        barrier.wait()
+        results[name] = calls[name]().status_code
+
+    threads = [threading.Thread(target=act, args=(name,)) for name in calls]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results
+
+
 def test_two_approvers_and_an_apply_race_an_edit(client: TestClient, team: dict[str, str]) -> None:
     """Whatever the interleaving, what is applied is exactly a revision that was approved."""
-    for _ in range(3):
+    for _ in range(4):
         request = _propose(client, team)
-        barrier = threading.Barrier(3)
-        results: dict[str, int] = {}
-
-        def act(name: str, call: Any) -> None:
-            barrier.wait()
-            results[name] = call().status_code
-
-        rid = request["id"]
-        threads = [
-            threading.Thread(target=act, args=("approve", lambda: _approve(client, rid, team["approver"], change_hash=request["change_hash"]))),
-            threading.Thread(target=act, args=("approve2", lambda: _approve(client, rid, team["approver2"]))),
-            threading.Thread(
-                target=act,
-                args=("edit", lambda: client.patch(f"/api/v1/change-requests/{rid}", json={"default": SPLIT_50, "reason": "more"}, headers=bearer(team["editor"]))),
-            ),
-        ]  # fmt: skip
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        final = client.get(f"/api/v1/change-requests/{rid}").json()
-        assert results["edit"] == 200
+        before = client.get(_config_path()).json()
+        results = _race(client, team, request["id"])
+        final = client.get(f"/api/v1/change-requests/{request['id']}").json()
+        assert set(results.values()) <= {200, 409}, results
         assert all(a["revision"] == final["revision"] for a in final["approvals"])
-        apply = client.post(
-            f"/api/v1/change-requests/{rid}/apply", json={}, headers=bearer(team["editor"])
-        )
-        if final["approvals"]:
-            assert apply.status_code == 200
-            assert client.get(_config_path()).json()["default"] == SPLIT_50
-            assert (
-                _patch(client, {"on": False, "reason": "reset"}, token=team["editor"]).status_code
-                == 200
-            )
+        config = client.get(_config_path()).json()
+        if final["state"] == "applied":
+            assert results["apply"] == 200
+            assert final["approvals"], "applied without an approval of its revision"
+            assert config["default"] == final["change"]["after"]["default"]
+            assert config["version"] == before["version"] + 1
+            reset = _patch(client, {"on": False, "reason": "reset"}, token=team["editor"])
+            assert reset.status_code == 200
         else:
-            assert apply.status_code == 409  # the edit voided every approval
-            client.post(
-                f"/api/v1/change-requests/{rid}/cancel", json={}, headers=bearer(team["editor"])
+            assert results["apply"] == 409
+            assert config == before  # nothing applied
+            cancel = client.post(
+                f"/api/v1/change-requests/{request['id']}/cancel",
+                json={},
+                headers=bearer(team["editor"]),
             )
+            assert cancel.status_code == 200

@@ -63,14 +63,17 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 
 @contextmanager
 def running_server(
-    data_dir: Path, database_url: str = "", extra: tuple[str, ...] = ()
+    data_dir: Path,
+    database_url: str = "",
+    data_name: str = "data",
+    extra: tuple[str, ...] = (),
 ) -> Iterator[Server]:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("LOCKGATE_")}
     env["LOCKGATE_BOOTSTRAP_ADMIN_TOKEN"] = ADMIN_TOKEN
     command = [sys.executable, "-m", "lockgate.cli.main", "serve", "--host", "127.0.0.1"]
-    command += ["--port", str(port), "--data-dir", str(data_dir / "data")]
+    command += ["--port", str(port), "--data-dir", str(data_dir / data_name)]
     if database_url:
         command += ["--database-url", database_url]
     command += extra

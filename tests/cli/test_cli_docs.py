@@ -13,7 +13,19 @@ from lockgate.cli.errors import EXIT_BROKEN, EXIT_CODES
 from lockgate.cli.main import build_parser
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "cli.md"
-HTTP_GROUPS = ("projects", "envs", "flags", "segments", "users", "members", "tokens", "sdk-keys")
+HTTP_GROUPS = (
+    "projects",
+    "envs",
+    "posture",
+    "flags",
+    "segments",
+    "approvals",
+    "users",
+    "members",
+    "tokens",
+    "sdk-keys",
+)
+HTTP_COMMANDS = ("login",)
 
 
 def doc_text() -> str:
@@ -56,6 +68,7 @@ def http_commands() -> list[tuple[str, argparse.ArgumentParser]]:
         for group in HTTP_GROUPS
         for name, parser in subcommands(groups[group]).items()
     ]
+    found += [(name, groups[name]) for name in HTTP_COMMANDS]
     audit = argparse.ArgumentParser()
     audit_http_cmds.add_http_audit_commands(audit.add_subparsers())
     return found + [(f"audit {name}", p) for name, p in subcommands(audit).items()]

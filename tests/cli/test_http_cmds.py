@@ -77,11 +77,12 @@ def api(server: Server) -> Iterator[ApiClient]:
 
 @pytest.fixture
 def project(cli: Cli) -> str:
-    """A fresh project with a protected ``production``, a ``staging`` and a high-risk mode flag."""
+    """A fresh project with a protected ``production``, a development ``staging`` (where the
+    default posture lets high-risk expansions apply directly) and a high-risk mode flag."""
     key = f"p-{uuid.uuid4().hex[:10]}"
     assert cli("projects", "create", key).code == 0
     assert cli("envs", "create", key, "production", "--protected").code == 0
-    assert cli("envs", "create", key, "staging").code == 0
+    assert cli("envs", "create", key, "staging", "--development").code == 0
     created = cli(
         "flags", "create", key, "agent", "--kind", "mode", "--risk-tier", "high",
         "--reason", "new agent",
@@ -137,8 +138,13 @@ def test_envs_create_list_and_protect(cli: Cli) -> None:
     assert [(e["key"], e["protected"]) for e in envs] == [("production", True), ("staging", False)]
     protected = cli("envs", "protect", key, "staging", "--reason", "freeze")
     assert protected.out == f"environment staging in {key} is protected (version 2)\n"
-    unprotected = cli("envs", "protect", key, "staging", "--off", "--json")
-    assert (unprotected.json["protected"], unprotected.json["version"]) == (False, 3)
+    # Unprotecting loosens governance: it waits for a project approver (exit 9).
+    unprotected = cli("envs", "protect", key, "staging", "--off", "--reason", "thaw")
+    assert unprotected.code == 9, unprotected.err
+    assert unprotected.out.startswith("change request ")
+    assert "needs 1 approval (governance-change-needs-approval)" in unprotected.out
+    envs = cli("envs", "list", key, "--json").json["items"]
+    assert [e["protected"] for e in envs if e["key"] == "staging"] == [True]
     assert table(cli("envs", "list", key).out)[1][:3] == ["production", "production", "yes"]
 
 
@@ -646,3 +652,84 @@ def test_sdk_keys_create_list_revoke(cli: Cli, server: Server, project: str) -> 
 def test_audit_tail_refuses_a_busy_loop(audit: Cli) -> None:
     done = audit("tail", "--follow", "--interval", "0")
     assert (done.code, done.err) == (2, "lockgate: error: --interval: at least 0.1 seconds\n")
+
+
+# --- the governed change path, as people run it -------------------------------------------
+
+
+def _person(cli: Cli, monkeypatch: pytest.MonkeyPatch, project: str, role: str) -> tuple[str, str]:
+    """A new user with ``role`` in ``project``, logged in: their name and own API token."""
+    name = f"{role}-{uuid.uuid4().hex[:6]}"
+    password = f"{name}-password-42"
+    monkeypatch.setattr("sys.stdin", io.StringIO(password + "\n"))
+    assert cli("users", "create", name, "--password-stdin").code == 0
+    assert cli("members", "set", project, name, role).code == 0
+    monkeypatch.setattr("sys.stdin", io.StringIO(password + "\n"))
+    login = cli("login", name, "--password-stdin")
+    assert login.code == 0, login.err
+    assert "API token created" in login.err
+    return name, login.out.strip()
+
+
+def test_a_high_risk_expansion_in_production_goes_through_approval(
+    cli: Cli, server: Server, project: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, editor = _person(cli, monkeypatch, project, "editor")
+    approver_name, approver = _person(cli, monkeypatch, project, "approver")
+    as_editor = ["--token", editor]
+    prod = ["--env", "production"]
+    # A rollout on a flag that is off serves nobody more: it applies at once.
+    staged = cli("flags", "set-rollout", project, "agent", *prod, "--variation", "observe",
+                 "--percent", "5", "--reason", "shadow 5 %", *as_editor)  # fmt: skip
+    assert staged.code == 0, staged.err
+    planned = cli("flags", "on", project, "agent", *prod, "--plan", "--reason", "go", *as_editor)
+    assert planned.code == 0
+    assert planned.out.startswith("would need 1 approval — expansion")
+    # Turning it on is an expansion of a high-risk behavior in production: a change request.
+    proposed = cli(
+        "flags", "on", project, "agent", *prod, "--reason", "start the rollout", *as_editor
+    )
+    assert proposed.code == 9, proposed.err
+    request_id = re.match(r"change request (\d+) opened", proposed.out)
+    assert request_id is not None, proposed.out
+    rid = request_id.group(1)
+    config = cli("flags", "show", project, "agent", "--json").json["environments"]["production"]
+    assert config["on"] is False
+    # The editor cannot approve their own request.
+    own = cli("approvals", "approve", rid, *as_editor)
+    assert own.code == 5
+    assert "author" in own.err
+    # An edit in between would void an approval: approve, edit, and the approval is gone.
+    assert cli("approvals", "approve", rid, "--token", approver).code == 0
+    edited = cli("approvals", "edit", rid, "--config", '{"on": true}', "--reason", "same, again",
+                 *as_editor)  # fmt: skip
+    assert edited.code == 0, edited.err
+    assert "earlier approvals are void" in edited.out
+    shown = cli("approvals", "show", rid, "--json").json
+    assert (shown["state"], shown["revision"], shown["approvals"]) == ("open", 2, [])
+    # The approver approves the current revision; the editor applies it.
+    approved = cli("approvals", "approve", rid, "--token", approver, "--comment", "guardrails ok",
+                   "--hash", shown["change_hash"])  # fmt: skip
+    assert approved.out == f"change request {rid}: approved (1 of 1 approval)\n"
+    applied = cli("approvals", "apply", rid, *as_editor)
+    assert applied.code == 0, applied.err
+    config = cli("flags", "show", project, "agent", "--json").json["environments"]["production"]
+    assert config["on"] is True
+    # Switching it off again is a reduction: immediate, for the same editor.
+    off = cli("flags", "off", project, "agent", *prod, "--reason", "errors up", *as_editor)
+    assert off.code == 0, off.err
+    assert "OFF" in off.out
+    # Every step is in the audit log with its reason and the request's id.
+    entries = cli("audit", "list", "--project", project, "--limit", "100", "--json").json["items"]
+    tagged = [e for e in entries if e["refs"].get("change_request") == int(rid)]
+    assert sorted(e["action"] for e in tagged) == sorted([
+        "change_request:created", "change_request:approved", "change_request:revised",
+        "change_request:approved", "flag:configured", "change_request:applied",
+    ])  # fmt: skip
+    configured = next(e for e in tagged if e["action"] == "flag:configured")
+    assert configured["reason"] == "same, again"
+    assert configured["evidence"]["change_request"]["approved_by"] == [approver_name]
+    assert any(e["action"] == "flag:configured" and e["reason"] == "errors up" for e in entries)
+    data_dir = server.log.parent / "data"
+    verified = cli("audit", "verify", "--data-dir", str(data_dir))
+    assert verified.code == 0, verified.out + verified.err

@@ -179,9 +179,10 @@ def test_eval_bad_json_argument(
 
 def test_eval_missing_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "absent.json"
-    assert main(["eval", "--snapshot", str(path), "--flag", "f"]) == 3
-    assert capsys.readouterr().err == (
-        f"lockgate: error: cannot read {path}: No such file or directory\n"
+    assert main(["eval", "--snapshot", str(path), "--flag", "f"]) == 2
+    assert (
+        capsys.readouterr().err
+        == f"lockgate: error: --snapshot: cannot read {path}: no such file\n"
     )
 
 
@@ -263,8 +264,17 @@ def test_validate_unreadable_snapshot(
 
 def test_validate_missing_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "absent.json"
-    assert main(["validate", "--snapshot", str(path)]) == 3
-    assert "No such file or directory" in capsys.readouterr().err
+    assert main(["validate", "--snapshot", str(path)]) == 2
+    assert "no such file" in capsys.readouterr().err
+
+
+def test_validate_a_directory_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["validate", "--snapshot", str(tmp_path)]) == 2
+    assert capsys.readouterr().err == (
+        f"lockgate: error: --snapshot: cannot read {tmp_path}: is a directory\n"
+    )
 
 
 # -- installed entry points --------------------------------------------------------------

@@ -198,7 +198,7 @@ def test_a_flag_deferring_to_the_code_default_has_no_value(shop: Shop) -> None:
     response = _single(shop.client, "dark", shop.keys["server"], {"targetingKey": "u1"})
     assert response.status_code == 200
     assert response.json() == {
-        "key": "dark", "reason": "DISABLED",
+        "key": "dark", "reason": "DISABLED", "variant": None,
         "metadata": {"version": "2", "lockgateReason": "OFF"},
     }  # fmt: skip
 
@@ -315,6 +315,7 @@ def test_bulk_evaluates_every_flag_with_failures_inside_the_list(shop: Shop) -> 
     assert flags["dark"] == {
         "key": "dark",
         "reason": "DISABLED",
+        "variant": None,
         "metadata": flags["dark"]["metadata"],
     }
     assert response.headers["ETag"].startswith('"')
@@ -544,12 +545,6 @@ KNOWN_DEVIATIONS = {
     "modes/string-accessor-on-mode-flag": "mode vs string: not expressible in OFREP",
     # openfeature-provider-ofrep 0.3.0 type-checks with isinstance(value, int): True passes.
     "types-and-errors/number-accessor-on-boolean-flag": "the provider takes booleans for integers",
-    # A code default (no value, no variant) is valid OFREP, but the provider reads
-    # data["variant"] unconditionally: the SDK reports GENERAL, with the right value.
-    "prerequisites/prerequisite-fails-null-off-variation": "the provider requires a variant",
-    "targets/target-while-off-null-off-variation": "the provider requires a variant",
-    "types-and-errors/off-null-off-variation-returns-default": "the provider requires a variant",
-    "types-and-errors/off-null-off-variation-any-accessor": "the provider requires a variant",
 }
 
 
@@ -656,5 +651,5 @@ def test_vectors_cover_what_ofrep_can_express(vectors: VectorSuites) -> None:
     assert all(c.expect["error_code"] == "MALFORMED_FLAG" for c in refused)
     evaluated = len(CASES) - len(refused)
     assert evaluated >= 400
-    assert len(KNOWN_DEVIATIONS) == 7
+    assert len(KNOWN_DEVIATIONS) == 3
     assert {c.name for c in CASES} >= set(KNOWN_DEVIATIONS)

@@ -9,9 +9,10 @@ from datetime import timedelta
 from typing import Any
 
 from fastapi import FastAPI
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from lockgate import __version__
-from lockgate.api import problems
+from lockgate.api import docs_page, problems
 from lockgate.api.deps import mark_if_match_required
 from lockgate.api.limits import RequestLimits
 from lockgate.api.routes import (
@@ -38,7 +39,7 @@ from lockgate.delivery.fastpath import DeliveryFastPath
 from lockgate.delivery.hub import DeliveryHub
 from lockgate.delivery.pg_notify import ChangeListener
 from lockgate.engine.budget import ContextLimits
-from lockgate.settings import Settings
+from lockgate.settings import Settings, trusted_proxy_list
 from lockgate.store import migrate
 from lockgate.store.db import Database
 
@@ -118,6 +119,18 @@ def _lifespan(settings: Settings, services: Services) -> object:
     return lifespan
 
 
+def _trust_proxies(app: FastAPI, settings: Settings) -> None:
+    """Behind trusted reverse proxies, the client is the one their headers name.
+
+    Outermost, so that every part of the app (login limits, audit evidence, the scheme of
+    redirects) sees the original client's address and scheme. A request from any other
+    peer keeps its own address whatever headers it sends.
+    """
+    trusted = trusted_proxy_list(settings.trusted_proxies)
+    if trusted:
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=trusted)
+
+
 def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     services = services or build_services(settings)
     app = FastAPI(
@@ -125,7 +138,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
         title="lockgate",
         version=__version__,
         description="Control plane for real-time governance of AI-generated software.",
-        docs_url="/docs",
+        docs_url=None,  # served without a CDN by docs_page
         redoc_url=None,
         openapi_url="/openapi.json",
     )
@@ -150,9 +163,11 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     # Outermost: snapshot polls and streams of cached keys skip limits, routing and
     # dependencies (and, for streams, every middleware's send wrapper on each event).
     app.add_middleware(DeliveryFastPath, state=app.state)
+    _trust_proxies(app, settings)
     for router in ROUTERS:
         app.include_router(router, responses=problems.PROBLEM_RESPONSES)
     _document(app)
+    docs_page.install(app, "/openapi.json")
     return app
 
 

@@ -93,15 +93,31 @@ def _field_path(loc: tuple[Any, ...]) -> str:
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     errors = []
+    not_json = _not_json(request)
     for error in exc.errors():
         message = str(error.get("msg", "invalid"))
         if error.get("type") == "extra_forbidden":
             message = "unknown or read-only field"
-        errors.append(FieldProblem(_field_path(tuple(error.get("loc", ()))), message))
+        location = tuple(error.get("loc", ()))
+        if not_json and location[:1] == ("body",) and len(location) == 1:
+            message = "expected a JSON object; send the body with Content-Type: application/json"
+        errors.append(FieldProblem(_field_path(location), message))
     fields = ", ".join(e.field for e in errors[:5])
-    return problem_response(
-        422, "Invalid input", f"invalid request: {fields}", "invalid_input", errors=errors
-    )
+    detail = f"invalid request: {fields}"
+    if not_json:
+        content_type = request.headers.get("content-type") or "none"
+        detail += (
+            f" (the body must be JSON with Content-Type: application/json; got {content_type})"
+        )
+    return problem_response(422, "Invalid input", detail, "invalid_input", errors=errors)
+
+
+def _not_json(request: Request) -> bool:
+    """A request that carried a body but did not say it is JSON."""
+    if request.method not in ("POST", "PUT", "PATCH"):
+        return False
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    return content_type != "application/json" and not content_type.endswith("+json")
 
 
 def _allowed_methods(request: Request) -> str:

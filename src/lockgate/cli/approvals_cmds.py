@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from lockgate.cli.errors import EXIT_OK, EXIT_PENDING, CliError
-from lockgate.cli.groups import add_command, add_group
+from lockgate.cli.groups import add_command, add_group, json_option
 from lockgate.cli.http import Answer, api_path, client_for
 from lockgate.cli.output import Column, print_fields, print_json, print_table
 
@@ -115,6 +115,17 @@ def register(commands: Any) -> None:
         "--at", metavar="TIME", help="ISO 8601 time: the server applies it then, if still approved"
     )
     apply.add_argument("--hash", dest="change_hash", metavar="SHA256")
+    edit = add_command(
+        sub, "edit", "change the proposed configuration (voids every approval)", run_edit
+    )
+    edit.add_argument("id", type=int, metavar="ID")
+    edit.add_argument(
+        "--config",
+        required=True,
+        metavar="JSON|@FILE",
+        help="configuration fields to set in the proposal, e.g. '{\"default\": {...}}'",
+    )
+    edit.add_argument("--reason", default="")
     cancel = add_command(sub, "cancel", "withdraw a change request", run_cancel)
     cancel.add_argument("id", type=int, metavar="ID")
     cancel.add_argument("--reason", default="")
@@ -246,6 +257,26 @@ def run_apply(args: argparse.Namespace) -> int:
         request = result["change_request"]
         print(
             f"change request {request['id']} applied (audit entry {request['applied_audit_seq']})"
+        )
+    return 0
+
+
+def run_edit(args: argparse.Namespace) -> int:
+    fields = json_option(args.config, "--config", files=True)
+    if not isinstance(fields, dict):
+        raise CliError('--config: expected a JSON object such as {"on": true}')
+    fields.pop("reason", None)
+    if args.reason:
+        fields["reason"] = args.reason
+    with client_for(args) as api:
+        request = api.patch(_path(args.id), fields).body
+    if args.json:
+        print_json(request)
+    else:
+        print(
+            f"change request {request['id']} is now revision {request['revision']}: "
+            f"earlier approvals are void ({request['state']}, "
+            f"0 of {_plural(request['approvals_required'], 'approval')})"
         )
     return 0
 

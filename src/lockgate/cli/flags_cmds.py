@@ -10,14 +10,13 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from lockgate.cli.approvals_cmds import add_plan, governed
 from lockgate.cli.errors import EXIT_FAILURE, EXIT_NOT_FOUND, EXIT_USAGE, CliError
-from lockgate.cli.groups import add_command, add_group, add_reason
+from lockgate.cli.groups import add_command, add_group, add_reason, json_option
 from lockgate.cli.http import ApiClient, api_path, client_for
-from lockgate.cli.output import Column, print_fields, print_json, print_table, warn
+from lockgate.cli.output import Column, counted, print_fields, print_json, print_table, warn
 
 __all__ = ["BUCKET_SPACE", "register", "rollout_split", "serve_text"]
 
@@ -81,7 +80,27 @@ def _register_create(sub: Any) -> None:
         metavar="JSON",
         help='e.g. \'[{"key": "a", "value": "A"}]\' (default for mode and boolean flags)',
     )
+    _client_visible_option(create)
     add_reason(create)
+    update = add_command(sub, "update", "change a flag's definition (all environments)", run_update)
+    _flag_args(update, env=False)
+    update.add_argument("--name")
+    update.add_argument("--description")
+    update.add_argument("--risk-tier", choices=RISK_TIERS)
+    update.add_argument("--owner")
+    update.add_argument("--lifecycle", choices=("temporary", "permanent"))
+    update.add_argument("--tag", action="append", metavar="TAG", help="repeatable; replaces")
+    _client_visible_option(update)
+    add_reason(update)
+
+
+def _client_visible_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--client-visible",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="whether client SDK keys (browsers, OFREP in front ends) may evaluate the flag",
+    )
 
 
 def _register_changes(sub: Any) -> None:
@@ -216,7 +235,8 @@ def run_list(args: argparse.Namespace) -> int:
         return 0
     print_table(page["items"], _list_columns(args.env))
     if page.get("next_cursor"):
-        warn(f"showing {len(page['items'])} of {page.get('total')} flags (drop --limit for all)")
+        total = counted(int(page.get("total") or 0), "flag")
+        warn(f"showing {len(page['items'])} of {total} (drop --limit for all)")
     return 0
 
 
@@ -236,6 +256,7 @@ def run_show(args: argparse.Namespace) -> int:
             ("lifecycle", flag.get("lifecycle")),
             ("tags", flag.get("tags")),
             ("variations", [v.get("key") for v in flag.get("variations") or []]),
+            ("client visible", flag.get("client_visible")),
             ("archived", flag.get("archived")),
             ("version", flag.get("version")),
         ]
@@ -267,10 +288,10 @@ def run_history(args: argparse.Namespace) -> int:
 
 
 def run_eval(args: argparse.Namespace) -> int:
-    context = _json_option(args.context, "--context")
+    context = json_option(args.context, "--context")
     if not isinstance(context, dict):
         raise CliError('--context: expected a JSON object such as {"key": "user-1"}')
-    default = _json_option(args.default, "--default")
+    default = json_option(args.default, "--default")
     path = api_path("projects", args.project, "environments", args.env, "evaluate")
     with client_for(args) as api:
         body = {"flag": args.key, "context": context, "default": default}
@@ -321,11 +342,12 @@ def run_create(args: argparse.Namespace) -> int:
         "owner": args.owner,
         "lifecycle": args.lifecycle,
         "tags": args.tag,
+        "client_visible": args.client_visible,
         "reason": args.reason or None,
     }
     body |= {field: value for field, value in optional.items() if value is not None}
     if args.variations is not None:
-        body["variations"] = _json_option(args.variations, "--variations")
+        body["variations"] = json_option(args.variations, "--variations")
     with client_for(args) as api:
         flag = api.post(api_path("projects", args.project, "flags"), body).body
     if args.json:
@@ -335,6 +357,35 @@ def run_create(args: argparse.Namespace) -> int:
         print(f"created flag {flag['key']} ({flag.get('kind')}, {flag.get('risk_tier')} risk)")
         print(f"variations: {variations} — off in every environment")
     return 0
+
+
+def run_update(args: argparse.Namespace) -> int:
+    fields = {
+        "name": args.name,
+        "description": args.description,
+        "risk_tier": args.risk_tier,
+        "owner": args.owner,
+        "lifecycle": args.lifecycle,
+        "tags": args.tag,
+        "client_visible": args.client_visible,
+    }
+    body: dict[str, Any] = {k: v for k, v in fields.items() if v is not None}
+    if not body:
+        raise CliError("nothing to change: give at least one option (see --help)", EXIT_USAGE)
+    if args.reason:
+        body["reason"] = args.reason
+    with client_for(args) as api:
+        current = api.get(_flag_path(args))
+        answer = api.patch(_flag_path(args), body, version=current.version)
+
+    def updated(flag: dict[str, Any]) -> None:
+        if args.json:
+            print_json(flag)
+            return
+        changed = ", ".join(sorted(set(body) - {"reason"}))
+        print(f"updated flag {flag['key']} ({changed}) — version {flag.get('version')}")
+
+    return governed(args, answer, updated)
 
 
 def _update_config(args: argparse.Namespace, change: ConfigChange) -> int:
@@ -349,12 +400,12 @@ def _update_config(args: argparse.Namespace, change: ConfigChange) -> int:
         body = change(current.body)
         if args.reason:
             body["reason"] = args.reason
-        answer = api.patch(_planned(args, path), body, version=current.version)
+        answer = api.patch(path, body, version=current.version, params=_plan(args))
     return governed(args, answer, lambda config: _print_config(args, config))
 
 
-def _planned(args: argparse.Namespace, path: str) -> str:
-    return f"{path}?plan=true" if getattr(args, "plan", False) else path
+def _plan(args: argparse.Namespace) -> dict[str, str | int | bool | None]:
+    return {"plan": True} if getattr(args, "plan", False) else {}
 
 
 def run_on(args: argparse.Namespace) -> int:
@@ -370,7 +421,7 @@ def run_serve(args: argparse.Namespace) -> int:
 
 
 def run_configure(args: argparse.Namespace) -> int:
-    changes = _json_option(_read_at_file(args.config), "--config")
+    changes = json_option(args.config, "--config", files=True)
     if not isinstance(changes, dict):
         raise CliError('--config: expected a JSON object such as {"on": true}')
     changes.pop("reason", None)
@@ -427,25 +478,6 @@ def run_revert(args: argparse.Namespace) -> int:
         body["reason"] = args.reason
     with client_for(args) as api:
         current = api.get(_config_path(args))
-        path = _planned(args, _config_path(args, "revert"))
-        answer = api.post(path, body, version=current.version)
+        path = _config_path(args, "revert")
+        answer = api.post(path, body, version=current.version, params=_plan(args))
     return governed(args, answer, lambda config: _print_config(args, config))
-
-
-# --- inputs -------------------------------------------------------------------------------
-
-
-def _json_option(text: str, option: str) -> Any:
-    try:
-        return json.loads(text)
-    except ValueError as exc:
-        raise CliError(f"{option}: not valid JSON: {exc}", EXIT_USAGE) from None
-
-
-def _read_at_file(text: str) -> str:
-    if not text.startswith("@"):
-        return text
-    try:
-        return Path(text[1:]).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise CliError(f"--config: cannot read {text[1:]}: {exc.strerror}") from None

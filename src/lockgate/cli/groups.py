@@ -7,14 +7,16 @@ Every HTTP command gets the same connection options (``--url``, ``--token``) and
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
-from lockgate.cli.errors import EXIT_USAGE
+from lockgate.cli.errors import EXIT_USAGE, CliError
 from lockgate.cli.http import add_connection_options
 
-__all__ = ["Run", "add_command", "add_group", "add_reason"]
+__all__ = ["Run", "add_command", "add_group", "add_reason", "json_option"]
 
 Run = Callable[[argparse.Namespace], int]
 
@@ -51,3 +53,16 @@ def _print_help(parser: argparse.ArgumentParser) -> Run:
         return EXIT_USAGE
 
     return run
+
+
+def json_option(text: str, option: str, *, files: bool = False) -> Any:
+    """The JSON value of an option; with ``files``, ``@PATH`` reads it from a file."""
+    if files and text.startswith("@"):
+        try:
+            text = Path(text[1:]).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise CliError(f"{option}: cannot read {text[1:]}: {exc.strerror}") from None
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise CliError(f"{option}: not valid JSON: {exc}", EXIT_USAGE) from None

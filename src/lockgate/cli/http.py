@@ -14,10 +14,8 @@ import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
-
-import httpx
 
 from lockgate.cli.errors import (
     EXIT_FAILURE,
@@ -27,6 +25,10 @@ from lockgate.cli.errors import (
     CliError,
     exit_code_for_status,
 )
+from lockgate.cli.extras import require
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = [
     "DEFAULT_URL",
@@ -110,6 +112,9 @@ class ApiClient:
         timeout: float = TIMEOUT_SECONDS,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
+        require("cli", "httpx")
+        import httpx
+
         self.url = url.rstrip("/")
         self.has_token = bool(token)
         headers = {"X-Lockgate-Source": "cli", "Accept": "application/json"}
@@ -139,14 +144,20 @@ class ApiClient:
     def get(self, path: str, params: Params | None = None) -> Answer:
         return self.request("GET", path, params=params)
 
-    def post(self, path: str, body: Any, *, version: int | None = None) -> Answer:
-        return self.request("POST", path, body=body, version=version)
+    def post(
+        self, path: str, body: Any, *, version: int | None = None, params: Params | None = None
+    ) -> Answer:
+        return self.request("POST", path, body=body, version=version, params=params)
 
-    def put(self, path: str, body: Any, *, version: int | None = None) -> Answer:
-        return self.request("PUT", path, body=body, version=version)
+    def put(
+        self, path: str, body: Any, *, version: int | None = None, params: Params | None = None
+    ) -> Answer:
+        return self.request("PUT", path, body=body, version=version, params=params)
 
-    def patch(self, path: str, body: Any, *, version: int | None = None) -> Answer:
-        return self.request("PATCH", path, body=body, version=version)
+    def patch(
+        self, path: str, body: Any, *, version: int | None = None, params: Params | None = None
+    ) -> Answer:
+        return self.request("PATCH", path, body=body, version=version, params=params)
 
     def delete(
         self,
@@ -175,6 +186,8 @@ class ApiClient:
         if version is not None:
             sent["If-Match"] = f'"{version}"'
         query = {k: _param(v) for k, v in (params or {}).items() if v is not None}
+        import httpx
+
         try:
             response = self._http.request(method, path, json=body, params=query, headers=sent)
         except httpx.TimeoutException:
@@ -214,7 +227,13 @@ class ApiClient:
             return CliError(f"{message} (request id {request_id})", code)
         lines = [str(problem.get("detail") or problem.get("title") or response.reason_phrase)]
         lines += [_field_line(e) for e in problem.get("errors") or [] if isinstance(e, dict)]
-        if code == EXIT_NOT_ALLOWED and not self.has_token and response.status_code == 401:
+        login = response.request.url.path.endswith("/auth/login")
+        if (
+            code == EXIT_NOT_ALLOWED
+            and not self.has_token
+            and response.status_code == 401
+            and not login
+        ):
             lines.append(f"  (no API token: set {TOKEN_ENV} or pass --token)")
         return CliError("\n".join(lines), code)
 
@@ -226,6 +245,8 @@ def _param(value: str | int | bool) -> str:
 
 
 def _transport_reason(exc: httpx.TransportError) -> str:
+    import httpx
+
     if isinstance(exc, httpx.ConnectError):
         text = str(exc).lower()
         return "connection refused" if "refused" in text else f"cannot connect ({exc})"

@@ -7,10 +7,16 @@ import sys
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-__all__ = ["Column", "cell", "print_fields", "print_json", "print_table", "warn"]
+__all__ = ["Column", "cell", "counted", "print_fields", "print_json", "print_table", "warn"]
 
 Column = tuple[str, Callable[[dict[str, Any]], Any]]
 """A table column: its header and how to read its cell from one item."""
+
+
+def counted(number: int, singular: str, plural: str | None = None) -> str:
+    """``1 flag``, ``2 flags``, ``0 entries``: a number and its noun, agreeing."""
+    noun = singular if number == 1 else plural or f"{singular}s"
+    return f"{number} {noun}"
 
 
 def print_json(value: Any) -> None:

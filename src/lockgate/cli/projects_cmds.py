@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import json
-from pathlib import Path
 from typing import Any
 
 from lockgate.cli.approvals_cmds import governed
-from lockgate.cli.errors import CliError
-from lockgate.cli.groups import add_command, add_group, add_reason
+from lockgate.cli.groups import add_command, add_group, add_reason, json_option
 from lockgate.cli.http import api_path, client_for
 from lockgate.cli.output import Column, print_fields, print_json, print_table
 
@@ -108,16 +105,7 @@ def run_posture_show(args: argparse.Namespace) -> int:
 
 
 def run_posture_set(args: argparse.Namespace) -> int:
-    text = args.posture
-    if text.startswith("@"):
-        try:
-            text = Path(text[1:]).read_text(encoding="utf-8")
-        except OSError as exc:
-            raise CliError(f"--posture: cannot read {text[1:]}: {exc.strerror}") from None
-    try:
-        posture = json.loads(text)
-    except ValueError as exc:
-        raise CliError(f"--posture: not valid JSON: {exc}") from None
+    posture = json_option(args.posture, "--posture", files=True)
     path = api_path("projects", args.project, "posture")
     with client_for(args) as api:
         current = api.get(path)

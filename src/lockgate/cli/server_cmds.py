@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import gc
+import socket
 import sys
 from typing import Any
 
 from lockgate.cli.errors import CliError
+from lockgate.cli.extras import require
 from lockgate.settings import SETTINGS, Settings, SettingsError, load_settings
 
 __all__ = ["register", "settings_from_args"]
@@ -64,6 +66,7 @@ def _database_label(settings: Settings) -> str:
 
 
 def run_migrate(args: argparse.Namespace) -> int:
+    require("server", "sqlalchemy", "alembic")
     from lockgate.store import migrate
     from lockgate.store.db import Database
 
@@ -81,6 +84,7 @@ def run_migrate(args: argparse.Namespace) -> int:
 
 
 def run_serve(args: argparse.Namespace) -> int:
+    require("server", "fastapi", "uvicorn", "sqlalchemy")
     import uvicorn
 
     from lockgate.api.app import build_services, create_app
@@ -88,12 +92,15 @@ def run_serve(args: argparse.Namespace) -> int:
     from lockgate.errors import LockgateError
 
     settings = settings_from_args(args)
+    listener = _listen(settings.host, settings.port)
     try:
         services = build_services(settings)
         result = ensure_admin(services, settings.bootstrap_admin_token)
     except LockgateError as exc:
+        listener.close()
         raise CliError(exc.detail) from None
     except Exception as exc:
+        listener.close()
         raise CliError(f"cannot open {_database_label(settings)}: {exc}") from None
     url = settings.public_url or f"http://{settings.host}:{settings.port}"
     _print_bootstrap(result, url)
@@ -101,10 +108,42 @@ def run_serve(args: argparse.Namespace) -> int:
     print(f"API docs: {url}/docs · health: {url}/healthz · readiness: {url}/readyz", flush=True)
     app = create_app(settings, services)
     _settle_memory()
-    uvicorn.run(
+    config = uvicorn.Config(
         app, host=settings.host, port=settings.port, log_level=settings.log_level, access_log=False
     )
+    uvicorn.Server(config).run(sockets=[listener])
     return 0
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """The listening socket, bound before anything claims the server is up."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise CliError(f"--host: cannot resolve {host!r}: {exc.strerror}") from None
+    family, kind, proto, _name, address = infos[0]
+    listener = socket.socket(family, kind, proto)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listener.bind(address)
+        listener.listen(2048)
+    except OSError as exc:
+        listener.close()
+        raise CliError(f"cannot listen on {host}:{port}: {_bind_reason(exc)}") from None
+    listener.set_inheritable(True)
+    return listener
+
+
+def _bind_reason(exc: OSError) -> str:
+    import errno
+
+    if exc.errno == errno.EADDRINUSE:
+        return "the port is already in use (stop the other server or use --port)"
+    if exc.errno == errno.EACCES:
+        return "permission denied (ports below 1024 need privileges; use --port)"
+    if exc.errno == errno.EADDRNOTAVAIL:
+        return "this machine has no such address (use --host)"
+    return exc.strerror or str(exc)
 
 
 def _settle_memory() -> None:

@@ -1,12 +1,18 @@
-"""``lockgate eval`` and ``lockgate validate``: work on a snapshot file, offline."""
+"""``lockgate eval`` and ``lockgate validate`` work on a snapshot file, offline;
+``lockgate snapshot pull`` fetches one from a server."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+from pathlib import Path
 from typing import Any
 
-from lockgate.cli.errors import EXIT_INVALID, CliError
+from lockgate.cli.errors import EXIT_INVALID, EXIT_USAGE, CliError
+from lockgate.cli.groups import add_command, add_group
+from lockgate.cli.http import api_path, client_for
+from lockgate.cli.output import counted
 from lockgate.engine import Snapshot, SnapshotError, evaluate, validate
 from lockgate.sdk import read_snapshot_file
 
@@ -39,8 +45,24 @@ def register(commands: Any) -> None:
     va.add_argument("--json", action="store_true", help="print problems as JSON")
     va.set_defaults(run=run_validate)
 
+    snapshot = add_group(commands, "snapshot", "fetch an environment's snapshot from a server")
+    pull = add_command(
+        snapshot,
+        "pull",
+        "write an environment's current snapshot to a file, for local evaluation",
+        run_pull,
+    )
+    pull.add_argument("project", metavar="PROJECT")
+    pull.add_argument("env", metavar="ENV", help="environment key")
+    pull.add_argument(
+        "--output", "-o", default="snapshot.json", metavar="FILE", help="default snapshot.json"
+    )
+
 
 def _load(path: str) -> Snapshot:
+    if not Path(path).is_file():
+        why = "is a directory" if Path(path).is_dir() else "no such file"
+        raise CliError(f"--snapshot: cannot read {path}: {why}", EXIT_USAGE)
     try:
         return read_snapshot_file(path)
     except SnapshotError as exc:
@@ -90,6 +112,37 @@ def run_validate(args: argparse.Namespace) -> int:
         for problem in problems:
             print(f"{args.snapshot}: {problem}")
     else:
-        counts = f"{len(snapshot.flags)} flags, {len(snapshot.segments)} segments"
+        counts = (
+            f"{counted(len(snapshot.flags), 'flag')}, {counted(len(snapshot.segments), 'segment')}"
+        )
         print(f"{args.snapshot}: ok ({counts}, version {snapshot.version})")
     return EXIT_INVALID if problems else 0
+
+
+def run_pull(args: argparse.Namespace) -> int:
+    path = api_path("projects", args.project, "environments", args.env, "snapshot")
+    with client_for(args) as api:
+        answer = api.get(path)
+    text = json.dumps(answer.body, indent=2, ensure_ascii=False) + "\n"
+    if args.json:
+        print(text, end="")
+        return 0
+    _write_whole(args.output, text)
+    body = answer.body if isinstance(answer.body, dict) else {}
+    flags, segments = len(body.get("flags") or {}), len(body.get("segments") or {})
+    print(
+        f"wrote {args.output}: {args.project}/{args.env} version {body.get('version')} "
+        f"({counted(flags, 'flag')}, {counted(segments, 'segment')})"
+    )
+    return 0
+
+
+def _write_whole(path: str, text: str) -> None:
+    """Write ``path`` completely or not at all."""
+    partial = Path(f"{path}.partial")
+    try:
+        partial.write_text(text, encoding="utf-8")
+        os.replace(partial, path)
+    except OSError as exc:
+        partial.unlink(missing_ok=True)
+        raise CliError(f"--output: cannot write {path}: {exc.strerror}") from None

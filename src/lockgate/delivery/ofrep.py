@@ -6,8 +6,8 @@ The routes in :mod:`lockgate.api.routes.ofrep` parse a request body with
 (:mod:`lockgate.sdk.openfeature_terms`); docs/openfeature.md documents the mapping.
 
 A result that defers to the caller's default (a flag that is off, or fails a prerequisite,
-with ``off_variation: null``) is a success without ``value`` or ``variant``: OFREP's
-"code default" response, which tells the provider to use the default in the code.
+with ``off_variation: null``) is a success without ``value``, with ``variant: null``:
+OFREP's "code default" response, which tells the provider to use the default in the code.
 """
 
 from __future__ import annotations
@@ -95,8 +95,15 @@ def _failure(key: str, detail: EvaluationDetail) -> dict[str, Any]:
 
 
 def _success(key: str, detail: EvaluationDetail) -> dict[str, Any]:
-    if detail.variation is None:  # the caller's default applies: no value, no variant
-        return {"key": key, "reason": reason(detail), "metadata": flag_metadata(detail)}
+    if detail.variation is None:
+        # The caller's default applies: no value. ``variant`` is present, as null, because
+        # the standard OFREP provider for Python reads it unconditionally.
+        return {
+            "key": key,
+            "reason": reason(detail),
+            "variant": None,
+            "metadata": flag_metadata(detail),
+        }
     return {
         "key": key,
         "value": detail.value,

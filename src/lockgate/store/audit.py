@@ -14,10 +14,11 @@ import hashlib
 import json
 import uuid
 from collections.abc import Iterable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
+from dataclasses import fields as dataclass_fields
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 
 from lockgate.store.tables import audit_head, audit_log
 
@@ -88,7 +89,12 @@ class AuditEntry:
     hash: str
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The entry's fields (a shallow copy: the JSON values are shared, not copied)."""
+        return {name: getattr(self, name) for name in _ENTRY_FIELDS}
+
+
+_DRAFT_FIELDS = tuple(f.name for f in dataclass_fields(AuditDraft))
+_ENTRY_FIELDS = tuple(f.name for f in dataclass_fields(AuditEntry))
 
 
 def canonical(value: Any) -> bytes:
@@ -107,16 +113,25 @@ def append(conn: Connection, draft: AuditDraft, now: str) -> AuditEntry:
         select(audit_head.c.seq, audit_head.c.hash).where(audit_head.c.id == 1).with_for_update()
     ).one()
     fields: dict[str, Any] = {
-        **asdict(draft),
+        **{name: getattr(draft, name) for name in _DRAFT_FIELDS},
         "id": str(uuid.uuid4()),
         "ts": now,
         "changes": json_changes(draft.before, draft.after),
     }
     digest = entry_hash(head.hash, fields)
     entry = AuditEntry(seq=head.seq + 1, prev_hash=head.hash, hash=digest, **fields)
-    conn.execute(insert(audit_log).values(**entry.to_dict()))
-    conn.execute(update(audit_head).where(audit_head.c.id == 1).values(seq=entry.seq, hash=digest))
+    conn.execute(_INSERT_ENTRY, entry.to_dict())
+    conn.execute(_MOVE_HEAD, {"new_seq": entry.seq, "new_hash": digest})
     return entry
+
+
+# Statements built once: executed with parameters, they compile once per dialect.
+_INSERT_ENTRY = insert(audit_log)
+_MOVE_HEAD = (
+    update(audit_head)
+    .where(audit_head.c.id == 1)
+    .values(seq=bindparam("new_seq"), hash=bindparam("new_hash"))
+)
 
 
 def read_entries(

@@ -443,7 +443,7 @@ def _check_head(head: tuple[int, str] | None, index: _Index, findings: _Findings
     seq, digest = head
     if not index.seqs:
         if seq > 0:
-            findings.add(1, "truncated", f"the log is empty but the head records {seq} entries")
+            findings.add(1, "truncated", f"the log is empty but the head records {_entries(seq)}")
         return
     last_at = len(index.seqs) - 1
     last_seq = index.seqs[last_at]
@@ -475,7 +475,7 @@ def _head_hash_unknown(seq: int, last_seq: int, findings: _Findings) -> None:
         findings.add(
             last_seq + 1,
             "truncated",
-            f"the head records {seq} entries but the log ends at entry {last_seq}",
+            f"the head records {_entries(seq)} but the log ends at entry {last_seq}",
         )
     elif seq == last_seq:
         findings.add(
@@ -597,3 +597,7 @@ class _CheckpointChecker:
             if self.findings.dangling.get(next_seq) == checkpoint.hash:
                 # The next entry still links to the original: its broken link is this rewrite.
                 self.findings.drop("deleted", next_seq, next_seq)
+
+
+def _entries(number: int) -> str:
+    return f"{number} entry" if number == 1 else f"{number} entries"

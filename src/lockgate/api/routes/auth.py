@@ -31,7 +31,7 @@ UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
 def client_address(request: Request) -> str:
-    """The peer address (behind a proxy, run uvicorn with --proxy-headers)."""
+    """The client address: the peer, or what a trusted proxy says (`trusted_proxies`)."""
     return request.client.host if request.client is not None else "unknown"
 
 

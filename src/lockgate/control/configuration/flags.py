@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import Connection, Row, and_, func, insert, or_, select, update
+from sqlalchemy import Connection, Row, and_, bindparam, func, insert, or_, select, update
 
 from lockgate.control import lookup
 from lockgate.control.base import Caller, Services, Transaction
@@ -27,7 +27,7 @@ from lockgate.policy.access import Action
 from lockgate.policy.changes import AuditAction, Change, ObjectType
 from lockgate.policy.classify import Classification, Direction, classify_snapshots, most_severe
 from lockgate.policy.postures import Verdict
-from lockgate.store.tables import environments, flag_config_versions, flag_configs, flags
+from lockgate.store.tables import environments, flag_config_versions, flag_configs, flags, projects
 
 __all__ = [
     "CONFIG_FIELDS",
@@ -111,7 +111,7 @@ def _definition_view(row: Row[Any]) -> dict[str, Any]:
     }
 
 
-def _config_view(row: Row[Any], env_key: str) -> dict[str, Any]:
+def _config_view(row: Any, env_key: str) -> dict[str, Any]:
     return {
         "environment": env_key,
         "version": row.version,
@@ -258,33 +258,43 @@ def _write_config(
     actor: str,
     reason: str,
     audit_seq: int | None = None,
+    config_id: int | None = None,
 ) -> None:
-    existing = tx.conn.execute(
-        select(flag_configs.c.id).where(
-            flag_configs.c.flag_id == flag_id, flag_configs.c.environment_id == env_id
-        )
-    ).first()
+    """Store a configuration version (``config_id``: its row, when the caller knows it)."""
+    existing = (
+        SimpleNamespace(id=config_id)
+        if config_id is not None
+        else tx.conn.execute(
+            select(flag_configs.c.id).where(
+                flag_configs.c.flag_id == flag_id, flag_configs.c.environment_id == env_id
+            )
+        ).first()
+    )
     values = {"version": version, "config": config, "updated_at": tx.now, "updated_by": actor}
     if existing is None:
         tx.conn.execute(
             insert(flag_configs).values(flag_id=flag_id, environment_id=env_id, **values)
         )
     else:
-        tx.conn.execute(
-            update(flag_configs).where(flag_configs.c.id == existing.id).values(**values)
-        )
+        tx.conn.execute(_UPDATE_CONFIG, {"config_id": existing.id, **values})
     tx.conn.execute(
-        insert(flag_config_versions).values(
-            flag_id=flag_id,
-            environment_id=env_id,
-            version=version,
-            config=config,
-            created_at=tx.now,
-            created_by=actor,
-            reason=reason,
-            audit_seq=audit_seq,
-        )
+        _INSERT_VERSION,
+        {
+            "flag_id": flag_id,
+            "environment_id": env_id,
+            "version": version,
+            "config": config,
+            "created_at": tx.now,
+            "created_by": actor,
+            "reason": reason,
+            "audit_seq": audit_seq,
+        },
     )
+
+
+# Built once and executed with parameters: the hot write path compiles them once.
+_UPDATE_CONFIG = update(flag_configs).where(flag_configs.c.id == bindparam("config_id"))
+_INSERT_VERSION = insert(flag_config_versions)
 
 
 def list_flags(
@@ -487,31 +497,103 @@ def apply_definition_change(
     return _apply_definition(tx, caller, project, row, change, evidence)
 
 
+@dataclass(frozen=True, slots=True)
+class ProjectRef:
+    id: int
+    key: str
+    posture: dict[str, Any] | None
+
+
+@dataclass(frozen=True, slots=True)
+class EnvironmentRef:
+    id: int
+    key: str
+    protected: bool
+    development: bool
+    snapshot_version: int
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigRef:
+    id: int
+    version: int
+    config: dict[str, Any]
+    updated_at: str
+    updated_by: str
+
+
 @dataclass(frozen=True)
 class ConfigTarget:
-    """A flag's configuration in one environment, loaded for a write."""
+    """A flag's configuration in one environment, loaded for a write (one query)."""
 
-    project: Row[Any]
-    environment: Row[Any]
+    project: ProjectRef
+    environment: EnvironmentRef
     flag: Row[Any]
-    config: Row[Any]
+    config: ConfigRef
+
+
+_TARGET_QUERY = (
+    select(
+        flags,
+        projects.c.id.label("p_id"),
+        projects.c.key.label("p_key"),
+        projects.c.posture.label("p_posture"),
+        environments.c.id.label("e_id"),
+        environments.c.key.label("e_key"),
+        environments.c.protected.label("e_protected"),
+        environments.c.development.label("e_development"),
+        environments.c.snapshot_version.label("e_snapshot_version"),
+        flag_configs.c.id.label("c_id"),
+        flag_configs.c.version.label("c_version"),
+        flag_configs.c.config.label("c_config"),
+        flag_configs.c.updated_at.label("c_updated_at"),
+        flag_configs.c.updated_by.label("c_updated_by"),
+    )
+    .join(projects, projects.c.id == flags.c.project_id)
+    .join(flag_configs, flag_configs.c.flag_id == flags.c.id)
+    .join(environments, environments.c.id == flag_configs.c.environment_id)
+    .where(
+        projects.c.key == bindparam("project_key"),
+        environments.c.key == bindparam("env_key"),
+        flags.c.key == bindparam("flag_key"),
+    )
+)
 
 
 def _config_target(
     tx: Transaction, caller: Caller, project_key: str, key: str, env_key: str
 ) -> ConfigTarget:
-    project = lookup.project(tx.conn, project_key)
-    env = lookup.environment(tx.conn, project, env_key)
-    caller.authorize(
-        Action.WRITE_ENVIRONMENT_CONFIG, project.id, env.id, what=f"project {project_key!r}"
-    )
-    row = lookup.flag(tx.conn, project, key)
-    if row.archived:
-        raise Conflict(f"flag {key!r} is archived; restore it before changing its configuration")
-    current = _configs(tx.conn, row.id, env.id)
-    if not current:
+    found = tx.conn.execute(
+        _TARGET_QUERY, {"project_key": project_key, "env_key": env_key, "flag_key": key}
+    ).first()
+    if found is None:
+        # Say exactly what is missing, in the order a caller may learn it.
+        project = lookup.project(tx.conn, project_key)
+        env = lookup.environment(tx.conn, project, env_key)
+        caller.authorize(
+            Action.WRITE_ENVIRONMENT_CONFIG, project.id, env.id, what=f"project {project_key!r}"
+        )
+        lookup.flag(tx.conn, project, key)
         raise NotFound(f"flag {key!r} has no configuration in environment {env_key!r}")
-    return ConfigTarget(project, env, row, current[0])
+    caller.authorize(
+        Action.WRITE_ENVIRONMENT_CONFIG, found.p_id, found.e_id, what=f"project {project_key!r}"
+    )
+    if found.archived:
+        raise Conflict(f"flag {key!r} is archived; restore it before changing its configuration")
+    return ConfigTarget(
+        ProjectRef(found.p_id, found.p_key, found.p_posture),
+        EnvironmentRef(
+            found.e_id,
+            found.e_key,
+            found.e_protected,
+            found.e_development,
+            found.e_snapshot_version,
+        ),
+        found,
+        ConfigRef(
+            found.c_id, found.c_version, found.c_config, found.c_updated_at, found.c_updated_by
+        ),
+    )
 
 
 def _config_of(change: Change) -> dict[str, Any]:
@@ -563,10 +645,19 @@ def _apply_config(
             "refs": dict(change.refs),
         },
     )
-    _write_config(tx, row.id, env.id, version, config, caller.actor_name, change.reason, entry.seq)
-    snapshots.bump(tx, [env.id], flag_keys=[row.key])
+    _write_config(
+        tx, row.id, env.id, version, config, caller.actor_name, change.reason, entry.seq, cfg.id
+    )
+    snapshots.bump(tx, [env.id], flag_keys=[row.key], current=[env.snapshot_version])
     checked.remember(tx)
-    return _config_view(_configs(tx.conn, row.id, env.id)[0], env.key) | {"flag": row.key}
+    return {
+        "environment": env.key,
+        "version": version,
+        "updated_at": tx.now,
+        "updated_by": caller.actor_name,
+        **config,
+        "flag": row.key,
+    }
 
 
 def update_flag_config(

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, text, update
+from sqlalchemy import Connection, bindparam, insert, select, text, update
 
 from lockgate.control.base import ChangeEvent, Transaction
 from lockgate.control.cache import SnapshotCache, StoredSnapshot
@@ -198,33 +198,46 @@ def _refuse(problems: list[Problem], focus: str, field_prefix: str = "") -> None
     raise InvalidInput("the change would make the configuration invalid", fields)
 
 
+_SET_VERSION = update(environments).where(environments.c.id == bindparam("env_id"))
+_RECORD_CHANGE = insert(environment_changes)
+
+
 def bump(
     tx: Transaction,
     environment_ids: Sequence[int],
     *,
     flag_keys: Sequence[str] = (),
     segment_keys: Sequence[str] = (),
+    current: Sequence[int] | None = None,
 ) -> None:
-    """Advance each environment's snapshot version and record what changed."""
+    """Advance each environment's snapshot version and record what changed.
+
+    ``current``: the environments' snapshot versions as read earlier in this transaction
+    (the write lock is held, so they cannot have moved); read again when not given.
+    """
     versions = []
-    for environment_id in environment_ids:
-        current = tx.conn.execute(
-            select(environments.c.snapshot_version).where(environments.c.id == environment_id)
-        ).scalar_one()
-        version = current + 1
-        tx.conn.execute(
-            update(environments)
-            .where(environments.c.id == environment_id)
-            .values(snapshot_version=version)
-        )
-        tx.conn.execute(
-            insert(environment_changes).values(
-                environment_id=environment_id,
-                snapshot_version=version,
-                flags=sorted(set(flag_keys)),
-                segments=sorted(set(segment_keys)),
-                created_at=tx.now,
+    for index, environment_id in enumerate(environment_ids):
+        if current is not None:
+            version = current[index] + 1
+        else:
+            version = (
+                tx.conn.execute(
+                    select(environments.c.snapshot_version).where(
+                        environments.c.id == environment_id
+                    )
+                ).scalar_one()
+                + 1
             )
+        tx.conn.execute(_SET_VERSION, {"env_id": environment_id, "snapshot_version": version})
+        tx.conn.execute(
+            _RECORD_CHANGE,
+            {
+                "environment_id": environment_id,
+                "snapshot_version": version,
+                "flags": sorted(set(flag_keys)),
+                "segments": sorted(set(segment_keys)),
+                "created_at": tx.now,
+            },
         )
         if tx.conn.dialect.name == "postgresql":
             # Delivered to every replica's listener when (and only if) this transaction commits.

@@ -86,6 +86,12 @@ def _visible_projects(conn: Connection, caller: Caller) -> set[str] | None:
     return {r.key for r in rows if decide(principal, Action.READ, r.id) is Decision.ALLOW}
 
 
+def _require_project(conn: Connection, key: str) -> None:
+    """An unknown project is 404 for everyone, system administrators included."""
+    if conn.execute(select(projects.c.id).where(projects.c.key == key)).first() is None:
+        raise NotFound(f"project {key!r} not found")
+
+
 def _conditions(query: AuditQuery) -> list[ColumnElement[bool]]:
     c = audit_log.c
     where: list[ColumnElement[bool]] = []
@@ -131,6 +137,8 @@ def query_audit(svc: Services, caller: Caller, query: AuditQuery) -> dict[str, A
         where.append(c.seq < position if query.order == "desc" else c.seq > position)
     with svc.view() as conn:
         visible = _visible_projects(conn, caller)
+        if visible is None and query.project is not None:
+            _require_project(conn, query.project)
         if visible is not None:
             if query.project is not None and query.project not in visible:
                 raise NotFound(f"project {query.project!r} not found")

@@ -48,8 +48,11 @@ class Deferred:
     body: dict[str, Any]
 
 
-def posture_of(project_row: Row[Any]) -> dict[str, dict[str, Any]]:
-    """The project's full posture table (the defaults where it states nothing)."""
+def posture_of(project_row: Any) -> dict[str, dict[str, Any]]:
+    """The project's full posture table (the defaults where it states nothing).
+
+    ``project_row``: anything with the project's ``posture`` column (a row, a reference).
+    """
     table, _ = postures.normalize_posture(project_row.posture or {})
     return table
 
@@ -95,7 +98,7 @@ def plan_document(change: Change, verdict: Verdict) -> dict[str, Any]:
 def govern(
     tx: Transaction,
     caller: Caller,
-    project_row: Row[Any],
+    project_row: Any,
     change: Change,
     verdict: Verdict,
     *,
@@ -122,7 +125,7 @@ def govern(
 def open_request(
     tx: Transaction,
     caller: Caller,
-    project_row: Row[Any],
+    project_row: Any,
     change: Change,
     verdict: Verdict,
     environment_ids: list[int],
