@@ -98,3 +98,7 @@ class RateLimited(LockgateError):  # noqa: N818
 class PayloadTooLarge(LockgateError):  # noqa: N818
     code = "payload_too_large"
     title = "Payload too large"
+
+    def __init__(self, detail: str, problems: list[FieldProblem] | None = None) -> None:
+        super().__init__(detail)
+        self.problems = problems or []

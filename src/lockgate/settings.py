@@ -65,11 +65,40 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("public_url", str, "", "external URL of this server, used in printed links"),
     Setting("max_body_bytes", int, 1_048_576, "largest accepted request body; larger gets 413"),
     Setting("max_json_depth", int, 32, "deepest accepted JSON nesting in a request body"),
+    Setting(
+        "body_timeout_seconds",
+        int,
+        5,
+        "seconds a client has to send a request body; slower (or short) bodies get 408",
+    ),
+    Setting(
+        "max_evaluation_work",
+        int,
+        20_000,
+        "operator work units one remote evaluation may take (docs/delivery.md); more gets 413",
+    ),
     Setting("session_ttl_hours", int, 12, "lifetime of a dashboard login session"),
-    Setting("login_max_failures", int, 5, "failed logins per user and address before a lock-out"),
+    Setting(
+        "login_max_failures",
+        int,
+        5,
+        "failed logins for one username from one address before a lock-out",
+    ),
+    Setting(
+        "login_max_user_failures",
+        int,
+        20,
+        "failed logins for one username from any addresses before a lock-out",
+    ),
     Setting("login_lockout_seconds", int, 300, "how long a lock-out lasts"),
     Setting("audit_checkpoint_every", int, 100, "sign an audit checkpoint every N entries"),
     Setting("audit_checkpoint_minutes", int, 10, "... or every N minutes when entries were added"),
+    Setting(
+        "audit_anchor_file",
+        str,
+        "",
+        "append each signed audit checkpoint to this file, outside data_dir (docs/audit.md)",
+    ),
     Setting(
         "change_request_ttl_days", int, 7, "days a change request stays open before it expires"
     ),
@@ -102,11 +131,15 @@ class Settings:
     public_url: str = ""
     max_body_bytes: int = 1_048_576
     max_json_depth: int = 32
+    body_timeout_seconds: int = 5
+    max_evaluation_work: int = 20_000
     session_ttl_hours: int = 12
     login_max_failures: int = 5
+    login_max_user_failures: int = 20
     login_lockout_seconds: int = 300
     audit_checkpoint_every: int = 100
     audit_checkpoint_minutes: int = 10
+    audit_anchor_file: str = ""
     change_request_ttl_days: int = 7
     background_job_seconds: int = 30
     stream_heartbeat_seconds: int = 15

@@ -159,3 +159,13 @@ def test_snapshot_cache_keeps_the_newest_version_per_services_and_is_bounded() -
     cache.put(two, 1, 5, compiled)
     cache.put(two, 2, 1, compiled)
     assert cache.get(one, 1, 5) is None  # evicted, least recently used
+
+
+def test_a_context_over_its_limits_is_413_naming_the_field(client: TestClient) -> None:
+    _setup(client)
+    context = {"key": "u1", "email": "a@corp.example", "groups": ["g"] * 101}
+    r = client.post(f"{ENV}/evaluate", json={"flag": "agent", "context": context})
+    assert r.status_code == 413
+    assert r.json()["errors"] == [
+        {"field": "context.groups", "message": "has 101 elements; at most 100 are allowed"}
+    ]

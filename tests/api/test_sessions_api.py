@@ -59,6 +59,9 @@ def test_login_sets_a_strict_http_only_cookie_whose_secret_is_stored_hashed(
     assert len(rows) == 1
     assert rows[0].secret_hash == hash_secret(morsel.value)
     assert morsel.value not in {str(v) for v in rows[0]}
+    # The CSRF token is a credential too: only its hash is stored.
+    assert rows[0].csrf_hash == hash_secret(str(answer["csrf_token"]))
+    assert answer["csrf_token"] not in {str(v) for v in rows[0]}
     me = http.get("/api/v1/auth/me").json()
     assert me["user"]["username"] == "alice"
     assert me["authenticated_by"] == "session"

@@ -225,3 +225,27 @@ def test_an_identity_change_here_empties_the_principal_cache(
     assert services.principals.get(created["token"]) is not None
     client.post("/api/v1/tokens", json={"name": "another"})
     assert services.principals.get(created["token"]) is None
+
+
+def test_re_enabling_a_disabled_user_does_not_revive_their_tokens(
+    client: TestClient, app: FastAPI, services: Services
+) -> None:
+    make_user(client, "alice")
+    first, second = session_token(app, "alice"), session_token(app, "alice")
+    assert client.get("/api/v1/auth/me", headers=bearer(first)).status_code == 200
+    version = client.get("/api/v1/users/alice").json()["version"]
+    r = client.patch(
+        "/api/v1/users/alice", json={"disabled": True}, headers={"If-Match": f'"{version}"'}
+    )
+    assert r.status_code == 200, r.text
+    r = client.patch(
+        "/api/v1/users/alice", json={"disabled": False}, headers={"If-Match": f'"{version + 1}"'}
+    )
+    assert r.status_code == 200, r.text
+    for token in (first, second):
+        r = client.get("/api/v1/auth/me", headers=bearer(token))
+        assert r.status_code == 401
+        assert r.json()["detail"] == "this API token has been revoked"
+    entry = json.loads(audit_text(services))[-2]  # the disabling, then the re-enabling
+    assert entry["evidence"]["revoked_tokens"] == [t.split("_")[1] for t in (first, second)]
+    assert session_token(app, "alice")  # alice can work again, with a new token

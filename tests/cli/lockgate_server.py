@@ -63,7 +63,10 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 
 @contextmanager
 def running_server(
-    data_dir: Path, database_url: str = "", data_name: str = "data"
+    data_dir: Path,
+    database_url: str = "",
+    data_name: str = "data",
+    extra: tuple[str, ...] = (),
 ) -> Iterator[Server]:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
@@ -73,6 +76,7 @@ def running_server(
     command += ["--port", str(port), "--data-dir", str(data_dir / data_name)]
     if database_url:
         command += ["--database-url", database_url]
+    command += extra
     log = data_dir / "server.log"
     with log.open("wb") as out:
         process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)

@@ -11,11 +11,18 @@ from pathlib import Path
 import pytest
 
 from lockgate.cli.main import main
+from lockgate.store.anchors import AnchorFile
 from lockgate.store.audit import AuditEntry
 from lockgate.store.checkpoints import SIGNING_KEY_FILE, Signer
 from lockgate.store.db import Database
 from lockgate.store.migrate import upgrade
-from tests.store.auditing import append_entries, drop_append_only, execute, set_head
+from tests.store.auditing import (
+    append_entries,
+    drop_append_only,
+    execute,
+    rewrite_newest,
+    set_head,
+)
 
 Capture = pytest.CaptureFixture[str]
 
@@ -95,14 +102,14 @@ def test_verify_finds_the_data_dir_in_the_environment(
     assert out.startswith("audit chain intact: 10 entries")
 
 
-def test_verify_by_url_without_a_key_says_signatures_were_not_checked(
+def test_verify_by_url_without_a_key_uses_the_stored_keys_and_says_so(
     any_server: Server, capsys: Capture
 ) -> None:
     code, out, err = run(capsys, "verify", "--database-url", any_server.url)
 
     assert code == 0
-    assert out == "audit chain intact: 10 entries, head seq 10, 0 checkpoints verified\n"
-    assert "signatures of 2 checkpoints were not checked" in err
+    assert out == "audit chain intact: 10 entries, head seq 10, 2 checkpoints verified\n"
+    assert "checked with the keys the database records" in err
 
 
 def test_verify_by_url_with_a_public_key(
@@ -192,6 +199,43 @@ def test_exported_checkpoints_catch_what_the_database_no_longer_shows(
         "audit chain BROKEN at entry 8: truncated — the log ends at entry 7 but the exported "
         f"checkpoint of entry 10 (signed {any_server.entries[-1].ts}) shows it had more\n"
     )
+
+
+def test_a_deleted_newest_checkpoint_breaks_the_cadence(
+    any_server: Server, capsys: Capture
+) -> None:
+    drop_append_only(any_server.database)
+    execute(any_server.database, "DELETE FROM audit_checkpoints WHERE seq = 10")
+    assert run(capsys, "verify", "--database-url", any_server.url)[0] == 0  # cadence 100
+
+    code, out, _ = run(
+        capsys, "verify", "--database-url", any_server.url, "--checkpoint-every", "5"
+    )
+
+    assert code == 4
+    assert out.startswith("audit chain BROKEN at entry 10: checkpoint_missing — no checkpoint")
+
+
+def test_the_anchor_file_catches_a_rewrite_of_the_newest_entries(
+    any_server: Server, capsys: Capture, tmp_path: Path
+) -> None:
+    anchors = tmp_path / "anchors" / "audit.jsonl"
+    with any_server.database.read() as conn:
+        AnchorFile(anchors, any_server.signer).catch_up(conn)
+    rewrite_newest(any_server.database, any_server.signer, first_seq=8)
+    common = ["verify", "--database-url", any_server.url, "--checkpoint-every", "5"]
+    assert run(capsys, *common, "--data-dir", str(any_server.data_dir))[0] == 0
+
+    code, out, _ = run(capsys, *common, "--anchors", str(anchors))
+
+    assert code == 4
+    assert out.startswith(
+        "audit chain BROKEN at entry 10: modified — entry 10 does not match the exported "
+        "checkpoint of entry 10"
+    )
+    code, _, err = run(capsys, *common, "--anchors", str(tmp_path / "nope.jsonl"))
+    assert code == 2
+    assert err.startswith("lockgate: error: --anchors: cannot read")
 
 
 # --- export -------------------------------------------------------------------------------

@@ -147,7 +147,7 @@ def shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shop]:
 
 
 def _single(client: TestClient, key: str, sdk_key: str, context: Any = None) -> httpx2.Response:
-    body = {} if context is None else {"context": context}
+    body = {"context": {} if context is None else context}
     return client.post(SINGLE.format(key=key), json=body, headers=bearer(sdk_key))
 
 
@@ -243,6 +243,7 @@ def test_a_split_without_its_attribute_is_400_targeting_key_missing(shop: Shop) 
         (b'{"context": 3}', "INVALID_CONTEXT"),
         (b'{"context": ["u1"]}', "INVALID_CONTEXT"),
         (b'{"context": {"targetingKey": 7}}', "INVALID_CONTEXT"),
+        (b'{"context": {"groups": [%s]}}' % b",".join([b'"g"'] * 101), "INVALID_CONTEXT"),
     ],
 )
 def test_bad_requests_are_400_with_an_openfeature_code(
@@ -254,18 +255,41 @@ def test_bad_requests_are_400_with_an_openfeature_code(
     assert single.json()["key"] == "beta"
     assert single.json()["errorCode"] == code
     assert single.json()["errorDetails"]
+    if b"groups" in content:  # over the context limits: the details name the field
+        assert single.json()["errorDetails"].startswith("context.groups has 101 elements")
     bulk = shop.client.post(BULK, content=content, headers=headers)
     assert bulk.status_code == 400
     assert bulk.json()["errorCode"] == code
     assert "key" not in bulk.json()
 
 
-@pytest.mark.parametrize("content", [b"", b"{}", b'{"context": null}', b'{"other": 1}'])
-def test_no_context_is_the_empty_context(shop: Shop, content: bytes) -> None:
+@pytest.mark.parametrize("content", [b'{"context": {}}', b'{"context": {}, "other": 1}'])
+def test_an_empty_context_is_evaluated(shop: Shop, content: bytes) -> None:
     headers = bearer(shop.keys["server"])
     response = shop.client.post(SINGLE.format(key="beta"), content=content, headers=headers)
     assert response.status_code == 200
     assert response.json()["reason"] == "DEFAULT"
+
+
+@pytest.mark.parametrize(
+    ("content", "code", "details"),
+    [
+        (b"", "PARSE_ERROR", "the request body is not valid JSON"),
+        (b"{}", "INVALID_CONTEXT", "'context' is required (an object)"),
+        (b'{"other": 1}', "INVALID_CONTEXT", "'context' is required (an object)"),
+        (b'{"context": null}', "INVALID_CONTEXT", "'context' must be a JSON object"),
+        (b'{"context": {"a": 1, "a": 2}}', "PARSE_ERROR", "context.a duplicate key"),
+        (b'{"context": {"a": "\\u0000"}}', "PARSE_ERROR", "context.a contains a NUL character"),
+    ],
+)
+def test_a_body_without_a_context_object_is_400_per_the_schema(
+    shop: Shop, content: bytes, code: str, details: str
+) -> None:
+    headers = {**bearer(shop.keys["server"]), "Content-Type": "application/json"}
+    for url in (SINGLE.format(key="beta"), BULK):
+        response = shop.client.post(url, content=content, headers=headers)
+        assert response.status_code == 400
+        assert (response.json()["errorCode"], response.json()["errorDetails"]) == (code, details)
 
 
 # -- bulk -------------------------------------------------------------------------------------
@@ -346,7 +370,10 @@ def test_client_keys_see_only_client_visible_flags(shop: Shop) -> None:
 
 def test_x_api_key_authenticates_too(shop: Shop) -> None:
     request = shop.client.build_request(
-        "POST", SINGLE.format(key="beta"), json={}, headers={"X-API-Key": shop.keys["server"]}
+        "POST",
+        SINGLE.format(key="beta"),
+        json={"context": {}},
+        headers={"X-API-Key": shop.keys["server"]},
     )
     del request.headers["Authorization"]  # the admin token the test client sends by default
     assert shop.client.send(request).status_code == 200
@@ -368,10 +395,12 @@ def test_requests_without_a_valid_sdk_key_are_401(
     )
     for path in (SINGLE.format(key="beta"), BULK):
         for headers in refused:
-            response = client.post(path, json={}, headers=headers)
+            response = client.post(path, json={"context": {}}, headers=headers)
             assert response.status_code == 401, (path, headers)
             assert response.headers["content-type"] == "application/problem+json"
-    assert client.post(BULK, json={}, headers=bearer(keys["server"])).status_code == 200
+    assert (
+        client.post(BULK, json={"context": {}}, headers=bearer(keys["server"])).status_code == 200
+    )
 
 
 def test_the_endpoints_are_in_the_openapi_document(shop: Shop) -> None:

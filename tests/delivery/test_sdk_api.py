@@ -249,6 +249,11 @@ BAD_COUNTS = [
     (_row(start="2026-11-25T10:00:00"), "counts[1].start"),
     (_row(end="2026-11-25T09:59:00Z"), "counts[1].end"),
     (_row(bogus=1), "counts[1].bogus"),
+    (_row(count=2**31), "counts[1].count"),
+    (_row(start="0001-01-01T00:00:00+23:59"), "counts[1].start"),
+    (_row(start="1969-12-31T23:59:59Z"), "counts[1].start"),
+    (_row(end="9999-12-31T23:59:59-23:59"), "counts[1].end"),
+    (_row(start="0001-01-01T00:00:00Z"), "counts[1].start"),
 ]
 
 
@@ -263,6 +268,23 @@ def test_bad_counts_are_422_naming_the_field(
         assert [e["field"] for e in r.json()["errors"]] == [field]
     with services.view() as conn:  # nothing of a refused request is stored
         assert conn.execute(select(evaluation_counts)).all() == []
+
+
+def test_counts_at_the_edges_of_the_range_are_stored(
+    client: TestClient, services: Services, server_key: str
+) -> None:
+    rows = [
+        _row(start="1970-01-01T05:00:00+05:00", end="1970-01-01T00:00:00Z"),
+        _row(start="9999-12-31T23:59:59Z", end="9999-12-31T23:00:00-00:59:59", count=2**31 - 1),
+    ]
+    r = client.post("/sdk/v1/events", json={"counts": rows}, headers=bearer(server_key))
+    assert r.status_code == 202, r.text
+    with services.view() as conn:
+        stored = conn.execute(select(evaluation_counts).order_by(evaluation_counts.c.id)).all()
+    assert [(r.window_start, r.window_end, r._mapping["count"]) for r in stored] == [
+        ("1970-01-01T00:00:00.000000Z", "1970-01-01T00:00:00.000000Z", 12),
+        ("9999-12-31T23:59:59.000000Z", "9999-12-31T23:59:59.000000Z", 2**31 - 1),
+    ]
 
 
 @pytest.mark.parametrize("backend", ["sqlite"])
@@ -301,3 +323,62 @@ def test_snapshot_fast_path_answers_cached_keys_like_the_application(
     assert not_modified.content == b""
     stale = client.get("/sdk/v1/snapshot", headers={**headers, "If-None-Match": '"0"'})
     assert stale.status_code == 200
+
+
+# -- bounded work per request -------------------------------------------------------------
+
+
+@pytest.fixture
+def regex_key(client: TestClient, admin: Admin) -> str:
+    patterns = [f"^team-{i}[a-z]+x$" for i in range(20)]
+    clauses = [{"attribute": "groups", "op": "matches", "values": patterns}]
+    rule = {"id": "teams", "clauses": clauses, "serve": {"variation": "on"}}
+    admin.configure(P, "public", ENV, on=True, rules=[rule])
+    key = admin.sdk_key(P, ENV, "client")[0]
+    admin.snapshot(admin.sdk_key(P, ENV, "server")[0], at_least=admin.stored_version(P, ENV))
+    return key
+
+
+@pytest.mark.parametrize(
+    ("context", "field"),
+    [
+        pytest.param({"groups": ["g"] * 101}, "context.groups", id="long-list"),
+        pytest.param({"groups": ["team-" + "a" * 1000] * 100}, "context.groups", id="work"),
+        pytest.param({f"a{i}": i for i in range(129)}, "context", id="attributes"),
+    ],
+)
+def test_evaluate_refuses_a_context_over_its_limits_with_413_naming_the_field(
+    client: TestClient, regex_key: str, context: dict[str, Any], field: str
+) -> None:
+    r = client.post("/sdk/v1/evaluate", json={"context": context}, headers=bearer(regex_key))
+    assert r.status_code == 413
+    assert r.headers["content-type"] == "application/problem+json"
+    assert [e["field"] for e in r.json()["errors"]] == [field]
+    assert r.json()["detail"].startswith(field + " ")
+
+
+def test_evaluate_runs_a_heavy_context_on_a_worker_thread(
+    client: TestClient, regex_key: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    from lockgate.delivery import remote
+
+    threads: list[str] = []
+    original = remote.evaluate_all
+
+    def recording(*args: Any) -> Any:
+        threads.append(threading.current_thread().name)
+        return original(*args)
+
+    monkeypatch.setattr(remote, "evaluate_all", recording)
+    monkeypatch.setattr("lockgate.api.routes.sdk.evaluate_all", recording)
+    light = {"key": "u1", "groups": ["team-1abcx"]}
+    heavy = {"key": "u1", "groups": ["team-1" + "a" * 200 + "x"] * 2}  # 5,800 units
+    for context in (light, heavy):
+        r = client.post("/sdk/v1/evaluate", json={"context": context}, headers=bearer(regex_key))
+        assert r.status_code == 200
+        assert r.json()["flags"]["public"]["variation"] == "on"
+    light_thread, heavy_thread = threads
+    assert "AnyIO worker thread" not in light_thread  # inline, on the event loop
+    assert "AnyIO worker thread" in heavy_thread

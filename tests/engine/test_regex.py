@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from lockgate.engine import decode, validate
 from lockgate.engine.operators import OPERATORS
@@ -21,6 +23,7 @@ BODY = "the body of a repetition must be single characters or classes"
 OVERLAP = "two repetitions can match the same text one after the other"
 BACKREF = "back-references are not allowed"
 LOOKAROUND = "look-ahead and look-behind are not allowed"
+CLASS_AFTER = "a repetition is followed by a character class it also matches"
 
 
 def test_limits_are_the_documented_ones() -> None:
@@ -49,7 +52,8 @@ def test_limits_are_the_documented_ones() -> None:
 )
 def test_safe_patterns_are_accepted(pattern: str) -> None:
     compiled = compile_bounded(pattern)
-    assert compiled.pattern == pattern
+    for text in ("", "alpha-12", "ab@corp", "user-7", "x" * MAX_PATTERN, "a.b 3.4"):
+        assert (compiled.search(text) is None) == (re.search(pattern, text) is None), text
 
 
 @pytest.mark.parametrize(
@@ -70,6 +74,9 @@ def test_safe_patterns_are_accepted(pattern: str) -> None:
         pytest.param(r"[a-z]+\w*", OVERLAP, id="range-then-word"),
         pytest.param(r"(?i)a*A*", OVERLAP, id="case-insensitive-overlap"),
         pytest.param(r"a{0,65}a{0,65}", OVERLAP, id="large-bounded-counts-as-unbounded"),
+        pytest.param(r".+\w", CLASS_AFTER, id="dot-plus-then-word"),
+        pytest.param(r"[ab]+\w\w\d*[^b]", CLASS_AFTER, id="class-then-overlapping-class"),
+        pytest.param(r"[a-z]*[a-z]ax", CLASS_AFTER, id="range-then-same-range"),
         pytest.param(r"(a)\1", BACKREF, id="back-reference"),
         pytest.param(r"(?P<x>a)(?P=x)", BACKREF, id="named-back-reference"),
         pytest.param(r"foo(?=bar)", LOOKAROUND, id="look-ahead"),
@@ -148,6 +155,47 @@ def test_inputs_over_max_never_match(length: int) -> None:
     test = OPERATORS["matches"](("a", "^a+$", ".*"), False)
     assert test("a" * length) is None
     assert test("a" * MAX_INPUT) is True
+
+
+# -- the rewrite: possessive repetitions and shortened leading ones --------------------------
+
+_ATOMS = ["a", "b", "x", "[ab]", "[a-z]", "[^b]", ".", r"\d", r"\w", "@", "(?:ab)", "(a|x)"]
+_COUNTS = ["", "", "*", "+", "?", "{0,3}", "{1,64}", "{2}"]
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    parts=st.lists(st.tuples(st.sampled_from(_ATOMS), st.sampled_from(_COUNTS)), max_size=6),
+    anchored=st.booleans(),
+    fold=st.booleans(),
+    texts=st.lists(st.text(alphabet="abx1@B ", max_size=40), min_size=1, max_size=8),
+)
+def test_rewritten_patterns_find_a_match_exactly_when_the_pattern_does(
+    parts: list[tuple[str, str]], anchored: bool, fold: bool, texts: list[str]
+) -> None:
+    pattern = ("^" if anchored else "") + "".join(a + c for a, c in parts)
+    try:
+        compiled = compile_bounded(pattern, ignore_case=fold)
+    except UnsafePatternError:
+        return
+    plain = re.compile(pattern, re.IGNORECASE if fold else 0)
+    for text in texts:
+        assert (compiled.search(text) is None) == (plain.search(text) is None), (pattern, text)
+
+
+@pytest.mark.parametrize(
+    ("pattern", "text"),
+    [
+        pytest.param(r"[ab]+\d?x+", "ab" * 8 + "x", id="possessive-before-disjoint"),
+        pytest.param(r"\d*[a-z]", "123a", id="leading-star-dropped"),
+        pytest.param(r"x{2,9}y", "xxxxxy", id="leading-count-shortened"),
+        pytest.param(r"(?i)[a-c]+D", "abcd", id="case-folded"),
+        pytest.param(r"a[ab]*$", "xab", id="repetition-at-the-end"),
+    ],
+)
+def test_rewritten_patterns_still_match(pattern: str, text: str) -> None:
+    assert compile_bounded(pattern).search(text) is not None
+    assert compile_bounded(pattern).search(text[:-1] + "!") is None
 
 
 # -- known bugs --------------------------------------------------------------------------

@@ -10,8 +10,8 @@ from typing import Any
 from sqlalchemy import insert, text, update
 
 from lockgate.store import audit
-from lockgate.store.audit import AuditDraft, AuditEntry, entry_hash, json_changes
-from lockgate.store.checkpoints import Signer, after_append
+from lockgate.store.audit import AuditDraft, AuditEntry, entry_hash, json_changes, read_entries
+from lockgate.store.checkpoints import Signer, after_append, write_checkpoint
 from lockgate.store.db import Database
 from lockgate.store.tables import audit_head, audit_log
 
@@ -121,3 +121,25 @@ def shift_seqs(database: Database, from_seq: int, by: int) -> None:
         from_seq=from_seq,
         by=by,
     )
+
+
+def rewrite_newest(database: Database, signer: Signer, first_seq: int, every_n: int = 5) -> None:
+    """What a database owner holding the signing key can do: rewrite entries from
+    ``first_seq`` with fresh hashes, move the head, and re-sign the checkpoints after it."""
+    drop_append_only(database)
+    with database.read() as conn:
+        entries = list(read_entries(conn))
+    previous = entries[first_seq - 2].hash
+    for entry in entries[first_seq - 1 :]:
+        forged = forged_entry(entry.seq, previous)
+        execute(database, "DELETE FROM audit_log WHERE seq = :seq", seq=entry.seq)
+        insert_entry(database, forged)
+        previous = forged.hash
+    set_head(database, entries[-1].seq, previous)
+    execute(database, "DELETE FROM audit_checkpoints WHERE seq >= :seq", seq=first_seq)
+    with database.read() as conn:
+        rewritten = {e.seq: e.hash for e in read_entries(conn)}
+    with database.write() as conn:
+        for seq in range(first_seq, entries[-1].seq + 1):
+            if seq % every_n == 0:
+                write_checkpoint(conn, signer, seq, rewritten[seq], ts(seq * 60 + 2))

@@ -85,13 +85,25 @@ def test_an_empty_chain_verifies(database: Database) -> None:
     assert (report.entries, report.head_seq, report.checkpoints_checked) == (0, 0, 0)
 
 
-def test_without_a_public_key_signatures_are_not_checked(database: Database) -> None:
+def test_without_a_public_key_signatures_are_checked_with_the_stored_keys(
+    database: Database,
+) -> None:
     build(database, 10, every_n=5)
 
     report = verify(database, public_key=None)
 
     assert report.ok
-    assert (report.checkpoints_checked, report.signatures_unchecked) == (2, 2)
+    assert (report.checkpoints_checked, report.signatures_unchecked) == (2, 0)
+    assert (report.key_source, verify(database).key_source) == ("database", "given")
+
+
+def test_without_any_key_nothing_is_claimed_about_signatures(database: Database) -> None:
+    append_entries(database, 3)  # never checkpointed, so no key was recorded either
+
+    report = verify(database, public_key=None)
+
+    assert report.ok
+    assert (report.key_source, report.checkpoints_checked) == ("none", 0)
 
 
 def test_verify_chain_on_a_caller_connection(database: Database) -> None:

@@ -6,12 +6,14 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
+from typing import Any
 
 from fastapi import FastAPI
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from lockgate import __version__
 from lockgate.api import docs_page, problems
+from lockgate.api.deps import mark_if_match_required
 from lockgate.api.limits import RequestLimits
 from lockgate.api.routes import (
     approvals,
@@ -36,6 +38,7 @@ from lockgate.delivery.auth import KeyCache
 from lockgate.delivery.fastpath import DeliveryFastPath
 from lockgate.delivery.hub import DeliveryHub
 from lockgate.delivery.pg_notify import ChangeListener
+from lockgate.engine.budget import ContextLimits
 from lockgate.settings import Settings, trusted_proxy_list
 from lockgate.store import migrate
 from lockgate.store.db import Database
@@ -62,12 +65,19 @@ ROUTERS = [
 
 def build_services(settings: Settings, *, run_migrations: bool = True) -> Services:
     """Open the database (migrating it), load the audit signing key, build the services."""
-    from lockgate.store import checkpoints
+    from lockgate.store import anchors, checkpoints
 
+    anchor_path = None  # checked first: a bad setting opens nothing
+    if settings.audit_anchor_file:
+        anchor_path = anchors.check_anchor_path(settings.audit_anchor_file, settings.data_path)
     database = Database(settings.effective_database_url)
     if run_migrations:
         migrate.upgrade(database)
     signer = checkpoints.Signer.load_or_create(checkpoints.signing_key_path(settings))
+    if anchor_path is not None:
+        signer.anchor = anchors.AnchorFile(anchor_path, signer)
+        with database.read() as conn:  # what was signed while the file was unreachable
+            signer.anchor.catch_up(conn)
     return Services(
         database=database,
         signer=signer,
@@ -136,15 +146,19 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     app.state.hub = DeliveryHub(services, heartbeat=settings.stream_heartbeat_seconds)
     app.state.sdk_key_cache = KeyCache()
     app.state.settings = settings
+    app.state.context_limits = ContextLimits(work=settings.max_evaluation_work)
     app.state.session_auth = auth.session_auth
     app.state.login_limiter = LoginLimiter(
-        settings.login_max_failures, settings.login_lockout_seconds
+        settings.login_max_failures,
+        settings.login_lockout_seconds,
+        max_user_failures=settings.login_max_user_failures,
     )
     problems.install(app)
     app.add_middleware(
         RequestLimits,
         max_body_bytes=settings.max_body_bytes,
         max_json_depth=settings.max_json_depth,
+        body_timeout=float(settings.body_timeout_seconds),
     )
     # Outermost: snapshot polls and streams of cached keys skip limits, routing and
     # dependencies (and, for streams, every middleware's send wrapper on each event).
@@ -152,5 +166,19 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     _trust_proxies(app, settings)
     for router in ROUTERS:
         app.include_router(router, responses=problems.PROBLEM_RESPONSES)
+    _document(app)
     docs_page.install(app, "/openapi.json")
     return app
+
+
+def _document(app: FastAPI) -> None:
+    """Build the OpenAPI document with what dependencies enforce but cannot declare."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            mark_if_match_required(build())
+        assert app.openapi_schema is not None
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

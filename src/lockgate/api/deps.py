@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from anyio import to_thread
 from fastapi import Depends, Header, Request
@@ -11,8 +11,17 @@ from lockgate.control.base import Caller, Services
 from lockgate.control.identity import credentials
 from lockgate.errors import FieldProblem, InvalidInput, PreconditionRequired, Unauthenticated
 from lockgate.policy.access import Principal
+from lockgate.store.tables import MAX_INTEGER
 
-__all__ = ["CallerDep", "ServicesDep", "get_caller", "get_services", "if_match", "reason_header"]
+__all__ = [
+    "CallerDep",
+    "ServicesDep",
+    "get_caller",
+    "get_services",
+    "if_match",
+    "mark_if_match_required",
+    "reason_header",
+]
 
 SOURCES = frozenset({"api", "cli", "dashboard", "contract", "sdk"})
 
@@ -97,14 +106,16 @@ def _record_use(services: Services, token_id: int | None, now: str) -> None:
 CallerDep = Annotated[Caller, Depends(get_caller)]
 
 
-IF_MATCH_PATTERN = r'^(W/)?"?[0-9]{1,12}"?$'
+IF_MATCH_PATTERN = r'^(W/)?"?[0-9]{1,10}"?$'
 
 
 async def if_match(
     if_match: Annotated[
         str | None,
         Header(
-            alias="If-Match", pattern=IF_MATCH_PATTERN, description='version you read, e.g. "3"'
+            alias="If-Match",
+            pattern=IF_MATCH_PATTERN,
+            description=f'version you read, e.g. "3" (1 to {MAX_INTEGER})',
         ),
     ] = None,
 ) -> int:
@@ -115,14 +126,28 @@ async def if_match(
             "is never overwritten"
         )
     text = if_match.strip().removeprefix("W/").strip('"')
-    if not text.isdigit():
+    if not text.isdigit() or not 1 <= int(text) <= MAX_INTEGER:
         raise InvalidInput(
-            "bad If-Match", [FieldProblem("If-Match", 'expected a version such as "3"')]
+            "bad If-Match",
+            [FieldProblem("If-Match", f'expected a version such as "3", from 1 to {MAX_INTEGER}')],
         )
     return int(text)
 
 
 IfMatch = Annotated[int, Depends(if_match)]
+
+
+def mark_if_match_required(document: dict[str, Any]) -> None:
+    """Mark ``If-Match`` required in an OpenAPI document, as :func:`if_match` enforces.
+
+    The header is declared optional so that a missing one is answered with ``428`` (with
+    a hint) rather than a generic ``422``; the document must still say it is required.
+    """
+    for operations in document.get("paths", {}).values():
+        for operation in operations.values():
+            for parameter in operation.get("parameters", []):
+                if parameter.get("in") == "header" and parameter.get("name") == "If-Match":
+                    parameter["required"] = True
 
 
 async def reason_header(

@@ -76,7 +76,7 @@ async def _lockgate_error(request: Request, exc: Exception) -> JSONResponse:
         headers["Retry-After"] = str(exc.retry_after)
     if isinstance(exc, Unauthenticated):
         headers["WWW-Authenticate"] = 'Bearer realm="lockgate"'
-    errors = exc.problems if isinstance(exc, InvalidInput) else None
+    errors = exc.problems if isinstance(exc, InvalidInput | PayloadTooLarge) else None
     return problem_response(
         _status(exc), exc.title, exc.detail, exc.code, errors=errors, headers=headers, **exc.extra
     )
@@ -178,7 +178,7 @@ _DESCRIPTIONS = {
     403: "Not allowed for this principal",
     404: "Not found, or not visible to this principal",
     409: "Conflict: stale version or duplicate",
-    413: "Body too large or too deeply nested",
+    413: "Body too large or too deeply nested, or a context over its limits (`errors`)",
     422: "Invalid input; `errors` names each field",
     428: "If-Match required",
     429: "Too many requests; see Retry-After",
@@ -205,12 +205,13 @@ async def _integrity_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def _data_error(request: Request, exc: Exception) -> JSONResponse:
-    # The database refused a value the request carried (e.g. a NUL character in text,
-    # which PostgreSQL cannot store); nothing was written.
+    # The database refused a value the request carried; nothing was written. Request
+    # schemas bound every number and refuse NUL characters, so this is a last resort.
     return problem_response(
         422,
         "Invalid input",
-        "a value contains characters that cannot be stored (such as NUL)",
+        "a value is outside what the database can store (a number out of range or a "
+        "character such as NUL)",
         "invalid_input",
     )
 

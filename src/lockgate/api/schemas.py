@@ -3,11 +3,14 @@ refused with 422 naming the field, never applied."""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from lockgate.store.tables import MAX_INTEGER
+
 Key = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")
+Tag = Annotated[str, Field(min_length=1, max_length=64)]
 Reason = Field(
     default="",
     max_length=2000,
@@ -81,7 +84,7 @@ class FlagCreate(Body):
     owner: str = Field(default="", max_length=200)
     risk_tier: RiskTier = "low"
     lifecycle: Lifecycle = "temporary"
-    tags: list[str] = Field(default_factory=list, max_length=50)
+    tags: list[Tag] = Field(default_factory=list, max_length=50)
     variations: list[Variation] | None = Field(default=None, min_length=1, max_length=100)
     client_visible: bool = False
     reason: str = Reason
@@ -93,7 +96,7 @@ class FlagUpdate(Body):
     owner: str | None = Field(default=None, max_length=200)
     risk_tier: RiskTier | None = None
     lifecycle: Lifecycle | None = None
-    tags: list[str] | None = Field(default=None, max_length=50)
+    tags: list[Tag] | None = Field(default=None, max_length=50)
     variations: list[Variation] | None = Field(default=None, min_length=1, max_length=100)
     client_visible: bool | None = None
     archived: bool | None = None
@@ -104,7 +107,7 @@ class FlagConfigUpdate(Body):
     """Fields to change in one environment; shapes are documented in docs/snapshot-format.md."""
 
     on: bool | None = None
-    off_variation: str | None = None
+    off_variation: str | None = Field(default=None, max_length=128)
     targets: list[dict[str, Any]] | None = Field(default=None, max_length=1000)
     rules: list[dict[str, Any]] | None = Field(default=None, max_length=1000)
     default: dict[str, Any] | None = None
@@ -115,7 +118,7 @@ class FlagConfigUpdate(Body):
 
 
 class Revert(Body):
-    to_version: int = Field(ge=1)
+    to_version: int = Field(ge=1, le=MAX_INTEGER)
     reason: str = Reason
 
 

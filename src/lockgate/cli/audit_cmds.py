@@ -87,6 +87,19 @@ def _register_verify(sub: Any) -> None:
         metavar="FILE",
         help="JSONL file from `lockgate audit checkpoints export`, kept off-host",
     )
+    verify.add_argument(
+        "--anchors",
+        metavar="FILE",
+        help="the anchor file the server appends checkpoints to (audit_anchor_file, the "
+        "default when set); its keys are pinned",
+    )
+    verify.add_argument(
+        "--checkpoint-every",
+        type=int,
+        metavar="N",
+        help="the server's checkpoint cadence (audit_checkpoint_every, the default); "
+        "N entries without a checkpoint are reported; 0 skips the check",
+    )
     _add_public_key(verify)
     verify.add_argument("--json", action="store_true", help="print the report as JSON")
     verify.set_defaults(run=run_verify)

@@ -44,11 +44,21 @@ __all__ = ["run_checkpoints_export", "run_export", "run_verify"]
 
 def run_verify(args: argparse.Namespace) -> int:
     settings = _settings(args)
-    external = _read_checkpoints(args.checkpoints) if args.checkpoints else None
+    external = _read_checkpoints(args.checkpoints, "--checkpoints") if args.checkpoints else []
+    anchors = args.anchors or settings.audit_anchor_file
+    if anchors:
+        external += _read_checkpoints(anchors, "--anchors")
+    every = (
+        settings.audit_checkpoint_every if args.checkpoint_every is None else args.checkpoint_every
+    )
+    if every < 0:
+        raise CliError("--checkpoint-every: must be 0 or more")
     keys = _public_keys(settings, args.public_key)
     with _database(settings) as database:
         try:
-            report = verify_database(database, public_key=keys, external_checkpoints=external)
+            report = verify_database(
+                database, public_key=keys, external_checkpoints=external, checkpoint_every=every
+            )
         except VerifyError as exc:
             raise CliError(str(exc), EXIT_FAILURE) from None
     _print_report(report, as_json=args.json)
@@ -90,6 +100,11 @@ def _print_report(report: VerifyReport, *, as_json: bool) -> None:
         print(f"audit chain BROKEN at entry {first.seq}: {first.kind} — {first.detail}")
         for problem in report.problems[1:]:
             print(f"  also at entry {problem.seq}: {problem.kind} — {problem.detail}")
+    if report.key_source == "database":
+        _warn(
+            "checkpoint signatures were checked with the keys the database records, which "
+            "whoever controls the database controls too: pass --public-key or --anchors"
+        )
     if report.signatures_unchecked:
         _warn(
             f"the signatures of {counted(report.signatures_unchecked, 'checkpoint')} were not "
@@ -169,11 +184,11 @@ def _first_line(exc: SQLAlchemyError) -> str:
     return (str(cause).strip().splitlines() or [type(cause).__name__])[0]
 
 
-def _read_checkpoints(path: str) -> list[Checkpoint]:
+def _read_checkpoints(path: str, option: str) -> list[Checkpoint]:
     try:
         return read_checkpoint_file(path)
     except CheckpointFileError as exc:
-        raise CliError(f"--checkpoints: {exc}") from None
+        raise CliError(f"{option}: {exc}") from None
 
 
 def _public_keys(settings: Settings, files: list[str]) -> list[Ed25519PublicKey]:

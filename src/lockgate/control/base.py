@@ -195,7 +195,10 @@ class Transaction:
         if signer is not None:
             from lockgate.store import checkpoints
 
-            checkpoints.after_append(
+            made = checkpoints.after_append(
                 self.conn, signer, entry, self.now, self.services.checkpoint_every
             )
+            if made is not None and signer.anchor is not None:
+                anchor = signer.anchor
+                self.after_commit(lambda: anchor.publish([made]))  # only once it is durable
         return entry

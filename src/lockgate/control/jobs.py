@@ -52,6 +52,8 @@ def standard_jobs(
                 made = checkpoints.checkpoint_if_due(
                     conn, signer, checkpoint_every, checkpoint_minutes, services.now()
                 )
+            if made is not None and signer.anchor is not None:
+                signer.anchor.publish([made])  # committed: publish it outside the database
             return 0 if made is None else 1
 
         jobs.append(Job("audit-checkpoint", checkpoint))

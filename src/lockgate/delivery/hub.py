@@ -149,6 +149,8 @@ class EnvironmentState:
     dirty: bool = False
     last_refresh: float = float("-inf")
     snapshot: Event | None = None
+    work_weights: Any = None
+    """(compiled snapshot, per-flag and per-key-kind work weights); see delivery.remote."""
 
     def compiled_snapshot(self) -> CompiledSnapshot:
         if self.compiled is None:

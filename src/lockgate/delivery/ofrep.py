@@ -17,6 +17,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from lockgate import strict_json
 from lockgate.engine import ErrorCode, EvaluationDetail
 from lockgate.sdk.openfeature_terms import (
     TARGETING_KEY,
@@ -59,20 +60,21 @@ class OfrepRequestError(Exception):
 def parse_request(body: bytes) -> dict[str, Any]:
     """The lockgate context of an OFREP request body ``{"context": {...}}``.
 
-    An empty body or a missing or null ``context`` is the empty context; other members
-    are ignored. Raises :class:`OfrepRequestError` (``PARSE_ERROR`` or ``INVALID_CONTEXT``).
+    OFREP's schema requires ``context`` (an object, possibly empty); other members are
+    ignored. The body is read strictly (:mod:`lockgate.strict_json`). Raises
+    :class:`OfrepRequestError` (``PARSE_ERROR`` or ``INVALID_CONTEXT``).
     """
-    if not body.strip():
-        return {}
     try:
-        data = json.loads(body)
+        data = strict_json.loads(body)
+    except strict_json.StrictJsonError as exc:
+        raise OfrepRequestError("PARSE_ERROR", f"{exc.field} {exc.message}") from None
     except (ValueError, RecursionError):
         raise OfrepRequestError("PARSE_ERROR", "the request body is not valid JSON") from None
     if not isinstance(data, dict):
         raise OfrepRequestError("PARSE_ERROR", "the request body must be a JSON object")
-    context = data.get("context")
-    if context is None:
-        return {}
+    if "context" not in data:
+        raise OfrepRequestError("INVALID_CONTEXT", "'context' is required (an object)")
+    context = data["context"]
     if not isinstance(context, dict):
         raise OfrepRequestError("INVALID_CONTEXT", "'context' must be a JSON object")
     return _context(context)

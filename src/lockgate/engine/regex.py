@@ -18,6 +18,15 @@ catastrophically, and inputs longer than :data:`MAX_INPUT` never match. The rule
 Character sets are compared as ranges of code points over all of Unicode; where a set
 cannot be computed exactly (categories such as ``\w``, case folding) it is widened, so
 the check errs towards refusing.
+
+What the rules leave is at worst quadratic: a search restarts at each position. Its
+constant is what backtracking into a repetition costs, so an accepted pattern is compiled
+with every greedy repetition made possessive where giving characters back can never
+lead to a match (:func:`_possessive`): that is when nothing that may
+follow it can match a character it matches. ``search`` then finds a match exactly when
+the pattern as written does. For the same reason a leading repetition is taken its
+minimum number of times (:func:`_shorten_leading`) and a repeated one-character group
+repeats its character (:func:`_flatten`). bench/regex_bench.py measures the worst accepted patterns.
 """
 
 from __future__ import annotations
@@ -34,6 +43,7 @@ _LARGE_REPEAT = 64
 
 _parser: Any = getattr(re, "_parser")  # noqa: B009 - the stdlib parser, stable since 3.11
 _constants: Any = getattr(re, "_constants")  # noqa: B009
+_compiler: Any = getattr(re, "_compiler")  # noqa: B009
 
 _SINGLE = {"LITERAL", "NOT_LITERAL", "IN", "ANY", "CATEGORY"}
 _REPEATS = {"MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT"}
@@ -69,7 +79,91 @@ def compile_bounded(pattern: str, *, ignore_case: bool = False) -> re.Pattern[st
             f"pattern has {checker.unbounded} unbounded repetitions; "
             f"at most {MAX_UNBOUNDED} are allowed"
         )
-    return compiled
+    _flatten(parsed.data)
+    _shorten_leading(parsed.data)
+    _possessive(parsed.data, checker, at_end=True)
+    rewritten: re.Pattern[str] = _compiler.compile(parsed, flags)
+    return rewritten
+
+
+def _follow(items: Any, checker: _Checker, *, at_end: bool) -> Ranges | None:
+    """Characters that include every one that can come first after a point, or ``None``.
+
+    Known when only single characters and repetitions of them (or of fixed sequences)
+    come before the first mandatory one; the end of the pattern adds nothing. Anchors,
+    groups and branches make it unknown.
+    """
+    chars: list[tuple[int, int]] = []
+    for op, arg in items:
+        name = str(op)
+        if name in _SINGLE:
+            return _normalize([*chars, *checker.charset(name, arg)])
+        if name != "MAX_REPEAT" or (body := checker.body_charset(arg[2])) is None:
+            return None
+        chars.extend(body)  # every character of the body: more than its first ones
+        if arg[0] >= 1:
+            return _normalize(chars)
+    return _normalize(chars) if at_end else None
+
+
+def _flatten(items: Any) -> None:
+    """Repeat a one-character group's character directly: ``(a|x)*`` as ``[ax]*``.
+
+    A repeated group pays for its capture at every step; ``matches`` only asks whether
+    there is a match, and back-references are refused, so captures are never read.
+    """
+    for index, (op, arg) in enumerate(items):
+        name = str(op)
+        if name == "SUBPATTERN":
+            _flatten(arg[-1].data)
+        elif name == "BRANCH":
+            for branch in arg[1]:
+                _flatten(branch.data)
+        elif name in _REPEATS:
+            body = arg[2]
+            if len(body) == 1 and str(body[0][0]) == "SUBPATTERN":
+                inner = body[0][1][-1]
+                if len(inner) == 1 and str(inner[0][0]) in _SINGLE:
+                    flat = _parser.SubPattern(body.state, [inner[0]])
+                    items[index] = (op, (arg[0], arg[1], flat))
+
+
+def _shorten_leading(items: Any) -> None:
+    """Repeat leading repetitions only their minimum number of times.
+
+    ``search`` asks whether a match starts anywhere; if ``R{2,9}X`` matches where ``R``
+    is taken five times, ``R{2}X`` matches at the start of the fourth ``R``. Without the
+    variable part a search no longer scans a run of ``R`` from every position in it. A
+    repetition reduced to nothing leaves the next one leading.
+    """
+    for index, (op, arg) in enumerate(items):
+        if str(op) not in _REPEATS:
+            return
+        items[index] = (_constants.MAX_REPEAT, (arg[0], arg[0], arg[2]))
+        if arg[0] > 0:
+            return
+
+
+def _possessive(items: Any, checker: _Checker, *, at_end: bool) -> None:
+    """Make greedy repetitions possessive where giving characters back cannot help.
+
+    After ``R*`` gives a repetition back, what follows must match text starting with a
+    character ``R`` matches; if nothing that can follow matches any such character, no match
+    needs the give-back, and the possessive form finds the same matches without it.
+    Groups and branches are rewritten inside, with their own end as an unknown follow.
+    """
+    for index, (op, arg) in enumerate(items):
+        name = str(op)
+        if name == "SUBPATTERN":
+            _possessive(arg[-1].data, checker, at_end=False)
+        elif name == "BRANCH":
+            for branch in arg[1]:
+                _possessive(branch.data, checker, at_end=False)
+        elif name == "MAX_REPEAT" and arg[0] != arg[1]:
+            chars = checker.body_charset(arg[2])
+            follow = _follow(items[index + 1 :], checker, at_end=at_end)
+            if chars is not None and follow is not None and not _overlap(chars, follow):
+                items[index] = (_constants.POSSESSIVE_REPEAT, arg)
 
 
 # -- character sets as sorted, disjoint, inclusive code point ranges ---------------------
@@ -160,7 +254,14 @@ class _Checker:
             elif name == "BRANCH":
                 self.branch(arg[1])
             elif name in _SINGLE:
-                self.mandatory(self.charset(name, arg))
+                chars = self.charset(name, arg)
+                if name != "LITERAL" and any(_overlap(chars, s) for s in self.open):
+                    raise UnsafePatternError(
+                        "a repetition is followed by a character class it also matches "
+                        "(as in .+\\w or [a-z]*[a-z]); drop the repetition or follow it "
+                        "with a single character or a class it does not match"
+                    )
+                self.mandatory(chars)
             # AT (anchors) consume nothing and change nothing.
 
     def branch(self, branches: Any) -> None:

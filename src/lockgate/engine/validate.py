@@ -33,6 +33,7 @@ __all__ = [
 ]
 
 _KNOWN_OPS = ", ".join(sorted([*OPERATORS, SEGMENT_MATCH]))
+MAX_RULE_ID = 128
 KEY_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}\Z")
 
 
@@ -211,6 +212,8 @@ def validate_flag(
         path = f"{base}.rules[{i}]"
         if not rule.id or rule.id in seen_ids:
             out.append(Problem(f"{path}.id", "rule ids must be non-empty and unique"))
+        elif len(rule.id) > MAX_RULE_ID:
+            out.append(Problem(f"{path}.id", f"rule ids are at most {MAX_RULE_ID} characters"))
         seen_ids.add(rule.id)
         out.extend(_clause_problems(rule.clauses, f"{path}.clauses", snapshot))
         out.extend(_serve_problems(rule.serve, f"{path}.serve", names))

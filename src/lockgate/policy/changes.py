@@ -25,6 +25,7 @@ class AuditAction(StrEnum):
 
     AUTH_LOGIN = "auth:login"
     AUTH_LOGIN_FAILED = "auth:login_failed"
+    AUTH_LOGIN_REFUSED = "auth:login_refused"
     AUTH_LOGOUT = "auth:logout"
     PROJECT_CREATED = "project:created"
     PROJECT_UPDATED = "project:updated"

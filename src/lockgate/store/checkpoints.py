@@ -9,7 +9,11 @@ rewriting even by someone who controls the database.
 
 The table has no public-key column: the key that verifies a checkpoint is found by its
 ``key_id`` among keys the verifier trusts (the signing key file, ``--public-key``, or the
-keys embedded in an exported checkpoint file).
+keys embedded in an exported checkpoint or anchor file). Each signing key is also
+recorded in ``audit_signing_keys`` when first used (:func:`record_signing_key`), which the
+verifier falls back on when it is given no key: weaker, since whoever controls the
+database controls that table too. Checkpoints are also published to an anchor file when
+one is configured (:mod:`lockgate.store.anchors`, ``Signer.anchor``).
 """
 
 from __future__ import annotations
@@ -35,7 +39,13 @@ from sqlalchemy import Connection, func, insert, select
 
 from lockgate.settings import Settings
 from lockgate.store.audit import AuditEntry
-from lockgate.store.tables import audit_checkpoints, audit_head, audit_log
+from lockgate.store.db import make_private_dir
+from lockgate.store.tables import (
+    audit_checkpoints,
+    audit_head,
+    audit_log,
+    audit_signing_keys,
+)
 
 __all__ = [
     "SIGNING_KEY_FILE",
@@ -53,7 +63,9 @@ __all__ = [
     "public_key_pem",
     "read_checkpoint_file",
     "read_checkpoints",
+    "record_signing_key",
     "signing_key_path",
+    "stored_public_keys",
     "verify_checkpoint",
     "write_checkpoint",
 ]
@@ -106,6 +118,8 @@ class Signer:
         self._private_key = private_key
         self.public_key: Ed25519PublicKey = private_key.public_key()
         self.key_id: str = key_id_of(self.public_key)
+        self.anchor: Any = None
+        """Where checkpoints are published once committed (an ``anchors.AnchorFile``)."""
 
     @classmethod
     def generate(cls) -> Signer:
@@ -128,7 +142,7 @@ class Signer:
         except FileNotFoundError:
             pass
         signer = cls.generate()
-        path.parent.mkdir(parents=True, exist_ok=True)
+        make_private_dir(path.parent)
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         except FileExistsError:  # another process created it first: use theirs
@@ -200,6 +214,7 @@ def write_checkpoint(
     )
     values = {name: getattr(checkpoint, name) for name in _CHECKPOINT_FIELDS}
     conn.execute(insert(audit_checkpoints).values(**values))
+    record_signing_key(conn, signer, now)
     return checkpoint
 
 
@@ -257,6 +272,34 @@ def checkpoint_if_due(
         select(audit_head.c.seq, audit_head.c.hash).where(audit_head.c.id == 1).with_for_update()
     ).one()
     return write_checkpoint(conn, signer, head.seq, head.hash, now)
+
+
+def record_signing_key(conn: Connection, signer: Signer, now: str) -> bool:
+    """Record ``signer``'s public key in ``audit_signing_keys`` unless it is there already."""
+    known = conn.execute(
+        select(audit_signing_keys.c.key_id).where(audit_signing_keys.c.key_id == signer.key_id)
+    ).first()
+    if known is not None:
+        return False
+    conn.execute(
+        insert(audit_signing_keys).values(
+            key_id=signer.key_id, public_key_pem=signer.public_key_pem, added_at=now
+        )
+    )
+    return True
+
+
+def stored_public_keys(conn: Connection) -> list[Ed25519PublicKey]:
+    """The keys recorded in ``audit_signing_keys`` (those that do not load are skipped)."""
+    keys = []
+    for row in conn.execute(select(audit_signing_keys).order_by(audit_signing_keys.c.added_at)):
+        try:
+            key = load_public_key(row.public_key_pem)
+        except ValueError:
+            continue
+        if key_id_of(key) == row.key_id:
+            keys.append(key)
+    return keys
 
 
 def read_checkpoints(conn: Connection) -> list[Checkpoint]:

@@ -9,9 +9,10 @@ of all replicas the same way.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -44,8 +45,8 @@ class Database:
                 self.url, pool_size=pool_size, max_overflow=20, pool_pre_ping=True, future=True
             )
         path = self.url.removeprefix("sqlite:///")
-        if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        if path and path != ":memory:" and not path.startswith("file:"):
+            create_private_file(Path(path))
         engine = create_engine(
             self.url,
             connect_args={"check_same_thread": False, "timeout": 30},
@@ -79,6 +80,29 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def make_private_dir(path: Path) -> None:
+    """Create ``path`` and missing parents readable by the owner only (mode 0700).
+
+    Directories that exist are left as they are: an operator may have chosen their mode.
+    """
+    missing = []
+    for directory in (path, *path.parents):
+        if directory.exists():
+            break
+        missing.append(directory)
+    for directory in reversed(missing):
+        with suppress(FileExistsError):  # created concurrently
+            directory.mkdir(mode=0o700)
+
+
+def create_private_file(path: Path) -> None:
+    """Create an empty ``path`` with mode 0600 if it does not exist (SQLite gives its WAL
+    and shared-memory files the database file's mode)."""
+    make_private_dir(path.parent)
+    with suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
 
 
 def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:

@@ -23,7 +23,7 @@ from sqlalchemy import (
     false,
 )
 
-__all__ = ["metadata"]
+__all__ = ["MAX_INTEGER", "metadata"]
 
 metadata = MetaData(
     naming_convention={
@@ -35,6 +35,8 @@ metadata = MetaData(
 )
 
 TS = String(32)
+MAX_INTEGER = 2**31 - 1
+"""The largest value an ``Integer`` column holds on every backend (PostgreSQL's int4)."""
 
 projects = Table(
     "projects",
@@ -221,7 +223,7 @@ sessions = Table(
     Column("id", Integer, primary_key=True),
     Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
     Column("secret_hash", String(128), nullable=False, unique=True),
-    Column("csrf_token", String(64), nullable=False),
+    Column("csrf_hash", String(64), nullable=False),  # SHA-256 hex of the CSRF token
     Column("created_at", TS, nullable=False),
     Column("expires_at", TS, nullable=False),
     Column("revoked_at", TS, nullable=True),
@@ -292,6 +294,16 @@ audit_checkpoints = Table(
     Column("ts", TS, nullable=False),
     Column("key_id", String(64), nullable=False),
     Column("signature", String(128), nullable=False),
+)
+
+# The public keys that signed checkpoints, recorded when first used (append-only): the
+# verifier checks stored checkpoints with them when it is given no key of its own.
+audit_signing_keys = Table(
+    "audit_signing_keys",
+    metadata,
+    Column("key_id", String(64), primary_key=True),
+    Column("public_key_pem", Text, nullable=False),
+    Column("added_at", TS, nullable=False),
 )
 
 # Aggregated evaluation counts reported by SDKs: the decision log's statistics.

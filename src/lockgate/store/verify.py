@@ -20,6 +20,10 @@ one entry (``seq``) and a kind:
     the first missing number.
 ``checkpoint_invalid``
     a checkpoint whose signature does not verify (``seq`` is the checkpoint's).
+``checkpoint_missing``
+    a checkpoint that must exist does not: with ``checkpoint_every`` N, a stretch of N or
+    more entries without one (``seq`` is the entry that should have been checkpointed),
+    or a checkpoint in the anchor file that the database no longer has.
 
 One tampering is reported once where the evidence allows: the consequences of a reported
 reordering or insertion on the links that follow are not reported again.
@@ -41,6 +45,7 @@ from lockgate.store.checkpoints import (
     key_id_of,
     load_public_key,
     read_checkpoints,
+    stored_public_keys,
     verify_checkpoint,
 )
 from lockgate.store.db import Database
@@ -56,7 +61,13 @@ __all__ = [
 ]
 
 ProblemKind = Literal[
-    "modified", "deleted", "inserted", "reordered", "truncated", "checkpoint_invalid"
+    "modified",
+    "deleted",
+    "inserted",
+    "reordered",
+    "truncated",
+    "checkpoint_invalid",
+    "checkpoint_missing",
 ]
 _LINK_KINDS = ("deleted", "inserted", "reordered")
 
@@ -86,6 +97,10 @@ class VerifyReport:
     problems: list[TamperProblem] = field(default_factory=list)
     signatures_unchecked: int = 0
     """Checkpoints whose signature could not be checked for want of a public key."""
+    key_source: str = "none"
+    """Where the keys checking signatures came from: ``given`` (a key file or
+    ``--public-key``, and any anchor or exported file), ``database`` (only the keys the
+    database records: as trustworthy as the database) or ``none``."""
 
     @property
     def ok(self) -> bool:
@@ -102,6 +117,7 @@ class VerifyReport:
             "head_seq": self.head_seq,
             "checkpoints_checked": self.checkpoints_checked,
             "signatures_unchecked": self.signatures_unchecked,
+            "key_source": self.key_source,
             "problems": [problem.to_dict() for problem in self.problems],
         }
 
@@ -111,11 +127,17 @@ def verify_database(
     *,
     public_key: Ed25519PublicKey | Iterable[Ed25519PublicKey] | None = None,
     external_checkpoints: Iterable[Checkpoint] | None = None,
+    checkpoint_every: int = 0,
 ) -> VerifyReport:
     """:func:`verify_chain` in one read transaction over a consistent snapshot."""
     options = {} if database.is_sqlite else {"isolation_level": "REPEATABLE READ"}
     with database.engine.connect().execution_options(**options) as conn, conn.begin():
-        return verify_chain(conn, public_key=public_key, external_checkpoints=external_checkpoints)
+        return verify_chain(
+            conn,
+            public_key=public_key,
+            external_checkpoints=external_checkpoints,
+            checkpoint_every=checkpoint_every,
+        )
 
 
 def verify_chain(
@@ -123,14 +145,18 @@ def verify_chain(
     *,
     public_key: Ed25519PublicKey | Iterable[Ed25519PublicKey] | None = None,
     external_checkpoints: Iterable[Checkpoint] | None = None,
+    checkpoint_every: int = 0,
 ) -> VerifyReport:
     """Check the whole chain; ``conn`` must see one snapshot (see :func:`verify_database`).
 
     ``public_key`` is the key (or keys) trusted to have signed the stored checkpoints,
-    together with the keys carried by ``external_checkpoints`` (exported earlier and kept
-    off-host, so trusted). With no trusted key at all, stored checkpoints are still
-    compared with the log but their signatures are not checked (``signatures_unchecked``);
-    with some, a stored checkpoint signed by any other key is ``checkpoint_invalid``.
+    together with the keys carried by ``external_checkpoints`` (exported or anchored, kept
+    off-host, so trusted): they are pinned, and a stored checkpoint signed by any other
+    key is ``checkpoint_invalid``. With none of those, signatures are checked with the
+    keys the database records (``key_source`` ``database``), and with no key at all they
+    are not checked (``signatures_unchecked``). ``checkpoint_every`` N (0: not checked)
+    is the cadence the server checkpoints at: a stretch of N entries without a checkpoint
+    means one was deleted.
     """
     index = _Index.read(conn)
     findings = _Findings()
@@ -141,19 +167,65 @@ def verify_chain(
     _check_head(None if head is None else (head.seq, head.hash), index, findings)
     external = list(external_checkpoints or ())
     keys = _trusted_keys(public_key) | _embedded_keys(external)
+    key_source = "given" if keys else "none"
+    if not keys:
+        keys = _trusted_keys(stored_public_keys(conn))
+        key_source = "database" if keys else "none"
     checker = _CheckpointChecker(index, findings, keys)
-    for checkpoint in read_checkpoints(conn):
+    stored = read_checkpoints(conn)
+    for checkpoint in stored:
         checker.check(checkpoint, external=False)
     for checkpoint in external:
         checker.check(checkpoint, external=True)
     head_seq = head.seq if head is not None else (index.seqs[-1] if index.seqs else 0)
+    _check_cadence(sorted({c.seq for c in stored}), head_seq, checkpoint_every, findings)
+    _check_anchored(stored, external, findings)
     return VerifyReport(
         entries=count,
         head_seq=head_seq,
         checkpoints_checked=checker.checked,
         problems=findings.sorted(),
         signatures_unchecked=checker.unchecked,
+        key_source=key_source,
     )
+
+
+def _check_cadence(seqs: list[int], head_seq: int, every: int, findings: _Findings) -> None:
+    """Every ``every`` entries the server writes a checkpoint in the same transaction, so
+    no stretch of ``every`` entries (from the start, between checkpoints, or up to the
+    head) lacks one; timed checkpoints only add more."""
+    if every <= 0:
+        return
+    previous = 0
+    for seq in [*seqs, head_seq + every]:  # the sentinel checks the stretch up to the head
+        if seq - previous > every and previous + every <= head_seq:
+            findings.add(
+                previous + every,
+                "checkpoint_missing",
+                f"no checkpoint of entries {previous + 1} to {min(seq, head_seq + 1) - 1}: "
+                f"one is written every {every} entries, so a checkpoint was deleted",
+            )
+            return  # the first one tells; the others usually follow from it
+        previous = max(previous, seq)
+
+
+def _check_anchored(
+    stored: list[Checkpoint], external: list[Checkpoint], findings: _Findings
+) -> None:
+    """A checkpoint published outside the database must still be in it (reported when
+    nothing else explains its absence: a truncation or rewrite is reported already)."""
+    if findings.problems:
+        return
+    kept = {(c.seq, c.signature) for c in stored}
+    for checkpoint in external:
+        if (checkpoint.seq, checkpoint.signature) not in kept:
+            findings.add(
+                checkpoint.seq,
+                "checkpoint_missing",
+                f"the exported checkpoint of entry {checkpoint.seq} (signed {checkpoint.ts}) "
+                "is not in the database",
+            )
+            return
 
 
 def _trusted_keys(

@@ -8,11 +8,12 @@ from fastapi import APIRouter, Query
 
 from lockgate.api.deps import CallerDep, ServicesDep
 from lockgate.control.evidence import audit_query as use
+from lockgate.store.tables import MAX_INTEGER
 
 router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
 
 NO_NUL = r"^[^\x00]*$"  # the database cannot compare text with NUL bytes
-MAX_SEQ = 2**62
+MAX_SEQ = MAX_INTEGER
 
 
 def _text(max_length: int, description: str | None = None) -> Any:
@@ -33,7 +34,8 @@ def list_audit(
     since: Annotated[str | None, _text(64, "ISO 8601 time, inclusive")] = None,
     until: Annotated[str | None, _text(64, "ISO 8601 time, exclusive")] = None,
     after_seq: Annotated[
-        int | None, Query(ge=0, le=MAX_SEQ, description="only entries after this seq")
+        int | None,
+        Query(ge=0, le=MAX_SEQ, description=f"only entries after this seq (0 to {MAX_SEQ})"),
     ] = None,
     order: Literal["asc", "desc"] = "desc",
     limit: Annotated[int, Query(ge=1, le=use.MAX_LIMIT)] = 50,

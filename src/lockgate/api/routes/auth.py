@@ -16,6 +16,7 @@ from lockgate.api.deps import CallerDep, ServicesDep
 from lockgate.api.schemas_identity import Login, PasswordChange
 from lockgate.control.base import Caller, Services
 from lockgate.control.identity import sessions, tokens, users
+from lockgate.control.identity.credentials import hash_secret
 from lockgate.control.identity.login_limits import LoginLimiter
 from lockgate.errors import PermissionDenied, Unauthenticated
 from lockgate.settings import Settings
@@ -45,10 +46,10 @@ def session_auth(request: Request, services: Services, request_id: str) -> Calle
     if not secret:
         return None
     with services.view() as conn:
-        principal, csrf_token = sessions.authenticate_session(conn, secret, services.now())
+        principal, csrf_hash = sessions.authenticate_session(conn, secret, services.now())
     if request.method in UNSAFE_METHODS:
         sent = request.headers.get(CSRF_HEADER, "")
-        if not sent or not hmac.compare_digest(sent.encode(), csrf_token.encode()):
+        if not sent or not hmac.compare_digest(hash_secret(sent), csrf_hash):
             raise PermissionDenied(
                 f"missing or wrong {CSRF_HEADER} header: send the csrf_token returned at login "
                 "with every change made through a session"

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 
 from lockgate.api.deps import CallerDep, ServicesDep
 from lockgate.api.schemas_segments import EvaluateRequest
 from lockgate.control.configuration import evaluation as use
+from lockgate.engine.budget import ContextLimits, LimitExceededError, check_context
+from lockgate.errors import FieldProblem, PayloadTooLarge
 
 router = APIRouter(
     prefix="/api/v1/projects/{project}/environments/{environment}", tags=["evaluation"]
@@ -25,7 +27,15 @@ def evaluate(
     body: EvaluateRequest,
     services: ServicesDep,
     caller: CallerDep,
+    request: Request,
 ) -> dict[str, Any]:
+    limits: ContextLimits = request.app.state.context_limits
+    try:
+        check_context(body.context, limits)
+    except LimitExceededError as exc:
+        raise PayloadTooLarge(
+            f"{exc.field} {exc.message}", [FieldProblem(exc.field, exc.message)]
+        ) from None
     return use.evaluate_flag(
         services,
         caller,

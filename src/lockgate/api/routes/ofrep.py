@@ -15,7 +15,8 @@ from fastapi import APIRouter, Header, Request, Response
 from lockgate.delivery import ofrep
 from lockgate.delivery.auth import ClientOrServerKey
 from lockgate.delivery.hub import DeliveryHub, EnvironmentState
-from lockgate.delivery.remote import evaluate_all, evaluate_one
+from lockgate.delivery.remote import check, evaluate_all, evaluate_one, run
+from lockgate.engine.budget import ContextLimits, LimitExceededError
 
 router = APIRouter(prefix="/ofrep/v1", tags=["ofrep"])
 
@@ -53,11 +54,12 @@ _BULK = {
 }
 _REQUEST = {
     "requestBody": {
-        "required": False,
+        "required": True,
         "content": {
             "application/json": {
                 "schema": {
                     "type": "object",
+                    "required": ["context"],
                     "properties": {
                         "context": {
                             "type": "object",
@@ -96,6 +98,16 @@ async def _state(request: Request, environment_id: int) -> EnvironmentState:
     return await hub.state(environment_id)
 
 
+def _limits(request: Request) -> ContextLimits:
+    limits: ContextLimits = request.app.state.context_limits
+    return limits
+
+
+def _too_much(exc: LimitExceededError) -> ofrep.OfrepRequestError:
+    """A context over its limits: OFREP's ``INVALID_CONTEXT``, naming the field."""
+    return ofrep.OfrepRequestError("INVALID_CONTEXT", f"{exc.field} {exc.message}")
+
+
 def _respond(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
     return Response(ofrep.encode(body), status, headers, media_type="application/json")
 
@@ -113,7 +125,12 @@ async def evaluate_flag(key: str, request: Request, principal: ClientOrServerKey
     except ofrep.OfrepRequestError as exc:
         return _respond(400, exc.body(key))
     state = await _state(request, principal.environment_id)
-    status, body = ofrep.single(key, evaluate_one(state, principal, key, context))
+    try:
+        units = check(state, principal, context, _limits(request), key)
+    except LimitExceededError as exc:
+        return _respond(400, _too_much(exc).body(key))
+    detail = await run(units, lambda: evaluate_one(state, principal, key, context))
+    status, body = ofrep.single(key, detail)
     return _respond(status, body)
 
 
@@ -134,7 +151,12 @@ async def evaluate_flags(
     except ofrep.OfrepRequestError as exc:
         return _respond(400, exc.body())
     state = await _state(request, principal.environment_id)
-    content = ofrep.encode(ofrep.bulk(evaluate_all(state, principal, context)))
+    try:
+        units = check(state, principal, context, _limits(request))
+    except LimitExceededError as exc:
+        return _respond(400, _too_much(exc).body())
+    results = await run(units, lambda: evaluate_all(state, principal, context))
+    content = ofrep.encode(ofrep.bulk(results))
     headers = {"ETag": ofrep.etag(content)}
     if ofrep.etag_matches(if_none_match, headers["ETag"]):
         return Response(status_code=304, headers=headers)

@@ -5,7 +5,7 @@ The protocol is documented in docs/delivery.md.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from anyio import to_thread
@@ -26,9 +26,11 @@ from lockgate.control.identity.sdk_keys import SdkKeyPrincipal
 from lockgate.delivery.auth import ClientOrServerKey, ServerKey
 from lockgate.delivery.fastpath import etag_matches, etag_of
 from lockgate.delivery.hub import DeliveryHub
-from lockgate.delivery.remote import evaluate_all
+from lockgate.delivery.remote import check, evaluate_all, run
 from lockgate.delivery.stream import EventStreamResponse
 from lockgate.delivery.stream import last_event_id as parse_last_event_id
+from lockgate.engine.budget import ContextLimits, LimitExceededError
+from lockgate.errors import FieldProblem, PayloadTooLarge
 from lockgate.store.tables import evaluation_counts
 
 router = APIRouter(prefix="/sdk/v1", tags=["sdk"])
@@ -80,7 +82,14 @@ async def evaluate(
     request: Request, body: EvaluateBody, principal: ClientOrServerKey
 ) -> dict[str, Any]:
     state = await _hub(request).state(principal.environment_id)
-    results = evaluate_all(state, principal, body.context)
+    limits: ContextLimits = request.app.state.context_limits
+    try:
+        units = check(state, principal, body.context, limits)
+    except LimitExceededError as exc:
+        raise PayloadTooLarge(
+            f"{exc.field} {exc.message}", [FieldProblem(exc.field, exc.message)]
+        ) from None
+    results = await run(units, lambda: evaluate_all(state, principal, body.context))
     return {
         "version": state.version,
         "flags": {
@@ -90,6 +99,10 @@ async def evaluate(
     }
 
 
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+RANGE = "from 1970-01-01T00:00:00Z to 9999-12-31T23:59:59Z"
+
+
 def _timestamp(value: str) -> str:
     try:
         moment = datetime.fromisoformat(value)
@@ -97,10 +110,24 @@ def _timestamp(value: str) -> str:
         raise ValueError("must be an ISO 8601 timestamp, e.g. 2026-11-25T10:00:00Z") from None
     if moment.tzinfo is None:
         raise ValueError("must include a time zone (Z or an offset)")
-    return iso(moment)
+    try:  # an offset can carry a moment at the calendar's edge past it
+        in_utc = moment.astimezone(UTC)
+    except OverflowError:
+        raise ValueError(f"must be {RANGE} in UTC") from None
+    if in_utc < EARLIEST:
+        raise ValueError(f"must be {RANGE} in UTC")
+    return iso(in_utc)
 
 
-Timestamp = Annotated[str, Field(min_length=10, max_length=40), AfterValidator(_timestamp)]
+Timestamp = Annotated[
+    str,
+    Field(
+        min_length=10,
+        max_length=40,
+        description=f"ISO 8601 with a time zone, {RANGE} once converted to UTC",
+    ),
+    AfterValidator(_timestamp),
+]
 
 
 class CountRow(BaseModel):

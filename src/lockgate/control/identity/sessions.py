@@ -1,9 +1,10 @@
 """Dashboard login sessions: password login, session lookup, logout.
 
 A session is a random secret held by the browser in an HttpOnly cookie; the server keeps
-only its SHA-256 hash, the user, a CSRF token and the expiry. Logins are throttled per
-claimed username and per client address (:mod:`lockgate.control.identity.login_limits`), and every
-login and failed login is audited. Unknown users, wrong passwords, disabled users and
+only its SHA-256 hash, the user, the SHA-256 hash of its CSRF token and the expiry.
+Logins are throttled per (client address, claimed username) and per claimed username
+(:mod:`lockgate.control.identity.login_limits`); every login, failed login and the
+first refusal of each lock-out is audited. Unknown users, wrong passwords, disabled users and
 service accounts all get the same answer after the same amount of hashing work.
 """
 
@@ -19,7 +20,7 @@ from sqlalchemy import Connection, insert, select, update
 
 from lockgate.control.base import Caller, Services, iso
 from lockgate.control.identity import credentials, users
-from lockgate.control.identity.login_limits import LoginLimiter, address_key, user_key
+from lockgate.control.identity.login_limits import LockedOut, LoginLimiter, login_keys
 from lockgate.control.identity.passwords import verify_password
 from lockgate.errors import Unauthenticated
 from lockgate.policy.access import Principal
@@ -54,7 +55,13 @@ def login(
     source: str = "dashboard",
 ) -> LoginResult:
     """Check a username and password and open a session; raise on failure or lock-out."""
-    attempt = limiter.begin((user_key(username), address_key(address)))
+    keys = login_keys(username, address)
+    try:
+        attempt = limiter.begin(keys)
+    except LockedOut as exc:
+        if exc.first:
+            _record_refusal(svc, exc, username, address, request_id, source)
+        raise
     with svc.view() as conn:
         row = conn.execute(select(users_table).where(users_table.c.username == username)).first()
     stored = None if row is None else row.password_hash
@@ -62,7 +69,7 @@ def login(
     if row is None or not good or row.disabled or row.kind != "human":
         _record_failure(svc, limiter, username, address, request_id, source)
         raise Unauthenticated(BAD_CREDENTIALS)
-    limiter.succeeded(attempt, clear=(user_key(username),))
+    limiter.succeeded(attempt, clear=keys[:1])
     users.rehash_if_needed(svc, row.id, row.password_hash, password)
     return _open_session(svc, row.id, address, ttl_hours, request_id, source)
 
@@ -76,7 +83,7 @@ def _record_failure(
     source: str,
 ) -> None:
     anonymous = Caller(None, request_id, source=source, system_name="anonymous")
-    locked = limiter.locked_out(user_key(username)) or limiter.locked_out(address_key(address))
+    locked = any(limiter.locked_out(key) for key in login_keys(username, address))
     with svc.change() as tx:
         tx.record(
             anonymous,
@@ -93,6 +100,28 @@ def _record_failure(
         )
 
 
+def _record_refusal(
+    svc: Services, refusal: LockedOut, username: str, address: str, request_id: str, source: str
+) -> None:
+    """Audit a lock-out's first refused attempt (later ones would only repeat it)."""
+    anonymous = Caller(None, request_id, source=source, system_name="anonymous")
+    with svc.change() as tx:
+        tx.record(
+            anonymous,
+            {
+                "action": AuditAction.AUTH_LOGIN_REFUSED.value,
+                "object_type": "user",
+                "object_key": username[:200],
+                "evidence": {
+                    "client_address": address,
+                    "claimed_username": username[:200],
+                    "locked": [key.split(":", 1)[0] for key in refusal.keys],
+                    "retry_after": refusal.retry_after,
+                },
+            },
+        )
+
+
 def _open_session(
     svc: Services, user_id: int, address: str, ttl_hours: int, request_id: str, source: str
 ) -> LoginResult:
@@ -104,7 +133,7 @@ def _open_session(
             insert(sessions).values(
                 user_id=user_id,
                 secret_hash=credentials.hash_secret(secret),
-                csrf_token=csrf_token,
+                csrf_hash=credentials.hash_secret(csrf_token),
                 created_at=tx.now,
                 expires_at=expires_at,
             )
@@ -130,7 +159,8 @@ def _session_principal(conn: Connection, user_id: int, session_id: int) -> Princ
 
 
 def authenticate_session(conn: Connection, secret: str, now: str) -> tuple[Principal, str]:
-    """The principal of a live session and its CSRF token; raises :class:`Unauthenticated`."""
+    """The principal of a live session and its CSRF token's hash (compare
+    ``credentials.hash_secret`` of the token sent); raises :class:`Unauthenticated`."""
     row = conn.execute(
         select(sessions).where(sessions.c.secret_hash == credentials.hash_secret(secret))
     ).first()
@@ -143,7 +173,7 @@ def authenticate_session(conn: Connection, secret: str, now: str) -> tuple[Princ
     ).scalar_one()
     if disabled:
         raise Unauthenticated("your account is disabled")
-    return _session_principal(conn, row.user_id, row.id), row.csrf_token
+    return _session_principal(conn, row.user_id, row.id), row.csrf_hash
 
 
 def logout(svc: Services, caller: Caller) -> bool:

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import Connection, Row, func, insert, select, update
 
 from lockgate.control.base import Caller, Services
-from lockgate.control.identity.login_limits import LoginLimiter, address_key, user_key
+from lockgate.control.identity.login_limits import LoginLimiter, login_keys
 from lockgate.control.identity.passwords import (
     MIN_PASSWORD_LENGTH,
     hash_password,
@@ -22,7 +22,14 @@ from lockgate.control.identity.passwords import (
 )
 from lockgate.errors import Conflict, FieldProblem, InvalidInput, NotFound, PermissionDenied
 from lockgate.policy.changes import AuditAction
-from lockgate.store.tables import environments, projects, role_grants, sessions, users
+from lockgate.store.tables import (
+    api_tokens,
+    environments,
+    projects,
+    role_grants,
+    sessions,
+    users,
+)
 
 __all__ = [
     "KINDS",
@@ -229,8 +236,11 @@ def update_user(
             .where(users.c.id == row.id)
             .values(**changes, version=row.version + 1, updated_at=tx.now)
         )
+        evidence: dict[str, Any] = {}
         if changes.get("disabled") and not row.disabled:
             revoke_sessions(tx.conn, row.id, tx.now)
+            # Re-enabling restores the account, not its old credentials: they are revoked.
+            evidence["revoked_tokens"] = revoke_tokens(tx.conn, row.id, tx.now)
         after = user_view(find_user(tx.conn, username))
         tx.record(
             caller,
@@ -241,6 +251,7 @@ def update_user(
                 "before": before,
                 "after": after,
                 "reason": reason,
+                "evidence": evidence,
             },
         )
     return after
@@ -258,6 +269,16 @@ def revoke_sessions(
     if keep_session_id is not None:
         query = query.where(sessions.c.id != keep_session_id)
     conn.execute(query)
+
+
+def revoke_tokens(conn: Connection, user_id: int, now: str) -> list[str]:
+    """Revoke every live API token of a user; the prefixes of those revoked, in order."""
+    live = (api_tokens.c.user_id == user_id, api_tokens.c.revoked_at.is_(None))
+    prefixes = list(
+        conn.execute(select(api_tokens.c.prefix).where(*live).order_by(api_tokens.c.id)).scalars()
+    )
+    conn.execute(update(api_tokens).where(*live).values(revoked_at=now))
+    return prefixes
 
 
 def change_password(
@@ -286,7 +307,7 @@ def change_password(
             "service accounts have no password",
             [FieldProblem("new_password", "service accounts authenticate with API tokens")],
         )
-    keys = (user_key(row.username), address_key(address))
+    keys = login_keys(row.username, address)
     attempt = limiter.begin(keys) if limiter is not None else None
     if not verify_password(row.password_hash, current):
         raise InvalidInput(
