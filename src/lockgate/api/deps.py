@@ -10,7 +10,18 @@ from lockgate.control.base import Caller, Services
 from lockgate.control.identity import credentials
 from lockgate.errors import FieldProblem, InvalidInput, PreconditionRequired, Unauthenticated
 
-__all__ = ["CallerDep", "ServicesDep", "get_caller", "get_services", "if_match", "reason_header"]
+__all__ = [
+    "AUTHENTICATED_CALLER",
+    "CallerDep",
+    "ServicesDep",
+    "get_caller",
+    "get_services",
+    "if_match",
+    "reason_header",
+]
+
+AUTHENTICATED_CALLER = "authenticated_caller"
+"""Request state: the caller found before the body was read (lockgate.api.auth_first)."""
 
 SOURCES = frozenset({"api", "cli", "dashboard", "contract", "sdk"})
 
@@ -30,6 +41,9 @@ def _source(request: Request, default: str) -> str:
 
 def get_caller(request: Request, services: ServicesDep) -> Caller:
     """The authenticated caller: an API token (``Authorization: Bearer``) or a session."""
+    known: Caller | None = getattr(request.state, AUTHENTICATED_CALLER, None)
+    if known is not None:
+        return known
     request_id: str = request.state.request_id
     authorization = request.headers.get("authorization", "")
     if authorization:
