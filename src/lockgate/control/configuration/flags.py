@@ -10,7 +10,6 @@ snapshot version.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import Connection, Row, and_, bindparam, func, insert, or_, select, update
@@ -197,7 +196,7 @@ def create_flag(
         envs = tx.conn.execute(
             select(environments).where(environments.c.project_id == project.id)
         ).all()
-        doc = snapshots.flag_document(SimpleNamespace(key=key, **definition), config, 1)
+        doc = snapshots.definition_document(key, definition, config, 1)
         for env in envs:
             snapshots.check_snapshot(
                 snapshots.build_snapshot(tx.conn, env.id, override_flag=(key, doc)), f"flags.{key}"
@@ -261,22 +260,19 @@ def _write_config(
     config_id: int | None = None,
 ) -> None:
     """Store a configuration version (``config_id``: its row, when the caller knows it)."""
-    existing = (
-        SimpleNamespace(id=config_id)
-        if config_id is not None
-        else tx.conn.execute(
+    if config_id is None:
+        config_id = tx.conn.execute(
             select(flag_configs.c.id).where(
                 flag_configs.c.flag_id == flag_id, flag_configs.c.environment_id == env_id
             )
-        ).first()
-    )
+        ).scalar()
     values = {"version": version, "config": config, "updated_at": tx.now, "updated_by": actor}
-    if existing is None:
+    if config_id is None:
         tx.conn.execute(
             insert(flag_configs).values(flag_id=flag_id, environment_id=env_id, **values)
         )
     else:
-        tx.conn.execute(_UPDATE_CONFIG, {"config_id": existing.id, **values})
+        tx.conn.execute(_UPDATE_CONFIG, {"config_id": config_id, **values})
     tx.conn.execute(
         _INSERT_VERSION,
         {
@@ -414,8 +410,8 @@ def _judge_definition(
         )
     }
     for cfg in _configs(tx.conn, row.id):
-        doc = snapshots.flag_document(
-            SimpleNamespace(key=key, **{**definition, "kind": row.kind}), cfg.config, cfg.version
+        doc = snapshots.definition_document(
+            key, {**definition, "kind": row.kind}, cfg.config, cfg.version
         )
         before_doc = snapshots.build_snapshot(tx.conn, cfg.env_id)
         document = snapshots.build_snapshot(tx.conn, cfg.env_id, override_flag=(key, doc))

@@ -9,7 +9,6 @@ field — and commits with its audit entry and a new snapshot version of every e
 
 from __future__ import annotations
 
-from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import Connection, Row, delete, func, insert, or_, select, update
@@ -60,7 +59,7 @@ def segment_view(row: Row[Any]) -> dict[str, Any]:
 
 def _document(key: str, version: int, values: dict[str, Any]) -> dict[str, Any]:
     """A segment in snapshot form, from its field values."""
-    return snapshots.segment_document(SimpleNamespace(key=key, version=version, **values))
+    return snapshots.segment_fields_document(key, {**values, "version": version})
 
 
 def _environment_ids(conn: Connection, project_id: int) -> list[int]:

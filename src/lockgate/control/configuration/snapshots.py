@@ -7,7 +7,7 @@ transaction; the delivery layer streams from that record.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,39 +40,42 @@ __all__ = [
     "build_snapshot",
     "check_flag_update",
     "check_snapshot",
+    "definition_document",
     "flag_document",
     "segment_document",
+    "segment_fields_document",
 ]
+
+
+_FLAG_FIELDS = (
+    "kind", "variations", "client_visible", "name", "risk_tier", "lifecycle", "tags", "owner",
+)  # fmt: skip
+_SEGMENT_FIELDS = ("version", "included", "excluded", "rules", "attribute", "name")
 
 
 def flag_document(flag: Any, config: dict[str, Any], version: int) -> dict[str, Any]:
     """A flag in snapshot form from its definition row and one environment's config."""
-    doc: dict[str, Any] = {
-        "key": flag.key,
-        "version": version,
-        "kind": flag.kind,
-        "variations": flag.variations,
-        "client_visible": flag.client_visible,
-        "name": flag.name,
-        "risk_tier": flag.risk_tier,
-        "lifecycle": flag.lifecycle,
-        "tags": flag.tags,
-        "owner": flag.owner,
-    }
+    return definition_document(flag.key, flag._mapping, config, version)
+
+
+def definition_document(
+    key: str, definition: Mapping[str, Any], config: dict[str, Any], version: int
+) -> dict[str, Any]:
+    """A flag in snapshot form from its definition's fields and one environment's config."""
+    doc: dict[str, Any] = {"key": key, "version": version}
+    doc.update((name, definition[name]) for name in _FLAG_FIELDS)
     doc.update(config)
     return doc
 
 
 def segment_document(segment: Any) -> dict[str, Any]:
-    return {
-        "key": segment.key,
-        "version": segment.version,
-        "included": segment.included,
-        "excluded": segment.excluded,
-        "rules": segment.rules,
-        "attribute": segment.attribute,
-        "name": segment.name,
-    }
+    """A segment in snapshot form from its row."""
+    return segment_fields_document(segment.key, segment._mapping)
+
+
+def segment_fields_document(key: str, fields: Mapping[str, Any]) -> dict[str, Any]:
+    """A segment in snapshot form from its fields (``version`` included)."""
+    return {"key": key, **{name: fields[name] for name in _SEGMENT_FIELDS}}
 
 
 def build_snapshot(
