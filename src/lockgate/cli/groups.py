@@ -7,6 +7,7 @@ Every HTTP command gets the same connection options (``--url``, ``--token``) and
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 from collections.abc import Callable
@@ -45,6 +46,7 @@ def _non_empty_positionals(parser: argparse.ArgumentParser, run: Run) -> Run:
     redirect or a listing) instead of failing as the usage error it is.
     """
 
+    @functools.wraps(run)
     def checked(args: argparse.Namespace) -> int:
         for action in parser._actions:
             value = getattr(args, action.dest, None)
