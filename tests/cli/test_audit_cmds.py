@@ -400,3 +400,147 @@ def test_the_http_commands_share_the_audit_group(capsys: Capture) -> None:
     out = capsys.readouterr().out
     for command in ("verify", "export", "checkpoints", "tail", "list"):
         assert f"    {command}" in out
+
+
+# --- verify --file: an export, without a database ----------------------------------------
+
+
+def exported(server: Server, capsys: Capture, tmp_path: Path, *extra: str) -> Path:
+    target = tmp_path / "export.jsonl"
+    code, _, _ = run(
+        capsys, "export", "--data-dir", str(server.data_dir), "--output", str(target), *extra
+    )
+    assert code == 0
+    return target
+
+
+def rewrite(path: Path, change: object) -> None:
+    lines = path.read_text(encoding="utf-8").splitlines()
+    change(lines)  # type: ignore[operator]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def test_verify_file_of_an_intact_export(server: Server, capsys: Capture, tmp_path: Path) -> None:
+    target = exported(server, capsys, tmp_path)
+    server.database.dispose()
+    (server.data_dir / "lockgate.db").unlink()  # no database at all
+
+    code, out, err = run(capsys, "verify", "--file", str(target))
+
+    assert (code, err) == (0, "")
+    assert out == "audit export OK: 10 entries (seq 1 to 10), hash chain intact\n"
+
+
+def test_verify_file_of_an_export_since_a_seq(
+    server: Server, capsys: Capture, tmp_path: Path
+) -> None:
+    target = exported(server, capsys, tmp_path, "--since-seq", "7")
+
+    code, out, _ = run(capsys, "verify", "--file", str(target), "--json")
+
+    assert code == 0
+    assert json.loads(out) == {
+        "ok": True,
+        "entries": 3,
+        "first_seq": 8,
+        "last_seq": 10,
+        "problems": [],
+    }
+
+
+def _modify(lines: list[str]) -> None:
+    entry = json.loads(lines[3])
+    entry["reason"] = "changed afterwards"
+    lines[3] = json.dumps(entry)
+
+
+def _swap(lines: list[str]) -> None:
+    lines[4], lines[5] = lines[5], lines[4]
+
+
+def _relink(lines: list[str]) -> None:
+    """Entry 6 removed, and entry 7 renumbered to hide the gap (its hash still links 6)."""
+    entry = json.loads(lines[6])
+    entry["seq"] = 6
+    del lines[5]
+    lines[5] = json.dumps(entry)
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        pytest.param(_modify, "entry 4: modified", id="modified"),
+        pytest.param(lambda lines: lines.pop(5), "entry 7: out of sequence", id="deleted"),
+        pytest.param(_swap, "entry 6: out of sequence", id="reordered"),
+        pytest.param(_relink, "entry 6: deleted or inserted before it", id="relinked"),
+        pytest.param(lambda lines: lines.pop(0), "", id="head-cut-is-a-since-seq-export"),
+    ],
+)
+def test_verify_file_names_the_first_break(
+    server: Server, capsys: Capture, tmp_path: Path, change: object, problem: str
+) -> None:
+    target = exported(server, capsys, tmp_path)
+    rewrite(target, change)
+
+    code, out, _ = run(capsys, "verify", "--file", str(target))
+
+    if problem:
+        assert code == 4
+        assert out.startswith(f"audit export BROKEN: {problem}")
+    else:
+        assert code == 0
+
+
+def test_verify_file_first_entry_must_follow_genesis(
+    server: Server, capsys: Capture, tmp_path: Path
+) -> None:
+    target = exported(server, capsys, tmp_path)
+
+    def forge(lines: list[str]) -> None:
+        entry = json.loads(lines[0])
+        entry["prev_hash"] = "1" * 64
+        lines[0] = json.dumps(entry)
+
+    rewrite(target, forge)
+    code, out, _ = run(capsys, "verify", "--file", str(target))
+    assert code == 4
+    assert "entry 1: inserted" in out
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        pytest.param("not json\n", "export.jsonl:1: not a JSON line", id="not-json"),
+        pytest.param("[1]\n", "export.jsonl:1: expected an audit entry object", id="not-object"),
+        pytest.param('{"seq": 1, "hash": "x"}\n', "field 'prev_hash' is missing", id="missing"),
+        pytest.param(
+            '{"seq": "1", "hash": "x", "prev_hash": "y"}\n',
+            "field 'seq' must be an integer",
+            id="seq-type",
+        ),
+    ],
+)
+def test_verify_file_unreadable_lines_are_usage_errors(
+    capsys: Capture, tmp_path: Path, content: str, message: str
+) -> None:
+    target = tmp_path / "export.jsonl"
+    target.write_text(content, encoding="utf-8")
+    code, _, err = run(capsys, "verify", "--file", str(target))
+    assert code == 2
+    assert message in err
+
+
+def test_verify_file_missing(capsys: Capture, tmp_path: Path) -> None:
+    code, _, err = run(capsys, "verify", "--file", str(tmp_path / "nope.jsonl"))
+    assert code == 2
+    assert "cannot read" in err
+    assert "nope.jsonl" in err
+
+
+@pytest.mark.parametrize("option", ["--data-dir", "--database-url", "--public-key"])
+def test_verify_file_refuses_database_options(capsys: Capture, tmp_path: Path, option: str) -> None:
+    target = tmp_path / "export.jsonl"
+    target.write_text("", encoding="utf-8")
+    code, _, err = run(capsys, "verify", "--file", str(target), option, "x")
+    assert code == 2
+    assert f"{option} cannot be used with --file" in err

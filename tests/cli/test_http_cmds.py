@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import inspect
 import io
 import json
 import re
@@ -485,7 +486,8 @@ def audit_is_wired() -> bool:
             args = build_parser().parse_args(["audit", "list"])
     except SystemExit:
         return False
-    return getattr(args, "run", None) is audit_http_cmds.run_list
+    run = getattr(args, "run", None)
+    return run is not None and inspect.unwrap(run) is audit_http_cmds.run_list
 
 
 @pytest.fixture

@@ -300,3 +300,24 @@ def test_console_script_runs() -> None:
         [str(script), "--version"], capture_output=True, text=True, check=False, timeout=60
     )
     assert (done.returncode, done.stdout) == (0, VERSION_LINE + "\n")
+
+
+@pytest.mark.parametrize(
+    ("argv", "argument"),
+    [
+        pytest.param(["tokens", "revoke", ""], "PREFIX", id="tokens-revoke"),
+        pytest.param(["sdk-keys", "revoke", "shop", "prod", ""], "PREFIX", id="sdk-keys-revoke"),
+        pytest.param(["flags", "show", "", "checkout"], "PROJECT", id="flags-show-project"),
+        pytest.param(["members", "remove", "shop", "  "], "USERNAME", id="blank-username"),
+    ],
+)
+def test_an_empty_positional_is_a_usage_error_naming_it(
+    argv: list[str], argument: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Nothing listens on port 9: reaching the network would exit 8, not 2.
+    with pytest.raises(SystemExit) as exited:
+        main([*argv, "--url", "http://127.0.0.1:9", "--token", "t"])
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert f"error: argument {argument}: must not be empty" in err
+    assert err.startswith("usage: lockgate ")

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from lockgate.audit_chain import GENESIS, entry_hash
 from tests.engine.factories import flags_doc, string_flag
 from tests.install.closure import pins
 from tests.install.venvs import Venv, make_venv
@@ -45,7 +46,36 @@ def busy_port() -> Iterator[int]:
         yield sock.getsockname()[1]
 
 
+@pytest.fixture
+def audit_export(tmp_path: Path) -> Path:
+    """Three chained entries, as `lockgate audit export` writes them."""
+    lines, prev = [], GENESIS
+    for seq in (1, 2, 3):
+        entry: dict[str, object] = {"seq": seq, "id": f"e{seq}", "reason": f"r{seq}"}
+        digest = entry_hash(prev, entry)
+        lines.append(json.dumps(entry | {"prev_hash": prev, "hash": digest}))
+        prev = digest
+    path = tmp_path / "audit.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
 EVERYWHERE = ["core", "openfeature", "cli", "server"]
+
+
+@pytest.mark.parametrize("name", EVERYWHERE)
+def test_audit_verify_of_an_export_works_in_every_install(
+    venvs: dict[str, Venv], name: str, audit_export: Path
+) -> None:
+    verified = venvs[name].run("audit", "verify", "--file", str(audit_export))
+    assert (verified.returncode, verified.stdout.strip()) == (
+        0,
+        "audit export OK: 3 entries (seq 1 to 3), hash chain intact",
+    ), verified.stderr
+    audit_export.write_text(audit_export.read_text().replace('"r2"', '"edited"'))
+    broken = venvs[name].run("audit", "verify", "--file", str(audit_export))
+    assert broken.returncode == 4
+    assert broken.stdout.startswith("audit export BROKEN: entry 2: modified")
 
 
 @pytest.mark.parametrize("name", EVERYWHERE)

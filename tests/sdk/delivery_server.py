@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import queue
+import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -67,7 +68,9 @@ class _Stream:
 class DeliveryServer:
     """The protocol's state plus one ``ThreadingHTTPServer`` that can stop and restart."""
 
-    def __init__(self) -> None:
+    def __init__(self, tls: ssl.SSLContext | None = None) -> None:
+        self.tls = tls
+        """Serve HTTPS with this server context (the handshake runs as each client connects)."""
         self.cond = threading.Condition()
         self.key = KEY
         self.current: JSON | None = None
@@ -93,6 +96,8 @@ class DeliveryServer:
         self._httpd = ThreadingHTTPServer(("127.0.0.1", self.port), handler)
         self._httpd.daemon_threads = True
         self.port = self._httpd.server_address[1]
+        if self.tls is not None:
+            self._httpd.socket = self.tls.wrap_socket(self._httpd.socket, server_side=True)
         self._thread = threading.Thread(
             target=self._httpd.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True
         )
@@ -112,7 +117,8 @@ class DeliveryServer:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        scheme = "http" if self.tls is None else "https"
+        return f"{scheme}://127.0.0.1:{self.port}"
 
     # -- data ---------------------------------------------------------------------------
 

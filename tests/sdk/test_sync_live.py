@@ -1,4 +1,4 @@
-"""The SDK against a real ``lockgate serve``: sync, server death, restart and catch-up.
+"""The SDK against a real ``lockgate serve``: sync, server death, restart, catch-up, proxy.
 
 The server runs as a subprocess (SQLite in a temporary data directory, one-second
 heartbeats); flags and the SDK key are made through the management API. The server is
@@ -17,6 +17,7 @@ import pytest
 from lockgate.sdk import BackoffPolicy, Client, SyncState, SyncTuning
 from tests.delivery import servers
 from tests.delivery.servers import Admin, LockgateServer, free_port, lockgate_server
+from tests.sdk.forward_proxy import proxying
 
 pytestmark = pytest.mark.fault
 
@@ -123,3 +124,23 @@ def check_polling(url: str, key: str) -> None:
         admin.close()
         seen.until(lambda: poller.snapshot.flags["checkout"].on is False)
         assert poller.state is SyncState.READY
+
+
+def test_sdk_behind_a_proxy_follows_a_real_server(tmp_path: Path) -> None:
+    with lockgate_server(tmp_path / "data", heartbeat=1) as server, proxying() as proxy:
+        admin = Admin.connect(server.url)
+        admin.project(PROJECT, ENV)
+        admin.flag(PROJECT, "checkout")
+        admin.configure(PROJECT, "checkout", ENV, on=True, default={"variation": "on"})
+        key, _ = admin.sdk_key(PROJECT, ENV)
+        with Client(key, server.url, proxy=proxy.url, tuning=TUNING, start=False) as client:
+            seen = Seen(client)
+            client.start()
+            assert client.wait_until_ready(20)
+            assert client.bool_variation("checkout", CTX, False) is True
+            admin.configure(PROJECT, "checkout", ENV, on=False)  # streamed through the proxy
+            seen.until(lambda: client.snapshot.flags["checkout"].on is False)
+            assert client.state is SyncState.READY
+        admin.close()
+    assert proxy.methods()[0] == f"GET {server.url}/sdk/v1/stream"
+    assert not proxy.errors

@@ -8,22 +8,15 @@ exactly the bytes each test writes.
 from __future__ import annotations
 
 import contextlib
-import datetime
 import http.client
 import io
-import ipaddress
 import socket
 import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -40,6 +33,7 @@ from lockgate.sdk.transport import (
     StreamAbortedError,
     TransportError,
 )
+from tests.sdk.tls import Certificate
 
 IO_TIMEOUT = 5.0
 KEY = "lgs_transport_key"
@@ -693,56 +687,6 @@ def test_socket_closed_when_the_block_raises() -> None:
 
 
 # -- TLS -----------------------------------------------------------------------------------
-
-
-class Certificate:
-    def __init__(self, directory: Path) -> None:
-        key = ec.generate_private_key(ec.SECP256R1())
-        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "lockgate test")])
-        now = datetime.datetime.now(datetime.UTC)
-        cert = (
-            x509.CertificateBuilder()
-            .subject_name(name)
-            .issuer_name(name)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(minutes=5))
-            .not_valid_after(now + datetime.timedelta(days=1))
-            .add_extension(
-                x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-                critical=False,
-            )
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .add_extension(
-                x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False
-            )
-            .add_extension(
-                x509.AuthorityKeyIdentifier.from_issuer_public_key(key.public_key()),
-                critical=False,
-            )
-            .sign(key, hashes.SHA256())
-        )
-        self.pem = cert.public_bytes(serialization.Encoding.PEM).decode()
-        self.cert_file = directory / "cert.pem"
-        self.key_file = directory / "key.pem"
-        self.cert_file.write_text(self.pem)
-        self.key_file.write_bytes(
-            key.private_bytes(
-                serialization.Encoding.PEM,
-                serialization.PrivateFormat.PKCS8,
-                serialization.NoEncryption(),
-            )
-        )
-
-    def server_context(self) -> ssl.SSLContext:
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.load_cert_chain(self.cert_file, self.key_file)
-        return context
-
-    def client_context(self) -> ssl.SSLContext:
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        context.load_verify_locations(cadata=self.pem)
-        return context
 
 
 @pytest.fixture(scope="module")

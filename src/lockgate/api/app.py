@@ -13,6 +13,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from lockgate import __version__
 from lockgate.api import docs_page, problems
+from lockgate.api.auth_first import CredentialGate
 from lockgate.api.deps import mark_if_match_required
 from lockgate.api.limits import RequestLimits
 from lockgate.api.routes import (
@@ -159,6 +160,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
         max_body_bytes=settings.max_body_bytes,
         max_json_depth=settings.max_json_depth,
         body_timeout=float(settings.body_timeout_seconds),
+        authenticate=CredentialGate(route for router in ROUTERS for route in router.routes),
     )
     # Outermost: snapshot polls and streams of cached keys skip limits, routing and
     # dependencies (and, for streams, every middleware's send wrapper on each event).

@@ -14,6 +14,7 @@ from lockgate.policy.access import Principal
 from lockgate.store.tables import MAX_INTEGER
 
 __all__ = [
+    "AUTHENTICATED_CALLER",
     "CallerDep",
     "ServicesDep",
     "get_caller",
@@ -22,6 +23,9 @@ __all__ = [
     "mark_if_match_required",
     "reason_header",
 ]
+
+AUTHENTICATED_CALLER = "authenticated_caller"
+"""Request state: the caller found before the body was read (lockgate.api.auth_first)."""
 
 SOURCES = frozenset({"api", "cli", "dashboard", "contract", "sdk"})
 
@@ -46,9 +50,13 @@ def _source(request: Request, default: str) -> str:
 async def get_caller(request: Request, services: ServicesDep) -> Caller:
     """The authenticated caller: an API token (``Authorization: Bearer``) or a session.
 
-    A token seen in the last second is answered from memory; otherwise the database is
-    read in a worker thread, never on the event loop.
+    The caller found before the body was read is reused; a token seen in the last second
+    is answered from memory; otherwise the database is read in a worker thread, never on
+    the event loop.
     """
+    known: Caller | None = getattr(request.state, AUTHENTICATED_CALLER, None)
+    if known is not None:
+        return known
     request_id: str = request.state.request_id
     authorization = request.headers.get("authorization", "")
     if authorization:

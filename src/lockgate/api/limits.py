@@ -6,39 +6,65 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import uuid
+from array import array
+from collections.abc import Awaitable, Callable
+from itertools import accumulate
 
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from lockgate import strict_json
 
-__all__ = ["RequestLimits", "json_depth"]
+__all__ = ["RequestLimits", "deeper_than", "json_depth"]
+
+
+_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+"""A complete JSON string (escapes included); unrolled so that it never backtracks."""
+_OPEN, _CLOSE = b"[{", b"]}"
+_BRACKETS_ONLY = bytes(b for b in range(256) if b not in _OPEN + _CLOSE)
+_AS_STEPS = bytes.maketrans(_OPEN + _CLOSE, b"\x01\x01\xff\xff")
+"""Opening brackets to +1, closing ones to -1 (as signed bytes)."""
 
 
 def json_depth(body: bytes) -> int:
-    """Deepest nesting of ``[`` / ``{`` in a JSON text (strings skipped); no parsing."""
-    depth = deepest = 0
-    in_string = escaped = False
-    for byte in body:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif byte == 0x5C:  # backslash
-                escaped = True
-            elif byte == 0x22:
-                in_string = False
-        elif byte == 0x22:
-            in_string = True
-        elif byte in (0x5B, 0x7B):
-            depth += 1
-            deepest = max(deepest, depth)
-        elif byte in (0x5D, 0x7D):
-            depth -= 1
-    return deepest
+    """Deepest nesting of ``[`` / ``{`` in a JSON text (strings skipped); no parsing.
+
+    Every step runs at C speed: strings are removed by one regular expression, everything
+    but brackets by ``bytes.translate``, and the running depth is an ``accumulate`` over the
+    brackets as signed bytes. An unterminated string hides the rest of the text, as it would
+    from a parser.
+    """
+    if not body.count(b"[") and not body.count(b"{"):
+        return 0
+    text = _STRING.sub(b"", body)
+    text = text.split(b'"', 1)[0]  # an unterminated string runs to the end
+    steps = array("b")
+    steps.frombytes(text.translate(None, _BRACKETS_ONLY).translate(_AS_STEPS))
+    return max(0, max(accumulate(steps), default=0))
+
+
+def deeper_than(body: bytes, limit: int) -> bool:
+    """Whether ``body`` nests deeper than ``limit``; counting brackets settles most bodies."""
+    if body.count(b"[") + body.count(b"{") <= limit:
+        return False  # even if every bracket opened inside the one before
+    return json_depth(body) > limit
+
+
+Authenticator = Callable[[Scope], Awaitable[Response | None]]
+"""Checks a request's credential before its body is read: ``None`` to go on, or the
+response that refuses it."""
 
 
 class RequestLimits:
-    """ASGI middleware: request ids, body size cap (413) and JSON depth cap (413)."""
+    """ASGI middleware: request ids, body size cap (413), credential check, JSON depth cap.
+
+    In order, each step cheaper than the next: a declared length over the cap is refused
+    unread; then ``authenticate`` (when given) refuses a missing or invalid credential
+    before a byte of the body is read; then the body is read (up to the cap) and its
+    nesting checked.
+    """
 
     def __init__(
         self,
@@ -46,12 +72,14 @@ class RequestLimits:
         max_body_bytes: int,
         max_json_depth: int,
         body_timeout: float = 5.0,
+        authenticate: Authenticator | None = None,
     ) -> None:
         self.app = app
         self.max_body = max_body_bytes
         self.max_depth = max_json_depth
         self.body_timeout = body_timeout
         """Seconds a client has to send its whole body (0: no limit); then 408."""
+        self.authenticate = authenticate
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -77,24 +105,37 @@ class RequestLimits:
         if scope["method"] in ("GET", "HEAD", "OPTIONS", "DELETE") and length is None:
             await self.app(scope, receive, send_with_id)
             return
+        if self.authenticate is not None:
+            refused = await self.authenticate(scope)
+            if refused is not None:
+                await refused(scope, receive, send_with_id)
+                return
+        body = await self._checked_body(scope, headers, receive, send_with_id)
+        if body is not None:
+            await self.app(scope, _replay(body, receive), send_with_id)
+
+    async def _checked_body(
+        self, scope: Scope, headers: dict[bytes, bytes], receive: Receive, send: Send
+    ) -> bytes | None:
+        """The whole body once it passed every check; ``None`` once a refusal was sent."""
         try:
             async with asyncio.timeout(self.body_timeout or None):
                 body = await self._read(receive)
         except TimeoutError:
             # A body shorter than its Content-Length would hold the connection forever.
-            await _timed_out(send_with_id, self.body_timeout)
-            return
+            await _timed_out(send, self.body_timeout)
+            return None
         if body is None:
-            await self._reject(send_with_id, f"request body is larger than {self.max_body} bytes")
-            return
-        if self.max_depth and json_depth(body) > self.max_depth:
-            await self._reject(send_with_id, f"JSON nesting deeper than {self.max_depth} levels")
-            return
+            await self._reject(send, f"request body is larger than {self.max_body} bytes")
+            return None
+        if self.max_depth and deeper_than(body, self.max_depth):
+            await self._reject(send, f"JSON nesting deeper than {self.max_depth} levels")
+            return None
         problem = _strict_problem(scope, headers, body)
         if problem is not None:
-            await _invalid(send_with_id, problem)
-            return
-        await self.app(scope, _replay(body, receive), send_with_id)
+            await _invalid(send, problem)
+            return None
+        return body
 
     async def _read(self, receive: Receive) -> bytes | None:
         chunks: list[bytes] = []

@@ -23,7 +23,7 @@ from lockgate.errors import (
     Unauthenticated,
 )
 
-__all__ = ["PROBLEM_RESPONSES", "STATUS", "install", "problem_response"]
+__all__ = ["PROBLEM_RESPONSES", "STATUS", "install", "lockgate_problem", "problem_response"]
 
 PROBLEM_JSON = "application/problem+json"
 
@@ -71,6 +71,11 @@ def _status(exc: LockgateError) -> int:
 
 async def _lockgate_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, LockgateError)
+    return lockgate_problem(exc)
+
+
+def lockgate_problem(exc: LockgateError) -> JSONResponse:
+    """The problem response for ``exc``, through the one status table."""
     headers = {}
     if isinstance(exc, RateLimited):
         headers["Retry-After"] = str(exc.retry_after)

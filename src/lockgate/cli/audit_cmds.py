@@ -6,7 +6,8 @@ SQLite database in ``--data-dir`` (defaults: ``LOCKGATE_DATABASE_URL``,
 intact / done, 1 a database error while reading, 2 no such database or input, or one never
 migrated, 4 the chain is broken, 8 the database cannot be reached.
 
-``tail`` and ``list`` in the same group read the log over HTTP
+``verify --file`` checks an export's hash chain with no database and no server extra
+(:mod:`lockgate.cli.audit_file`). ``tail`` and ``list`` in the same group read the log over HTTP
 (:mod:`lockgate.cli.audit_http_cmds`).
 """
 
@@ -16,7 +17,7 @@ import argparse
 import sys
 from typing import Any
 
-from lockgate.cli import audit_http_cmds
+from lockgate.cli import audit_file, audit_http_cmds
 from lockgate.cli.errors import EXIT_BROKEN
 from lockgate.cli.extras import require
 
@@ -101,6 +102,11 @@ def _register_verify(sub: Any) -> None:
         "N entries without a checkpoint are reported; 0 skips the check",
     )
     _add_public_key(verify)
+    verify.add_argument(
+        "--file",
+        metavar="EXPORT",
+        help="verify the hash chain of a `lockgate audit export` file instead (no database)",
+    )
     verify.add_argument("--json", action="store_true", help="print the report as JSON")
     verify.set_defaults(run=run_verify)
 
@@ -143,6 +149,8 @@ def _register_checkpoints(sub: Any) -> None:
 
 
 def run_verify(args: argparse.Namespace) -> int:
+    if args.file is not None:
+        return audit_file.run_verify_file(args)
     _require_database()
     from lockgate.cli import audit_db
 

@@ -7,6 +7,7 @@ Every HTTP command gets the same connection options (``--url``, ``--token``) and
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 from collections.abc import Callable
@@ -34,8 +35,26 @@ def add_command(sub: Any, name: str, help_text: str, run: Run) -> argparse.Argum
     parser: argparse.ArgumentParser = sub.add_parser(name, help=help_text, description=help_text)
     add_connection_options(parser)
     parser.add_argument("--json", action="store_true", help="print the raw API JSON")
-    parser.set_defaults(run=run)
+    parser.set_defaults(run=_non_empty_positionals(parser, run))
     return parser
+
+
+def _non_empty_positionals(parser: argparse.ArgumentParser, run: Run) -> Run:
+    """``run``, once every positional argument is known not to be empty.
+
+    Positionals name things in a URL path; an empty one would address another route (a
+    redirect or a listing) instead of failing as the usage error it is.
+    """
+
+    @functools.wraps(run)
+    def checked(args: argparse.Namespace) -> int:
+        for action in parser._actions:
+            value = getattr(args, action.dest, None)
+            if not action.option_strings and isinstance(value, str) and not value.strip():
+                parser.error(f"argument {action.metavar or action.dest}: must not be empty")
+        return run(args)
+
+    return checked
 
 
 def add_reason(parser: argparse.ArgumentParser) -> None:

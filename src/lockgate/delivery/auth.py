@@ -20,7 +20,10 @@ from lockgate.control.base import Services
 from lockgate.control.identity.sdk_keys import SdkKeyPrincipal, authenticate_sdk_key, touch_sdk_key
 from lockgate.errors import PermissionDenied, Unauthenticated
 
-__all__ = ["ClientOrServerKey", "KeyCache", "ServerKey", "sdk_key"]
+__all__ = ["AUTHENTICATED_SDK_KEY", "ClientOrServerKey", "KeyCache", "ServerKey", "sdk_key"]
+
+AUTHENTICATED_SDK_KEY = "authenticated_sdk_key"
+"""Request state: the SDK key found before the body was read (lockgate.api.auth_first)."""
 
 _TTL = 1.0
 _MAX_ENTRIES = 10_000
@@ -68,6 +71,9 @@ def _authenticate(services: Services, cache: KeyCache, value: str) -> SdkKeyPrin
 
 async def sdk_key(request: Request) -> SdkKeyPrincipal:
     """The SDK key of the request (``Authorization: Bearer`` or ``X-API-Key``)."""
+    known: SdkKeyPrincipal | None = getattr(request.state, AUTHENTICATED_SDK_KEY, None)
+    if known is not None:
+        return known
     authorization = request.headers.get("authorization", "")
     scheme, _, value = authorization.partition(" ")
     value = value.strip() if scheme.lower() == "bearer" else request.headers.get("x-api-key", "")

@@ -52,7 +52,8 @@ class SyncTuning:
     close_timeout: float = 1.0
     """How long ``close()`` waits for each background task (sync, last report, backup)."""
     ssl_context: ssl.SSLContext | None = None
-    """TLS settings for ``https://`` servers (default: the system's trusted CAs)."""
+    """TLS settings for ``https://`` servers; wins over ``ca_bundle`` (default: the
+    system's trusted CAs, or the bundle ``REQUESTS_CA_BUNDLE`` / ``SSL_CERT_FILE`` names)."""
 
 
 class Client(LockgateClient):
@@ -83,6 +84,8 @@ class Client(LockgateClient):
         events_interval: float = 60.0,
         logger: logging.Logger | None = None,
         start: bool = True,
+        proxy: str | None = None,
+        ca_bundle: str | Path | None = None,
         tuning: SyncTuning | None = None,
     ) -> None:
         super().__init__()
@@ -101,6 +104,8 @@ class Client(LockgateClient):
             read_timeout=read_timeout,
             user_agent=f"{SDK_NAME}/{lockgate.__version__}",
             ssl_context=tuning.ssl_context,
+            ca_bundle=ca_bundle,
+            proxy=proxy,
         )
         backup = None if backup_path is None else Path(backup_path)
         self._load_initial(backup, bootstrap)

@@ -1,6 +1,8 @@
 """HTTP for the SDK, on the standard library only (``http.client``, ``socket``, ``ssl``).
 
-One new connection per request. Plain requests go through ``http.client``. The stream is
+One new connection per request. Plain requests go through ``http.client``. Through an
+HTTP proxy (:mod:`lockgate.sdk.proxy`), ``http://`` requests are sent to the proxy in
+absolute form and ``https://`` ones through a ``CONNECT`` tunnel, TLS end to end. The stream is
 opened here (request sent, status and headers read, on the calling thread) and its body
 is then read without blocking by the process's
 :class:`~lockgate.sdk.reactor.StreamReactor`, so this module also undoes the body's
@@ -15,6 +17,7 @@ import contextlib
 import http.client
 import io
 import json
+import os
 import socket
 import ssl
 import threading
@@ -25,6 +28,9 @@ from http.client import HTTPMessage
 from typing import Any, NoReturn, Protocol
 from urllib.parse import urlsplit
 
+from lockgate.sdk.proxy import Proxy, choose_proxy
+from lockgate.sdk.trust import tls_context
+
 __all__ = [
     "BodyDecoder",
     "ChunkedDecoder",
@@ -34,6 +40,7 @@ __all__ = [
     "KeyRejectedError",
     "NotAStreamError",
     "OpenStream",
+    "ProxyRefusedError",
     "Response",
     "StreamAbortedError",
     "TransportError",
@@ -65,6 +72,14 @@ class NotAStreamError(http.client.HTTPException):
     """A 200 answer that is not ``text/event-stream`` (a proxy in the way, typically)."""
 
 
+class ProxyRefusedError(OSError):
+    """The proxy answered ``CONNECT`` with something other than 2xx (407: credentials)."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__(f"the proxy refused the tunnel: HTTP {status}")
+        self.status = status
+
+
 class StreamAbortedError(Exception):
     """The stream was aborted by :meth:`HttpTransport.abort` (the client is closing)."""
 
@@ -77,9 +92,14 @@ class Response:
 
 
 class HttpTransport:
-    """Requests to one lockgate server with one SDK key."""
+    """Requests to one lockgate server with one SDK key.
 
-    def __init__(
+    ``proxy``: ``None`` follows the environment (``HTTPS_PROXY``, ``HTTP_PROXY``,
+    ``NO_PROXY``), ``""`` goes direct, a URL names the proxy. ``ssl_context`` wins over
+    ``ca_bundle``, which wins over the environment's bundle (:mod:`lockgate.sdk.trust`).
+    """
+
+    def __init__(  # noqa: PLR0913 - keyword-only settings
         self,
         base_url: str,
         sdk_key: str,
@@ -88,6 +108,8 @@ class HttpTransport:
         read_timeout: float,
         user_agent: str,
         ssl_context: ssl.SSLContext | None = None,
+        ca_bundle: str | os.PathLike[str] | None = None,
+        proxy: str | None = None,
     ) -> None:
         parts = urlsplit(base_url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -98,7 +120,12 @@ class HttpTransport:
         bracketed = f"[{self._host}]" if ":" in self._host else self._host
         self._host_header = bracketed if self._port is None else f"{bracketed}:{self._port}"
         self._prefix = parts.path.rstrip("/")
-        self._ssl = ssl_context or (ssl.create_default_context() if self._https else None)
+        self._ssl = None
+        if self._https:
+            self._ssl = ssl_context or tls_context(ca_bundle, os.environ)
+        self._origin_port = self._port or (443 if self._https else 80)
+        self._proxy = choose_proxy(proxy, parts.scheme, self._host, self._origin_port, os.environ)
+        self._authority = f"{bracketed}:{self._origin_port}"
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
         self._headers = {"Authorization": f"Bearer {sdk_key}", "User-Agent": user_agent}
@@ -124,11 +151,11 @@ class HttpTransport:
         try:
             self._connect(conn, self.read_timeout if timeout is None else timeout)
             body = None
-            all_headers = {**self._headers, **(headers or {})}
+            all_headers = {**self._headers, **self._proxy_headers, **(headers or {})}
             if json_body is not None:
                 body = json.dumps(json_body, separators=(",", ":")).encode()
                 all_headers["Content-Type"] = "application/json"
-            conn.request(method, self._prefix + path, body=body, headers=all_headers)
+            conn.request(method, self._target(path), body=body, headers=all_headers)
             response = conn.getresponse()
             _check(response, expect)
             data = response.read(_MAX_BODY + 1)
@@ -155,8 +182,8 @@ class HttpTransport:
                 if self._aborted:
                     raise StreamAbortedError
                 self._active = sock
-            request = [f"GET {self._prefix + path} HTTP/1.1", f"Host: {self._host_header}"]
-            for name, value in {**self._headers, **headers}.items():
+            request = [f"GET {self._target(path)} HTTP/1.1", f"Host: {self._host_header}"]
+            for name, value in {**self._headers, **self._proxy_headers, **headers}.items():
                 request.append(f"{name}: {value}")
             sock.sendall(("\r\n".join(request) + "\r\n\r\n").encode("latin-1"))
             status, message, rest = _read_head(sock)
@@ -183,20 +210,51 @@ class HttpTransport:
 
     # -- helpers ------------------------------------------------------------------------
 
+    @property
+    def proxy(self) -> Proxy | None:
+        """The proxy requests go through, if any."""
+        return self._proxy
+
+    @property
+    def _proxy_headers(self) -> dict[str, str]:
+        """Headers for a proxy that reads the request itself (``http://`` through a proxy)."""
+        if self._proxy is None or self._https:
+            return {}
+        return self._proxy.headers()
+
+    def _target(self, path: str) -> str:
+        """The request target: absolute form when a proxy forwards the request itself."""
+        if self._proxy is None or self._https:
+            return self._prefix + path
+        return f"http://{self._authority}{self._prefix}{path}"
+
     def _connection(self, timeout: float) -> http.client.HTTPConnection:
+        proxy = self._proxy
         if self._ssl is not None:
-            return http.client.HTTPSConnection(
-                self._host, self._port, timeout=timeout, context=self._ssl
+            if proxy is None:
+                return http.client.HTTPSConnection(
+                    self._host, self._port, timeout=timeout, context=self._ssl
+                )
+            conn = http.client.HTTPSConnection(
+                proxy.host, proxy.port, timeout=timeout, context=self._ssl
             )
-        return http.client.HTTPConnection(self._host, self._port, timeout=timeout)
+            conn.set_tunnel(self._host, self._origin_port, headers=proxy.headers())
+            return conn
+        if proxy is None:
+            return http.client.HTTPConnection(self._host, self._port, timeout=timeout)
+        return http.client.HTTPConnection(proxy.host, proxy.port, timeout=timeout)
 
     def _open_socket(self) -> socket.socket:
-        """A connected socket (TLS handshake done for https), with the read timeout set."""
-        port = self._port or (443 if self._https else 80)
-        sock = socket.create_connection((self._host, port), self.connect_timeout)
+        """A connected socket (tunnelled and TLS handshake done for https), with the read
+        timeout set."""
+        proxy = self._proxy
+        address = (self._host, self._origin_port) if proxy is None else (proxy.host, proxy.port)
+        sock = socket.create_connection(address, self.connect_timeout)
         try:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if self._ssl is not None:
+                if proxy is not None:
+                    _open_tunnel(sock, self._authority, proxy)
                 sock = self._ssl.wrap_socket(sock, server_hostname=self._host)
             sock.settimeout(self.read_timeout)
         except BaseException:
@@ -209,6 +267,18 @@ class HttpTransport:
         conn.connect()  # bounded by the connection's (connect) timeout
         if conn.sock is not None:
             conn.sock.settimeout(read_timeout)
+
+
+def _open_tunnel(sock: socket.socket, authority: str, proxy: Proxy) -> None:
+    """Ask the proxy for a tunnel to ``authority`` (``CONNECT``, RFC 9110 section 9.3.6)."""
+    lines = [f"CONNECT {authority} HTTP/1.1", f"Host: {authority}"]
+    lines += [f"{name}: {value}" for name, value in proxy.headers().items()]
+    sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
+    status, _, rest = _read_head(sock)
+    if not 200 <= status < 300:
+        raise ProxyRefusedError(status)
+    if rest:  # the server speaks only after the TLS client hello
+        raise http.client.HTTPException("the proxy sent data into the tunnel before TLS")
 
 
 def _check(response: http.client.HTTPResponse, expect: tuple[int, ...]) -> None:

@@ -10,8 +10,6 @@ truncation and rewriting can be detected from a copy kept off-host.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -20,6 +18,7 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, insert, select, update
 
+from lockgate.audit_chain import GENESIS, entry_hash
 from lockgate.store.tables import audit_head, audit_log
 
 __all__ = [
@@ -31,14 +30,6 @@ __all__ = [
     "json_changes",
     "read_entries",
 ]
-
-GENESIS = "0" * 64
-
-_HASHED = (
-    "id", "ts", "action", "actor_type", "actor_id", "actor_name", "source", "request_id",
-    "project", "environment", "object_type", "object_key", "before", "after", "changes",
-    "reason", "risk_tier", "evidence", "refs",
-)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -95,16 +86,6 @@ class AuditEntry:
 
 _DRAFT_FIELDS = tuple(f.name for f in dataclass_fields(AuditDraft))
 _ENTRY_FIELDS = tuple(f.name for f in dataclass_fields(AuditEntry))
-
-
-def canonical(value: Any) -> bytes:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
-
-
-def entry_hash(prev_hash: str, fields: dict[str, Any]) -> str:
-    """The chain hash of an entry with these fields after ``prev_hash``."""
-    body = canonical({name: fields.get(name) for name in _HASHED})
-    return hashlib.sha256(prev_hash.encode() + b"\n" + body).hexdigest()
 
 
 def append(conn: Connection, draft: AuditDraft, now: str) -> AuditEntry:
