@@ -14,7 +14,6 @@ from collections.abc import Callable, Iterable
 from enum import Enum
 from typing import Any
 
-from anyio import to_thread
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 from starlette.requests import Request
@@ -81,7 +80,7 @@ async def _authenticate(request: Request, credential: Credential) -> Response | 
             setattr(request.state, AUTHENTICATED_SDK_KEY, principal)
         else:
             services = request.app.state.services
-            principal = await to_thread.run_sync(get_caller, request, services)
+            principal = await get_caller(request, services)  # reads in a worker thread
             setattr(request.state, AUTHENTICATED_CALLER, principal)
     except LockgateError as exc:
         response = lockgate_problem(exc)
