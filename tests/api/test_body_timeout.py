@@ -50,7 +50,9 @@ def test_a_real_server_closes_a_short_body_after_the_timeout(tmp_path: Path) -> 
         with socket.create_connection((host, int(port)), timeout=30) as conn:
             conn.sendall(
                 b"POST /api/v1/projects HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                b"Content-Length: 100\r\n\r\n" + b'{"key": "sh'
+                + f"Authorization: Bearer {server.token}\r\n".encode()
+                + b"Content-Length: 100\r\n\r\n"
+                + b'{"key": "sh'
             )
             answer = b""
             while chunk := conn.recv(65536):  # until the server closes the connection
