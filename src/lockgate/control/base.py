@@ -170,6 +170,13 @@ class Transaction:
         self.events: list[ChangeEvent] = []
         self.entries: list[audit.AuditEntry] = []
         self.committed: list[Callable[[], None]] = []
+        self._audit_head: tuple[int, str] | None = None
+
+    def saw_audit_head(self, seq: int, hash_: str) -> None:
+        """The audit chain's end as read in this transaction (which holds the write lock),
+        so the next :meth:`record` need not read it again."""
+        if not self.entries:
+            self._audit_head = (seq, hash_)
 
     def after_commit(self, callback: Callable[[], None]) -> None:
         """Run ``callback`` once this transaction has committed (never if it rolls back)."""
@@ -189,7 +196,8 @@ class Transaction:
             request_id=caller.request_id,
             **draft_fields,
         )
-        entry = audit.append(self.conn, draft, self.now)
+        entry = audit.append(self.conn, draft, self.now, self._audit_head)
+        self._audit_head = (entry.seq, entry.hash)
         self.entries.append(entry)
         signer = self.services.signer
         if signer is not None:

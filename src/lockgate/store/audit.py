@@ -88,30 +88,55 @@ _DRAFT_FIELDS = tuple(f.name for f in dataclass_fields(AuditDraft))
 _ENTRY_FIELDS = tuple(f.name for f in dataclass_fields(AuditEntry))
 
 
-def append(conn: Connection, draft: AuditDraft, now: str) -> AuditEntry:
-    """Append ``draft`` to the chain inside the caller's transaction."""
-    head = conn.execute(
-        select(audit_head.c.seq, audit_head.c.hash).where(audit_head.c.id == 1).with_for_update()
-    ).one()
+def append(
+    conn: Connection, draft: AuditDraft, now: str, head: tuple[int, str] | None = None
+) -> AuditEntry:
+    """Append ``draft`` to the chain inside the caller's transaction.
+
+    ``head``: the chain's end (seq, hash) if the caller has already read it in this
+    transaction, which holds the write lock; read (and locked) here otherwise.
+    """
+    if head is None:
+        row = conn.execute(_READ_HEAD).one()
+        head = (row.seq, row.hash)
+    head_seq, head_hash = head
     fields: dict[str, Any] = {
         **{name: getattr(draft, name) for name in _DRAFT_FIELDS},
         "id": str(uuid.uuid4()),
         "ts": now,
         "changes": json_changes(draft.before, draft.after),
     }
-    digest = entry_hash(head.hash, fields)
-    entry = AuditEntry(seq=head.seq + 1, prev_hash=head.hash, hash=digest, **fields)
-    conn.execute(_INSERT_ENTRY, entry.to_dict())
-    conn.execute(_MOVE_HEAD, {"new_seq": entry.seq, "new_hash": digest})
+    digest = entry_hash(head_hash, fields)
+    entry = AuditEntry(seq=head_seq + 1, prev_hash=head_hash, hash=digest, **fields)
+    moved = {"new_seq": entry.seq, "new_hash": digest}
+    if conn.dialect.name == "postgresql":
+        # One round trip on the write path (the write lock is held meanwhile).
+        entry_values = {f"entry_{name}": value for name, value in entry.to_dict().items()}
+        conn.execute(_INSERT_ENTRY_MOVING_HEAD, entry_values | moved)
+    else:
+        conn.execute(_INSERT_ENTRY, entry.to_dict())
+        conn.execute(_MOVE_HEAD, moved)
     return entry
 
 
 # Statements built once: executed with parameters, they compile once per dialect.
+_READ_HEAD = (
+    select(audit_head.c.seq, audit_head.c.hash).where(audit_head.c.id == 1).with_for_update()
+)
 _INSERT_ENTRY = insert(audit_log)
 _MOVE_HEAD = (
     update(audit_head)
     .where(audit_head.c.id == 1)
     .values(seq=bindparam("new_seq"), hash=bindparam("new_hash"))
+)
+# PostgreSQL: the entry and the head's move in one statement (a data-modifying CTE).
+# Its parameters are named apart from the head's columns, which an update would take as SET.
+_INSERT_ENTRY_MOVING_HEAD = (
+    insert(audit_log)
+    .values(
+        {name: bindparam(f"entry_{name}", type_=audit_log.c[name].type) for name in _ENTRY_FIELDS}
+    )
+    .add_cte(_MOVE_HEAD.cte("moved_head"))
 )
 
 

@@ -26,7 +26,14 @@ from lockgate.policy.access import Action
 from lockgate.policy.changes import AuditAction, Change, ObjectType
 from lockgate.policy.classify import Classification, Direction, classify_snapshots, most_severe
 from lockgate.policy.postures import Verdict
-from lockgate.store.tables import environments, flag_config_versions, flag_configs, flags, projects
+from lockgate.store.tables import (
+    audit_head,
+    environments,
+    flag_config_versions,
+    flag_configs,
+    flags,
+    projects,
+)
 
 __all__ = [
     "CONFIG_FIELDS",
@@ -267,30 +274,65 @@ def _write_config(
             )
         ).scalar()
     values = {"version": version, "config": config, "updated_at": tx.now, "updated_by": actor}
+    stored = {
+        "flag_id": flag_id,
+        "environment_id": env_id,
+        "version": version,
+        "config": config,
+        "created_at": tx.now,
+        "created_by": actor,
+        "reason": reason,
+        "audit_seq": audit_seq,
+    }
     if config_id is None:
         tx.conn.execute(
             insert(flag_configs).values(flag_id=flag_id, environment_id=env_id, **values)
         )
+    elif tx.conn.dialect.name == "postgresql":
+        # One round trip on the write path: the configuration and its version row.
+        tx.conn.execute(
+            _UPDATE_CONFIG_RECORDING_VERSION,
+            {f"v_{name}": value for name, value in stored.items()} | {"config_id": config_id},
+        )
+        return
     else:
         tx.conn.execute(_UPDATE_CONFIG, {"config_id": config_id, **values})
-    tx.conn.execute(
-        _INSERT_VERSION,
-        {
-            "flag_id": flag_id,
-            "environment_id": env_id,
-            "version": version,
-            "config": config,
-            "created_at": tx.now,
-            "created_by": actor,
-            "reason": reason,
-            "audit_seq": audit_seq,
-        },
-    )
+    tx.conn.execute(_INSERT_VERSION, stored)
 
 
 # Built once and executed with parameters: the hot write path compiles them once.
 _UPDATE_CONFIG = update(flag_configs).where(flag_configs.c.id == bindparam("config_id"))
 _INSERT_VERSION = insert(flag_config_versions)
+# PostgreSQL: both in one statement (a data-modifying CTE).
+_UPDATE_CONFIG_RECORDING_VERSION = (
+    insert(flag_config_versions)
+    .values(
+        {
+            name: bindparam(f"v_{name}", type_=flag_config_versions.c[name].type)
+            for name in (
+                "flag_id",
+                "environment_id",
+                "version",
+                "config",
+                "created_at",
+                "created_by",
+                "reason",
+                "audit_seq",
+            )
+        }
+    )
+    .add_cte(
+        update(flag_configs)
+        .where(flag_configs.c.id == bindparam("config_id"))
+        .values(
+            version=bindparam("v_version"),
+            config=bindparam("v_config", type_=flag_configs.c.config.type),
+            updated_at=bindparam("v_created_at"),
+            updated_by=bindparam("v_created_by"),
+        )
+        .cte("configured")
+    )
+)
 
 
 def list_flags(
@@ -544,10 +586,14 @@ _TARGET_QUERY = (
         flag_configs.c.config.label("c_config"),
         flag_configs.c.updated_at.label("c_updated_at"),
         flag_configs.c.updated_by.label("c_updated_by"),
+        # The audit chain's end, read here to save the write path a round trip.
+        audit_head.c.seq.label("h_seq"),
+        audit_head.c.hash.label("h_hash"),
     )
     .join(projects, projects.c.id == flags.c.project_id)
     .join(flag_configs, flag_configs.c.flag_id == flags.c.id)
     .join(environments, environments.c.id == flag_configs.c.environment_id)
+    .join(audit_head, audit_head.c.id == 1)
     .where(
         projects.c.key == bindparam("project_key"),
         environments.c.key == bindparam("env_key"),
@@ -576,6 +622,7 @@ def _config_target(
     )
     if found.archived:
         raise Conflict(f"flag {key!r} is archived; restore it before changing its configuration")
+    tx.saw_audit_head(found.h_seq, found.h_hash)
     return ConfigTarget(
         ProjectRef(found.p_id, found.p_key, found.p_posture),
         EnvironmentRef(

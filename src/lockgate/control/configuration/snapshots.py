@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, insert, select, text, update
+from sqlalchemy import Connection, bindparam, func, insert, select, update
 
 from lockgate.control.base import ChangeEvent, Transaction
 from lockgate.control.cache import SnapshotCache, StoredSnapshot
@@ -201,8 +201,25 @@ def _refuse(problems: list[Problem], focus: str, field_prefix: str = "") -> None
     raise InvalidInput("the change would make the configuration invalid", fields)
 
 
-_SET_VERSION = update(environments).where(environments.c.id == bindparam("env_id"))
-_RECORD_CHANGE = insert(environment_changes)
+_SET_VERSION = (
+    update(environments)
+    .where(environments.c.id == bindparam("env_id"))
+    .values(snapshot_version=bindparam("new_version"))
+)
+# Parameters are named apart from the columns, which an update would take as SET values.
+_RECORD_CHANGE = insert(environment_changes).values(
+    environment_id=bindparam("env_id"),
+    snapshot_version=bindparam("new_version"),
+    flags=bindparam("changed_flags", type_=environment_changes.c.flags.type),
+    segments=bindparam("changed_segments", type_=environment_changes.c.segments.type),
+    created_at=bindparam("changed_at"),
+)
+# PostgreSQL: both writes and the notification in one statement (data-modifying CTEs).
+_PG_BUMP = (
+    select(func.pg_notify(bindparam("channel"), bindparam("payload")))
+    .add_cte(_SET_VERSION.cte("bumped"))
+    .add_cte(_RECORD_CHANGE.cte("recorded"))
+)
 
 
 def bump(
@@ -231,23 +248,23 @@ def bump(
                 ).scalar_one()
                 + 1
             )
-        tx.conn.execute(_SET_VERSION, {"env_id": environment_id, "snapshot_version": version})
-        tx.conn.execute(
-            _RECORD_CHANGE,
-            {
-                "environment_id": environment_id,
-                "snapshot_version": version,
-                "flags": sorted(set(flag_keys)),
-                "segments": sorted(set(segment_keys)),
-                "created_at": tx.now,
-            },
-        )
+        recorded = {
+            "env_id": environment_id,
+            "new_version": version,
+            "changed_flags": sorted(set(flag_keys)),
+            "changed_segments": sorted(set(segment_keys)),
+            "changed_at": tx.now,
+        }
         if tx.conn.dialect.name == "postgresql":
-            # Delivered to every replica's listener when (and only if) this transaction commits.
+            # One round trip: the new version, its record and the notification, which
+            # reaches every replica's listener when (and only if) this transaction commits.
             tx.conn.execute(
-                text("SELECT pg_notify(:channel, :payload)"),
-                {"channel": CHANGE_CHANNEL, "payload": f"{environment_id}:{version}"},
+                _PG_BUMP,
+                recorded | {"channel": CHANGE_CHANNEL, "payload": f"{environment_id}:{version}"},
             )
+        else:
+            tx.conn.execute(_SET_VERSION, recorded)
+            tx.conn.execute(_RECORD_CHANGE, recorded)
         versions.append(version)
     if environment_ids:
         tx.events.append(
