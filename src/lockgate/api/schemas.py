@@ -114,6 +114,8 @@ class FlagConfigUpdate(Body):
     prerequisites: list[dict[str, Any]] | None = Field(default=None, max_length=100)
     bucket_by: str | None = Field(default=None, min_length=1, max_length=128)
     salt: str | None = Field(default=None, min_length=1, max_length=128)
+    killed: bool | None = None
+    exclusions: list[dict[str, Any]] | None = Field(default=None, max_length=100)
     reason: str = Reason
 
 

@@ -132,7 +132,7 @@ class _Walker:
         total: Weights = {}
         for target in flag.targets:
             _add(total, {target.attribute: (1, 0)})
-        for rule in flag.rules:
+        for rule in (*flag.exclusions, *flag.rules):
             for clause in rule.clauses:
                 _add(total, self.clause(clause))
         for prerequisite in flag.prerequisites:

@@ -55,6 +55,9 @@ _FLAG_FIELDS = {
     "bucket_by",
     "salt",
     "client_visible",
+    "killed",
+    "incidents",
+    "exclusions",
 }
 _FLAG_META = {"name", "description", "owner", "risk_tier", "lifecycle", "tags"}
 _FLAG_KEYS = frozenset(_FLAG_FIELDS | _FLAG_META)
@@ -216,6 +219,9 @@ def _simple_flag(
         or get("targets")
         or get("rules")
         or get("prerequisites")
+        or get("killed")
+        or get("incidents")
+        or get("exclusions")
         or on.__class__ is not bool
         or visible.__class__ is not bool
         or bucket_by.__class__ is not str
@@ -303,6 +309,12 @@ def _checked_flag(
         bucket_by=r.str_("bucket_by", "key"),
         salt=r.opt_str("salt"),
         client_visible=r.bool_("client_visible", False),
+        killed=r.bool_("killed", False),
+        incidents=r.str_list("incidents"),
+        exclusions=tuple(
+            _exclusion(x, f"{r.at('exclusions')}[{i}]", problems, r.data.get("off_variation"))
+            for i, x in enumerate(r.list_("exclusions"))
+        ),
         meta={k: v for k, v in r.data.items() if k in _FLAG_META},
     )
 
@@ -417,6 +429,17 @@ def _rule(data: object, path: str, problems: list[Problem]) -> Rule:
     return Rule(r.str_("id"), _clauses(r, problems), serve, meta)
 
 
+def _exclusion(data: object, path: str, problems: list[Problem], off: object) -> Rule:
+    """An exclusion: an audience (clauses) served the off variation before anything else."""
+    r = Reader.of(data, path, problems)
+    if r is None:
+        return Rule("", (), Serve())
+    r.only({"id", "clauses", "description"})
+    meta = {k: v for k, v in r.data.items() if k == "description"}
+    serve = Serve(variation=off if isinstance(off, str) else None)
+    return Rule(r.str_("id"), _clauses(r, problems), serve, meta)
+
+
 def _target(data: object, path: str, problems: list[Problem]) -> Target:
     r = Reader.of(data, path, problems)
     if r is None:
@@ -473,6 +496,15 @@ def encode_flag(flag: Flag) -> dict[str, Any]:
     }
     if flag.salt is not None:
         out["salt"] = flag.salt
+    if flag.killed:
+        out["killed"] = True
+    if flag.incidents:
+        out["incidents"] = list(flag.incidents)
+    if flag.exclusions:
+        out["exclusions"] = [
+            {"id": x.id, "clauses": [_encode_clause(c) for c in x.clauses], **x.meta}
+            for x in flag.exclusions
+        ]
     out.update(flag.meta)
     return out
 

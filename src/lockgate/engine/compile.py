@@ -42,7 +42,7 @@ class CompiledFlag:
         self.version = flag.version
         # A malformed flag reports MALFORMED_FLAG whatever type the caller asks for.
         self.kind: FlagKind | None = None if malformed else flag.kind
-        self.on = flag.on
+        self.on = flag.on and not flag.halted
         self.client_visible = flag.client_visible
         self.run = run
 
@@ -255,9 +255,36 @@ class _FlagCompiler:
 
     def build(self) -> Run:
         flag = self.flag
+        if flag.killed:
+            return _constant(self.detail(flag.off_variation, Reason.KILLED))
+        if flag.incidents:
+            return _constant(self.detail(flag.off_variation, Reason.INCIDENT))
         if not flag.on:
             return _constant(self.detail(flag.off_variation, Reason.OFF))
-        body = self.targets_rules_default()
+        return self.with_exclusions(self.with_prerequisites(self.targets_rules_default()))
+
+    def with_exclusions(self, body: Run) -> Run:
+        """Excluded audiences (targeted rollbacks) get the off variation before anything."""
+        if not self.flag.exclusions:
+            return body
+        excluded = [
+            (
+                _all_of([self.segments.clause(c) for c in x.clauses]),
+                self.detail(self.flag.off_variation, Reason.EXCLUDED, x.id),
+            )
+            for x in self.flag.exclusions
+        ]
+
+        def run(ctx: Context) -> EvaluationDetail:
+            for matches, result in excluded:
+                if matches(ctx):
+                    return result
+            return body(ctx)
+
+        return run
+
+    def with_prerequisites(self, body: Run) -> Run:
+        flag = self.flag
         if not flag.prerequisites:
             return body
         failed = self.detail(flag.off_variation, Reason.PREREQUISITE_FAILED)

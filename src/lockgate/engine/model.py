@@ -115,7 +115,17 @@ class Flag:
     bucket_by: str = "key"
     salt: str | None = None
     client_visible: bool = False
+    # Reversal: a killed flag, or one an active incident covers, serves ``off_variation``
+    # to everyone; an exclusion (targeted rollback) serves it to one audience first.
+    killed: bool = False
+    incidents: tuple[str, ...] = ()
+    exclusions: tuple[Rule, ...] = ()
     meta: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+    @property
+    def halted(self) -> bool:
+        """Killed or under an incident: the fallback for everyone."""
+        return self.killed or bool(self.incidents)
 
     @property
     def effective_salt(self) -> str:

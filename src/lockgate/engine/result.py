@@ -17,6 +17,9 @@ class Reason(StrEnum):
     FALLTHROUGH = "FALLTHROUGH"
     SPLIT = "SPLIT"
     PREREQUISITE_FAILED = "PREREQUISITE_FAILED"
+    KILLED = "KILLED"  # the kill switch: the fallback for everyone
+    INCIDENT = "INCIDENT"  # an active incident covers the behavior: the fallback
+    EXCLUDED = "EXCLUDED"  # a targeted rollback (its id is the rule id): the fallback
     ERROR = "ERROR"
 
 

@@ -218,6 +218,7 @@ def validate_flag(
         out.extend(_clause_problems(rule.clauses, f"{path}.clauses", snapshot))
         out.extend(_serve_problems(rule.serve, f"{path}.serve", names))
     out.extend(_serve_problems(flag.default, f"{base}.default", names))
+    out.extend(_reversal_problems(flag, base, snapshot))
     for i, prereq in enumerate(flag.prerequisites):
         path = f"{base}.prerequisites[{i}]"
         other = snapshot.flags.get(prereq.flag)
@@ -231,6 +232,26 @@ def validate_flag(
                 )
             )
     return out
+
+
+def _reversal_problems(flag: Flag, base: str, snapshot: Snapshot) -> Iterator[Problem]:
+    """Exclusions (targeted rollbacks) and the incidents a flag is under."""
+    seen: set[str] = set()
+    for i, exclusion in enumerate(flag.exclusions):
+        path = f"{base}.exclusions[{i}]"
+        if not exclusion.id or exclusion.id in seen:
+            yield Problem(f"{path}.id", "exclusion ids must be non-empty and unique")
+        elif len(exclusion.id) > MAX_RULE_ID:
+            yield Problem(f"{path}.id", f"exclusion ids are at most {MAX_RULE_ID} characters")
+        seen.add(exclusion.id)
+        if not exclusion.clauses:
+            yield Problem(f"{path}.clauses", "an exclusion names its audience: a clause at least")
+        yield from _clause_problems(exclusion.clauses, f"{path}.clauses", snapshot)
+    if flag.exclusions and flag.off_variation is None:
+        yield Problem(f"{base}.off_variation", "exclusions serve the off variation: set one")
+    for i, incident in enumerate(flag.incidents):
+        if not incident:
+            yield Problem(f"{base}.incidents[{i}]", "incident ids must be non-empty")
 
 
 def validate_segment(segment: Segment, snapshot: Snapshot) -> list[Problem]:
@@ -322,15 +343,17 @@ def _clause_problems(clauses: Iterable[Clause], path: str, snapshot: Snapshot) -
 
 
 def _flag_self_contained(flag: Flag) -> bool:
-    return not flag.prerequisites and (not flag.rules or not _flag_segments(flag))
+    return not flag.prerequisites and (
+        (not flag.rules and not flag.exclusions) or not _flag_segments(flag)
+    )
 
 
 def _flag_segments(flag: Flag) -> set[str]:
-    if not flag.rules:
+    if not flag.rules and not flag.exclusions:
         return set()
     return {
         v
-        for rule in flag.rules
+        for rule in (*flag.exclusions, *flag.rules)
         for c in rule.clauses
         if c.op == SEGMENT_MATCH
         for v in c.values

@@ -37,6 +37,12 @@ class AuditAction(StrEnum):
     FLAG_ARCHIVED = "flag:archived"
     FLAG_CONFIGURED = "flag:configured"
     FLAG_REVERTED = "flag:reverted"
+    FLAG_KILLED = "flag:killed"
+    FLAG_RESTORED = "flag:restored"
+    FLAG_EXCLUDED = "flag:excluded"
+    FLAG_EXCLUSION_LIFTED = "flag:exclusion_lifted"
+    INCIDENT_STARTED = "incident:started"
+    INCIDENT_ENDED = "incident:ended"
     SEGMENT_CREATED = "segment:created"
     SEGMENT_UPDATED = "segment:updated"
     SEGMENT_DELETED = "segment:deleted"
@@ -67,6 +73,7 @@ class ObjectType(StrEnum):
     ENVIRONMENT = "environment"
     FLAG = "flag"
     SEGMENT = "segment"
+    INCIDENT = "incident"
 
 
 def canonical_json(value: Any) -> str:

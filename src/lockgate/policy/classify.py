@@ -31,7 +31,7 @@ before and after random changes (tests/policy/test_classify.py).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from lockgate.engine.model import (
@@ -222,12 +222,23 @@ def _clause_segments(clauses: Sequence[Clause]) -> tuple[frozenset[str], dict[st
 
 def _entries(flag: Flag) -> list[_Entry]:
     """The flag's decision list, in evaluation order (an ``off`` flag is one entry)."""
-    if not flag.on:
+    if not flag.on or flag.halted:  # off, killed or under an incident: the fallback
         return [_Entry(("off",), _fixed(flag.off_variation), frozenset(), {})]
-    entries = [
+    entries = []
+    for exclusion in flag.exclusions:
+        names, polarity = _clause_segments(exclusion.clauses)
+        entries.append(
+            _Entry(
+                ("exclusion", exclusion.id, exclusion.clauses),
+                _fixed(flag.off_variation),
+                names,
+                polarity,
+            )
+        )
+    entries.extend(
         _Entry(("prerequisite", p.flag, p.variation), _fixed(flag.off_variation), frozenset(), {})
         for p in flag.prerequisites
-    ]
+    )
     seen: set[tuple[str, str]] = set()
     for target in flag.targets:
         for value in target.values:
@@ -249,6 +260,11 @@ def _entries(flag: Flag) -> list[_Entry]:
         )
     entries.append(_Entry(("default",), _outcome(flag, flag.default), frozenset(), {}))
     return entries
+
+
+def _serving(flag: Flag) -> bool:
+    """Whether the flag's rules decide anything (it is on, not killed, no incident)."""
+    return flag.on and not flag.halted
 
 
 def _target_order_kept(
@@ -451,7 +467,42 @@ def classify_snapshots(
 
     Objects not named are assumed unchanged (the caller knows what it changed); the
     direction is the most severe over every flag the change can reach.
+
+    A killed flag, or one under an incident, serves its fallback whatever its rules say, so
+    an edit of those rules changes nothing served *now* — but it is what lifting the kill
+    or ending the incident will serve. Such edits are therefore classified twice: as
+    served, and with every kill and incident lifted; the more severe answer counts.
     """
+    flags, segments = tuple(flags), tuple(segments)
+    served = _classify(before, after, flags, segments)
+    if not _any_halted(before) and not _any_halted(after):
+        return served
+    underlying = _classify(_unhalted(before), _unhalted(after), flags, segments)
+    if underlying.direction.severity <= served.direction.severity:
+        return served
+    return Classification(
+        underlying.direction,
+        underlying.flags,
+        tuple(f"once the kill or incident is lifted: {r}" for r in underlying.reasons),
+    )
+
+
+def _any_halted(snapshot: Snapshot) -> bool:
+    return any(flag.halted for flag in snapshot.flags.values())
+
+
+def _unhalted(snapshot: Snapshot) -> Snapshot:
+    """The snapshot with every kill and incident lifted (what lifting them would serve)."""
+    lifted = {
+        key: replace(flag, killed=False, incidents=()) if flag.halted else flag
+        for key, flag in snapshot.flags.items()
+    }
+    return replace(snapshot, flags=lifted)
+
+
+def _classify(
+    before: Snapshot, after: Snapshot, flags: tuple[str, ...], segments: tuple[str, ...]
+) -> Classification:
     changed_flags = set(flags)
     changed_segments = set(segments)
     verdicts: dict[str, tuple[Direction, str]] = {}
@@ -472,7 +523,7 @@ def classify_snapshots(
             if key in changed_flags:
                 continue
             old = before.flags.get(key)
-            if old is None or not (flag.on or old.on):
+            if old is None or not (_serving(flag) or _serving(old)):
                 continue
             names = {n for e in _entries(flag) for n in e.segments}
             if not names & (changed_segments | indirect):

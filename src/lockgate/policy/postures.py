@@ -12,7 +12,7 @@ anyone who may edit the environment. There is no bypass for expansions (ADR 0008
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -190,12 +190,26 @@ def decide(
     reasons: tuple[str, ...] = (),
     scopes: list[tuple[str, str]],
     posture: Mapping[str, Any],
+    frozen_by: Sequence[str] = (),
+    reversal: bool = False,
 ) -> Verdict:
     """Apply, ask for approval, or refuse a change of ``direction``.
 
     ``scopes`` are the (risk tier, environment class) pairs the change reaches — one per
     behavior and environment it touches; the strictest requirement among them applies.
+    ``frozen_by`` names the active incidents whose scope the change reaches: they refuse
+    every expansion. ``reversal`` marks the kill switch, which always applies at once.
     """
+    if reversal:
+        return Verdict(Outcome.APPLY, "reversal: applied at once", 0, direction, reasons)
+    if direction is Direction.EXPANSION and frozen_by:
+        return Verdict(
+            Outcome.REFUSE,
+            f"incident {', '.join(frozen_by)}: expansions are frozen until it ends",
+            0,
+            direction,
+            reasons,
+        )
     if direction is not Direction.EXPANSION:
         rule = "reduction-immediate" if direction is Direction.REDUCTION else "no-exposure-change"
         return Verdict(Outcome.APPLY, rule, 0, direction, reasons)

@@ -362,7 +362,9 @@ def affected_flags(previous: Snapshot | None, current: Snapshot) -> list[str]:
         {key: _segment_refs(segment.rules) for key, segment in current.segments.items()},
     )
     direct = set(changes.touched_flags) | {
-        key for key, flag in current.flags.items() if _segment_refs(flag.rules) & segments
+        key
+        for key, flag in current.flags.items()
+        if _segment_refs((*flag.exclusions, *flag.rules)) & segments
     }
     prerequisites = {
         key: {p.flag for p in flag.prerequisites} for key, flag in current.flags.items()

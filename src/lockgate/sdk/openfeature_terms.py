@@ -36,6 +36,12 @@ REASONS: Mapping[Reason, str] = {
     # The flag is on but serves its off variation: nothing targeted this context, so the
     # value is the configured fallback. The native reason stays in metadata.
     Reason.PREREQUISITE_FAILED: "DEFAULT",
+    # Reversal: the behavior is switched off for everyone (the kill switch, an incident)
+    # or for this context's audience (an exclusion, whose id is the ruleId). The native
+    # reason (KILLED, INCIDENT, EXCLUDED) stays in metadata as lockgateReason.
+    Reason.KILLED: "DISABLED",
+    Reason.INCIDENT: "DISABLED",
+    Reason.EXCLUDED: "TARGETING_MATCH",
     Reason.ERROR: "ERROR",
 }
 """lockgate reason → OpenFeature resolution reason."""

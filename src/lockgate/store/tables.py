@@ -383,3 +383,25 @@ change_request_events = Table(
     Column("created_at", TS, nullable=False),
     Index("ix_change_request_events_request", "change_request_id"),
 )
+
+# Incident mode: while ``state`` is ``active`` the behaviors in ``scope`` serve their fallback
+# and expansions in scope are refused. ``covered``: the flag keys it put under incident.
+incidents = Table(
+    "incidents",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("project_id", Integer, ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
+    Column(
+        "environment_id", Integer, ForeignKey("environments.id", ondelete="CASCADE"), nullable=False
+    ),
+    Column("scope", JSON, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("covered", JSON, nullable=False),
+    Column("started_by", String(200), nullable=False),
+    Column("started_at", TS, nullable=False),
+    Column("ended_by", String(200), nullable=True),
+    Column("ended_at", TS, nullable=True),
+    Column("end_reason", Text, nullable=True),
+    Index("ix_incidents_environment_state", "environment_id", "state"),
+)

@@ -32,6 +32,7 @@ from lockgate.store.tables import (
     flag_config_versions,
     flag_configs,
     flags,
+    incidents,
     projects,
 )
 
@@ -43,6 +44,7 @@ __all__ = [
     "default_config",
     "flag_history",
     "get_flag",
+    "get_flag_config",
     "list_flags",
     "revert_flag",
     "update_flag",
@@ -60,6 +62,8 @@ CONFIG_FIELDS = (
     "prerequisites",
     "bucket_by",
     "salt",
+    "killed",
+    "exclusions",
 )
 DEFINITION_FIELDS = (
     "name", "description", "owner", "risk_tier", "lifecycle", "tags", "variations",
@@ -224,9 +228,7 @@ def create_flag(
         )
         row = lookup.flag(tx.conn, project, key)
         for env in envs:
-            _write_config(
-                tx, row.id, env.id, 1, config, caller.actor_name, reason or "flag created"
-            )
+            write_config(tx, row.id, env.id, 1, config, caller.actor_name, reason or "flag created")
         snapshots.bump(tx, [e.id for e in envs], flag_keys=[key])
         view = flag_view(tx.conn, row)
         tx.record(
@@ -255,7 +257,7 @@ def _lone_snapshot(key: str, doc: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _write_config(
+def write_config(
     tx: Transaction,
     flag_id: int,
     env_id: int,
@@ -383,6 +385,23 @@ def get_flag(svc: Services, caller: Caller, project_key: str, key: str) -> dict[
         return flag_view(conn, lookup.flag(conn, project, key))
 
 
+def get_flag_config(
+    svc: Services, caller: Caller, project_key: str, key: str, env_key: str
+) -> dict[str, Any]:
+    """A flag's configuration in one environment, with its version."""
+    with svc.view() as conn:
+        project = caller.project(conn, project_key, Action.READ)
+        env = lookup.environment(conn, project, env_key)
+        caller.authorize(
+            Action.READ_ENVIRONMENT, project.id, env.id, what=f"project {project_key!r}"
+        )
+        row = lookup.flag(conn, project, key)
+        found = _configs(conn, row.id, env.id)
+        if not found:
+            raise NotFound(f"flag {key!r} has no configuration in environment {env_key!r}")
+        return _config_view(found[0], env_key) | {"flag": key}
+
+
 def update_flag(
     svc: Services,
     caller: Caller,
@@ -479,8 +498,22 @@ def _judge_definition(
     scopes = gate.scopes_for([tier], expanding)
     if lowered and not expanding:
         scopes = [(tier, "standard")]
+    frozen = []
+    if summary.is_expansion:
+        frozen = gate.frozen_by(
+            tx.conn,
+            [e.id for e in expanding],
+            [
+                row,
+                gate.Behavior(definition["tags"], definition["risk_tier"], definition["owner"]),
+            ],
+        )
     verdict = postures.decide(
-        summary.direction, reasons=summary.reasons, scopes=scopes, posture=gate.posture_of(project)
+        summary.direction,
+        reasons=summary.reasons,
+        scopes=scopes,
+        posture=gate.posture_of(project),
+        frozen_by=frozen,
     )
     return verdict, gate.classification_note(summary), sorted(e.id for e in expanding)
 
@@ -549,6 +582,7 @@ class EnvironmentRef:
     protected: bool
     development: bool
     snapshot_version: int
+    active_incidents: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -581,6 +615,11 @@ _TARGET_QUERY = (
         environments.c.protected.label("e_protected"),
         environments.c.development.label("e_development"),
         environments.c.snapshot_version.label("e_snapshot_version"),
+        # Active incidents in the environment (most often none: no further query then).
+        select(func.count())
+        .where(incidents.c.environment_id == environments.c.id, incidents.c.state == "active")
+        .scalar_subquery()
+        .label("e_incidents"),
         flag_configs.c.id.label("c_id"),
         flag_configs.c.version.label("c_version"),
         flag_configs.c.config.label("c_config"),
@@ -631,12 +670,23 @@ def _config_target(
             found.e_protected,
             found.e_development,
             found.e_snapshot_version,
+            found.e_incidents,
         ),
         found,
         ConfigRef(
             found.c_id, found.c_version, found.c_config, found.c_updated_at, found.c_updated_by
         ),
     )
+
+
+def _canonical(config: dict[str, Any]) -> dict[str, Any]:
+    """Reversal fields at their defaults are left out (not killed, no exclusions), so a
+    configuration reads the same whether or not it ever had them."""
+    return {
+        k: v
+        for k, v in config.items()
+        if not (k in ("killed", "exclusions", "incidents") and not v)
+    }
 
 
 def _config_of(change: Change) -> dict[str, Any]:
@@ -652,11 +702,16 @@ def _judge_config(
     checked = snapshots.check_flag_update(tx, env.id, env.snapshot_version, target.flag.key, doc)
     found = classify_snapshots(checked.before, checked.after, flags=(target.flag.key,))
     scopes = [(target.flag.risk_tier, gate.environment_class(env))]
+    frozen = []
+    if env.active_incidents and found.is_expansion:
+        frozen = gate.frozen_by(tx.conn, [env.id], [target.flag])
     verdict = postures.decide(
         found.direction,
         reasons=found.reasons,
         scopes=scopes,
         posture=gate.posture_of(target.project),
+        frozen_by=frozen,
+        reversal=change.action is AuditAction.FLAG_KILLED,
     )
     return verdict, checked, gate.classification_note(found)
 
@@ -688,7 +743,7 @@ def _apply_config(
             "refs": dict(change.refs),
         },
     )
-    _write_config(
+    write_config(
         tx, row.id, env.id, version, config, caller.actor_name, change.reason, entry.seq, cfg.id
     )
     snapshots.bump(tx, [env.id], flag_keys=[row.key], current=[env.snapshot_version])
@@ -735,7 +790,7 @@ def update_flag_config(
         target = _config_target(tx, caller, project_key, key, env_key)
         cfg = target.config
         check_version(cfg.version, expected_version, f"flag {key!r} in {env_key!r}")
-        config = {**cfg.config, **changes}
+        config = _canonical({**cfg.config, **changes})
         change = Change(
             action=action,
             object_type=ObjectType.FLAG,
@@ -800,7 +855,7 @@ def replan_config_change(
         )
     target = _config_target(tx, caller, old.project, old.object_key, old.environment or "")
     cfg = target.config
-    config = {**_config_of(old), **changes}
+    config = _canonical({**_config_of(old), **changes})
     change = Change(
         action=old.action,
         object_type=ObjectType.FLAG,
@@ -897,13 +952,17 @@ def revert_flag(
         ).first()
     if old is None:
         raise NotFound(f"flag {key!r} has no version {to_version} in environment {env_key!r}")
+    # Targeting comes back as it was (exclusions included); the kill switch is not part of
+    # it (only a restore lifts a kill), nor are incidents (only ending one lifts it).
+    restored = {k: v for k, v in old.config.items() if k in CONFIG_FIELDS and k != "killed"}
+    restored.setdefault("exclusions", [])
     return update_flag_config(
         svc,
         caller,
         project_key,
         key,
         env_key,
-        dict(old.config),
+        restored,
         expected_version,
         reason,
         action=AuditAction.FLAG_REVERTED,

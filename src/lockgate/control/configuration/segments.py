@@ -275,14 +275,21 @@ def _judge_segment(
             expanding.append(env)
     summary = most_severe(found)
     tier_rows = tx.conn.execute(
-        select(flags.c.risk_tier).where(
+        select(flags.c.risk_tier, flags.c.tags, flags.c.owner).where(
             flags.c.project_id == project.id, flags.c.key.in_(summary.flags or ("",))
         )
     ).all()
     tiers = sorted({r.risk_tier for r in tier_rows}) or ["low"]
     scopes = gate.scopes_for([postures.strictest(tiers)], expanding)
+    frozen = []
+    if summary.is_expansion:
+        frozen = gate.frozen_by(tx.conn, [e.id for e in expanding], tier_rows)
     verdict = postures.decide(
-        summary.direction, reasons=summary.reasons, scopes=scopes, posture=gate.posture_of(project)
+        summary.direction,
+        reasons=summary.reasons,
+        scopes=scopes,
+        posture=gate.posture_of(project),
+        frozen_by=frozen,
     )
     return verdict, gate.classification_note(summary), sorted(e.id for e in expanding), tiers
 

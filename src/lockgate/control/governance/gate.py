@@ -19,25 +19,37 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, insert
+from sqlalchemy import Connection, Row, insert, select
 
 from lockgate.control.base import Caller, Transaction, iso
 from lockgate.errors import Conflict, FieldProblem, InvalidInput, PolicyRefused
 from lockgate.policy import postures
 from lockgate.policy.changes import AuditAction, Change
 from lockgate.policy.classify import Classification
+from lockgate.policy.incidents import parse_scope
 from lockgate.policy.postures import Outcome, Verdict
-from lockgate.store.tables import change_requests
+from lockgate.store.tables import change_requests, incidents
 
 __all__ = [
+    "Behavior",
     "Deferred",
     "environment_class",
+    "frozen_by",
     "govern",
     "plan_document",
     "posture_of",
     "require_reason",
     "scopes_for",
 ]
+
+
+@dataclass(frozen=True, slots=True)
+class Behavior:
+    """What an incident's scope looks at (a flag row has the same attributes)."""
+
+    tags: Any
+    risk_tier: str
+    owner: str | None
 
 
 @dataclass(frozen=True)
@@ -66,6 +78,31 @@ def environment_class(env_row: Any) -> str:
 def scopes_for(tiers: Iterable[str], env_rows: Iterable[Any]) -> list[tuple[str, str]]:
     classes = {environment_class(e) for e in env_rows}
     return [(t, c) for t in set(tiers) for c in sorted(classes)]
+
+
+def frozen_by(
+    conn: Connection, environment_ids: Iterable[int], behaviors: Iterable[Any]
+) -> list[str]:
+    """The active incidents (``#id``) in these environments whose scope covers any of the
+    behaviors (rows with ``tags``, ``risk_tier`` and ``owner``): they freeze expansions."""
+    ids = sorted(set(environment_ids))
+    if not ids:
+        return []
+    active = conn.execute(
+        select(incidents.c.id, incidents.c.scope)
+        .where(incidents.c.environment_id.in_(ids), incidents.c.state == "active")
+        .order_by(incidents.c.id)
+    ).all()
+    rows = list(behaviors)
+    found = []
+    for incident in active:
+        scope, _ = parse_scope(incident.scope or {})
+        if any(
+            scope.covers(tags=row.tags or (), risk_tier=row.risk_tier, owner=row.owner)
+            for row in rows
+        ):
+            found.append(f"#{incident.id}")
+    return found
 
 
 def require_reason(

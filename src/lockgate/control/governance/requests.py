@@ -25,10 +25,23 @@ from sqlalchemy import Connection, Row, and_, func, insert, select, update
 
 from lockgate.control import lookup
 from lockgate.control.base import Caller, Services, Transaction, iso
-from lockgate.errors import Conflict, FieldProblem, InvalidInput, NotFound, PermissionDenied
+from lockgate.errors import (
+    Conflict,
+    FieldProblem,
+    InvalidInput,
+    NotFound,
+    PermissionDenied,
+    PolicyRefused,
+)
 from lockgate.policy.access import Action, Role, role_for
-from lockgate.policy.changes import AuditAction, Change
-from lockgate.store.tables import change_request_events, change_requests, environments, projects
+from lockgate.policy.changes import AuditAction, Change, ObjectType
+from lockgate.store.tables import (
+    change_request_events,
+    change_requests,
+    environments,
+    flags,
+    projects,
+)
 
 __all__ = [
     "STATES",
@@ -61,6 +74,8 @@ def _appliers() -> dict[AuditAction, Applier]:
     return {
         AuditAction.FLAG_CONFIGURED: flags.apply_config_change,
         AuditAction.FLAG_REVERTED: flags.apply_config_change,
+        AuditAction.FLAG_RESTORED: flags.apply_config_change,
+        AuditAction.FLAG_EXCLUSION_LIFTED: flags.apply_config_change,
         AuditAction.FLAG_UPDATED: flags.apply_definition_change,
         AuditAction.FLAG_ARCHIVED: flags.apply_definition_change,
         AuditAction.SEGMENT_UPDATED: segments.apply_segment_change,
@@ -469,6 +484,7 @@ def _apply(
             "approved_by": [a.actor_name for a in approvals],
         },
     }
+    _refuse_if_frozen(tx.conn, row, change)
     applier = _appliers()[change.action]
     try:
         # Appliers check that the target has not moved before they write anything.
@@ -481,6 +497,34 @@ def _apply(
     row = _set(tx, row, state="applied", applied_audit_seq=seq)
     _audit(tx, caller, row, AuditAction.CHANGE_REQUEST_APPLIED, "", applied_seq=seq)
     return {"change_request": request_view(tx.conn, row), "result": applied}, None
+
+
+def _refuse_if_frozen(conn: Connection, row: Row[Any], change: Change) -> None:
+    """A change request is an expansion: none applies in the scope of an active incident.
+
+    A behavior's request is held by incidents whose scope covers that behavior; a segment's
+    by any incident in an environment it reaches (it may widen any behavior that uses it).
+    The request stays approved, to be applied once the incident ends.
+    """
+    from lockgate.control.governance import gate
+
+    if change.object_type not in (ObjectType.FLAG, ObjectType.SEGMENT):
+        return
+    env_ids = list(row.environment_ids) or [
+        e.id
+        for e in conn.execute(
+            select(environments.c.id).where(environments.c.project_id == row.project_id)
+        ).all()
+    ]
+    query = select(flags.c.tags, flags.c.risk_tier, flags.c.owner).where(
+        flags.c.project_id == row.project_id
+    )
+    if change.object_type is ObjectType.FLAG:
+        query = query.where(flags.c.key == change.object_key)
+    frozen = gate.frozen_by(conn, env_ids, conn.execute(query).all())
+    if frozen:
+        rule = f"incident {', '.join(frozen)}: expansions are frozen until it ends"
+        raise PolicyRefused(f"change request {row.id} cannot apply now: {rule}", rule=rule)
 
 
 def expire_due(svc: Services, caller: Caller) -> int:
@@ -520,6 +564,9 @@ def apply_due(svc: Services, caller: Caller) -> int:
             row = load_request(tx.conn, request_id)
             if row.state != "approved" or row.expires_at <= tx.now:
                 continue  # decided elsewhere in the meantime
-            _, conflict = _apply(tx, caller, row)
+            try:
+                _, conflict = _apply(tx, caller, row)
+            except PolicyRefused:
+                continue  # frozen by an incident: stays approved, tried again on the next run
             applied += conflict is None
     return applied

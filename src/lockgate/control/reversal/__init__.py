@@ -1,0 +1,1 @@
+"""Reversal: the kill switch, targeted rollback and incident mode — immediate and audited."""
