@@ -26,6 +26,9 @@ REASONS = {
     "FALLTHROUGH",
     "SPLIT",
     "PREREQUISITE_FAILED",
+    "KILLED",
+    "INCIDENT",
+    "EXCLUDED",
     "ERROR",
 }
 ERROR_CODES = {

@@ -230,6 +230,42 @@ def _change_request(*, approved: bool) -> Prepare:
 
 
 CR = "/api/v1/change-requests/{request_id}"
+INCIDENTS = "/api/v1/projects/{project}/incidents"
+THIS_ENV = "<the case's environment>"  # in a body: replaced by the environment the case runs in
+NO_SCOPE = {"tags": ["matrix-covers-nothing"]}  # incidents that freeze no other case
+
+
+def _killed(world: World, _p: Principal, params: dict[str, str]) -> dict[str, str]:
+    body = {"environments": [params["environment"]], "reason": "matrix"}
+    r = world.call("POST", FLAG.format(**params) + "/kill", json=body)
+    assert r.status_code == 200, r.text
+    return {}
+
+
+def _exclusion(world: World, _p: Principal, params: dict[str, str]) -> dict[str, str]:
+    ident = world.unique("x")
+    body = {"audience": f"region:{ident}", "id": ident, "reason": "matrix"}
+    r = world.call("POST", CONFIG.format(**params) + "/exclusions", json=body)
+    assert r.status_code == 201, r.text
+    return {"exclusion": ident}
+
+
+def _incident(world: World, _p: Principal, params: dict[str, str]) -> dict[str, str]:
+    body = {"environment": params["environment"], "reason": "matrix", **NO_SCOPE}
+    r = world.call("POST", INCIDENTS.format(**params), json=body)
+    assert r.status_code == 201, r.text
+    return {"incident": str(r.json()["id"])}
+
+
+def _in_this_env(body: Any, env: str) -> Any:
+    """``body`` with :data:`THIS_ENV` replaced by ``env`` (in values and lists of values)."""
+    if not isinstance(body, dict):
+        return body
+
+    def fill(value: Any) -> Any:
+        return env if value == THIS_ENV else value
+
+    return {k: [fill(x) for x in v] if isinstance(v, list) else fill(v) for k, v in body.items()}
 
 
 def _password(world: World, p: Principal) -> dict[str, str]:
@@ -295,6 +331,46 @@ ACCESS: dict[tuple[str, str], list[Case]] = {
             body=lambda w, p: {"to_version": 1, "reason": "matrix"},
             if_match=CONFIG,
         )
+    ],
+    # reversal
+    ("POST", FLAG + "/kill"): [
+        Case(
+            Project(Action.WRITE_ENVIRONMENT_CONFIG),
+            body=lambda w, p: {"environments": [THIS_ENV], "reason": "matrix"},
+        )
+    ],
+    ("POST", CONFIG + "/restore"): [
+        Case(
+            Project(Action.WRITE_ENVIRONMENT_CONFIG),
+            prepare=_killed,
+            body=lambda w, p: {"reason": "matrix"},
+            if_match=CONFIG,
+        )
+    ],
+    ("GET", CONFIG + "/exclusions"): [Case(Project(Action.READ_ENVIRONMENT))],
+    ("POST", CONFIG + "/exclusions"): [
+        Case(
+            Project(Action.WRITE_ENVIRONMENT_CONFIG),
+            body=lambda w, p: {"audience": f"region:{w.unique('r')}", "reason": "matrix"},
+        )
+    ],
+    ("POST", CONFIG + "/exclusions/{exclusion}/lift"): [
+        Case(
+            Project(Action.WRITE_ENVIRONMENT_CONFIG),
+            prepare=_exclusion,
+            body=lambda w, p: {"reason": "matrix"},
+        )
+    ],
+    ("GET", INCIDENTS): [Case(Project(Action.READ))],
+    ("POST", INCIDENTS): [
+        Case(
+            Project(Action.WRITE_ENVIRONMENT_CONFIG),
+            body=lambda w, p: {"environment": THIS_ENV, "reason": "matrix", **NO_SCOPE},
+        )
+    ],
+    ("GET", INCIDENTS + "/{incident}"): [Case(Project(Action.READ), prepare=_incident)],
+    ("POST", INCIDENTS + "/{incident}/end"): [
+        Case(Project(Action.APPROVE), prepare=_incident, body=lambda w, p: {"reason": "matrix"})
     ],
     # segments
     ("GET", "/api/v1/projects/{project}/segments"): [Case(Project(Action.READ))],
@@ -648,6 +724,7 @@ def _request(
     if case.if_match is not None:
         headers["If-Match"] = world.etag(case.if_match.format(**params))
     body = case.body(world, p) if case.body is not None else None
+    body = _in_this_env(body, params["environment"])
     return world.http.request(
         method, template.format(**params), headers=headers, json=body, params=case.query
     )

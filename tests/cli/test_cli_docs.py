@@ -20,12 +20,13 @@ HTTP_GROUPS = (
     "flags",
     "segments",
     "approvals",
+    "incident",
     "users",
     "members",
     "tokens",
     "sdk-keys",
 )
-HTTP_COMMANDS = ("login",)
+HTTP_COMMANDS = ("login", "kill", "restore", "rollback")
 
 
 def doc_text() -> str:

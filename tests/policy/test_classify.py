@@ -132,6 +132,26 @@ def test_a_new_rule_or_target_serving_more_is_an_expansion_and_one_serving_less_
     )
 
 
+def test_a_kill_and_an_incident_are_reductions_and_lifting_them_expansions() -> None:
+    live = mode_flag(default={"variation": "full"})
+    for mark in ({"killed": True}, {"incidents": ["3"]}):
+        assert one(live, {**live, **mark}) is Direction.REDUCTION
+        assert one({**live, **mark}, live) is Direction.EXPANSION
+
+
+def test_an_expansion_made_under_a_kill_is_still_an_expansion() -> None:
+    killed = mode_flag(default={"variation": "observe"}, killed=True)
+    assert one(killed, {**killed, "default": {"variation": "full"}}) is Direction.EXPANSION
+    assert one(killed, {**killed, "default": {"variation": "fallback"}}) is Direction.REDUCTION
+
+
+def test_an_exclusion_is_a_reduction_and_lifting_it_an_expansion() -> None:
+    live = mode_flag(default={"variation": "full"})
+    excluded = {**live, "exclusions": [{"id": "eu", "clauses": [clause("country", "in", "de")]}]}
+    assert one(live, excluded) is Direction.REDUCTION
+    assert one(excluded, live) is Direction.EXPANSION
+
+
 def test_reordering_rules_is_an_expansion() -> None:
     r1 = {"id": "a", "clauses": [in_plan("pro")], "serve": {"variation": "off"}}
     r2 = {"id": "b", "clauses": [clause("country", "in", "de")], "serve": {"variation": "full"}}
@@ -248,7 +268,23 @@ def configs(draw: st.DrawFn) -> JSON:
         rules=unique,
         default=draw(serves()),
         prerequisites=[{"flag": "gate", "variation": "on"}] if draw(st.booleans()) else [],
+        killed=draw(st.sampled_from([False, False, False, True])),
+        incidents=draw(st.sampled_from([[], [], [], ["7"]])),
+        exclusions=draw(st.lists(exclusions(), max_size=2, unique_by=lambda x: x["id"])),
     )
+
+
+@st.composite
+def exclusions(draw: st.DrawFn) -> JSON:
+    """A targeted rollback: an audience that gets the off variation before anything."""
+    kind = draw(st.sampled_from(["plan", "country", "segment"]))
+    if kind == "plan":
+        c = in_plan(draw(st.sampled_from(PLANS)))
+    elif kind == "country":
+        c = clause("country", "in", draw(st.sampled_from(COUNTRIES)))
+    else:
+        c = {"op": "segment_match", "values": ["beta"]}
+    return {"id": draw(st.sampled_from(["x1", "x2", "x3"])), "clauses": [c]}
 
 
 def mutate(draw: st.DrawFn, flag: JSON) -> JSON:
@@ -265,6 +301,10 @@ def mutate(draw: st.DrawFn, flag: JSON) -> JSON:
                 "drop_target",
                 "prereq",
                 "swap",
+                "kill",
+                "incident",
+                "add_exclusion",
+                "drop_exclusion",
             ]
         )
     )
@@ -291,7 +331,23 @@ def mutate(draw: st.DrawFn, flag: JSON) -> JSON:
         )
     elif op == "swap" and len(flag["rules"]) > 1:
         flag["rules"][0], flag["rules"][1] = flag["rules"][1], flag["rules"][0]
+    else:
+        _reverse(draw, flag, op)
     return flag
+
+
+def _reverse(draw: st.DrawFn, flag: JSON, op: str) -> None:
+    """The reversal mutations: kill, incident, exclusions."""
+    if op == "kill":
+        flag["killed"] = not flag.get("killed", False)
+    elif op == "incident":
+        flag["incidents"] = [] if flag.get("incidents") else ["7"]
+    elif op == "add_exclusion":
+        new = draw(exclusions())
+        if new["id"] not in {x["id"] for x in flag.get("exclusions", [])}:
+            flag["exclusions"] = [*flag.get("exclusions", []), new]
+    elif op == "drop_exclusion" and flag.get("exclusions"):
+        flag["exclusions"] = flag["exclusions"][1:]
 
 
 @st.composite
@@ -349,10 +405,23 @@ def test_a_change_classified_as_a_reduction_serves_nobody_more(
     if verdict.direction is Direction.EXPANSION:
         return
     old, new = compile_snapshot(before), compile_snapshot(after)
+    # What lifting every kill and incident would serve must not grow either: an edit made
+    # under a kill or an incident is not a way around the policy.
+    lifted_old, lifted_new = (compile_snapshot(decode(_lifted(d))) for d in (before_doc, after_doc))
     for context in CONTEXTS:
         assert served_rank(new, context) <= served_rank(old, context), (verdict, context)
+        assert served_rank(lifted_new, context) <= served_rank(lifted_old, context), (
+            verdict,
+            context,
+        )
         if verdict.direction is Direction.NONE:
             assert served_rank(new, context) == served_rank(old, context), (verdict, context)
+
+
+def _lifted(doc: JSON) -> JSON:
+    """The snapshot document with every kill and incident lifted."""
+    flags = {k: {**f, "killed": False, "incidents": []} for k, f in doc["flags"].items()}
+    return {**doc, "flags": flags}
 
 
 @settings(max_examples=300, deadline=None, derandomize=True)

@@ -32,6 +32,8 @@ CONFIG_FIELDS = (
     "prerequisites",
     "bucket_by",
     "salt",
+    "killed",
+    "exclusions",
 )
 DEFINITION_FIELDS = (
     "name",

@@ -71,9 +71,7 @@ def kill(
     results = []
     for env_key in dict.fromkeys(env_keys):
         before = flag_use.get_flag_config(svc, caller, project_key, key, env_key)
-        if before.get("killed"):
-            results.append({"environment": env_key, "killed": True, "changed": False})
-            continue
+        # Written (and authorized) even when already killed: then nothing changes.
         after = flag_use.update_flag_config(
             svc,
             caller,
@@ -90,7 +88,7 @@ def kill(
             {
                 "environment": env_key,
                 "killed": True,
-                "changed": True,
+                "changed": after["version"] != before["version"],
                 "version": after["version"],
                 "serves": after.get("off_variation"),
             }
