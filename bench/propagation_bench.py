@@ -148,12 +148,12 @@ def servers(replicas: int, db: str) -> Iterator[list[LockgateServer]]:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def setup(server: LockgateServer, changes: int) -> tuple[str, int]:
+def setup(server: LockgateServer, changes: int, reversal: str | None = None) -> tuple[str, int]:
     """Project, environment, the flag (serving v0) and a server SDK key.
 
     Returns the key and the flag configuration's version (for If-Match).
     """
-    count = min(changes + 1, MAX_VARIATIONS)
+    count = max(2, min(changes + 1, MAX_VARIATIONS))
     variations = [{"key": variation(i), "value": variation(i)} for i in range(count)]
     flags = f"/api/v1/projects/{PROJECT}/flags"
     with server.client() as http:
@@ -161,7 +161,9 @@ def setup(server: LockgateServer, changes: int) -> tuple[str, int]:
         api(http, "POST", f"/api/v1/projects/{PROJECT}/environments", (201,), json={"key": ENV})
         body = {"key": FLAG, "kind": "string", "variations": variations}
         api(http, "POST", flags, (201,), json=body)
-        config = {"on": True, "off_variation": variation(0), "default": {"variation": variation(0)}}
+        # Served first: v0 (v1 with --reversal, whose kills and incidents serve v0).
+        first = variation(1) if reversal else variation(0)
+        config = {"on": True, "off_variation": variation(0), "default": {"variation": first}}
         response = api(
             http,
             "PATCH",
@@ -184,6 +186,42 @@ def change_flag(server: LockgateServer, version: int, index: int) -> tuple[float
         response = api(http, "PATCH", path, (200,), json=body, headers={"If-Match": f'"{version}"'})
         answered = time.monotonic()
     return sent, answered, etag_version(response)
+
+
+REVERSALS = ("kill", "incident")
+"""With ``--reversal``, the changes alternate: odd ones pull the flag back (a kill, or an
+incident starting) so that every client evaluates the fallback ``v0``; even ones bring it
+back (a restore, or the incident's end) to ``v1``."""
+
+
+def reversal_value(index: int) -> str:
+    return variation(0) if index % 2 else variation(1)
+
+
+def reverse_flag(
+    server: LockgateServer, kind: str, version: int, index: int, incident: list[int]
+) -> tuple[float, float, int]:
+    """Change `index` as a reversal: (sent, answered, the configuration's version)."""
+    flag = f"/api/v1/projects/{PROJECT}/flags/{FLAG}"
+    incidents = f"/api/v1/projects/{PROJECT}/incidents"
+    reason = {"reason": f"propagation change {index}"}
+    with server.client() as http:
+        sent = time.monotonic()
+        if kind == "kill" and index % 2:
+            body = {"environments": [ENV], **reason}
+            answer = api(http, "POST", f"{flag}/kill", (200,), json=body).json()
+            version = int(answer["environments"][0]["version"])
+        elif kind == "kill":
+            path = f"{flag}/environments/{ENV}/restore"
+            headers = {"If-Match": f'"{version}"'}
+            version = etag_version(api(http, "POST", path, (200,), json=reason, headers=headers))
+        elif index % 2:
+            body = {"environment": ENV, **reason}
+            incident[:] = [int(api(http, "POST", incidents, (201,), json=body).json()["id"])]
+        else:
+            api(http, "POST", f"{incidents}/{incident[0]}/end", (200,), json=reason)
+        answered = time.monotonic()
+    return sent, answered, version
 
 
 # -- worker processes ----------------------------------------------------------------------------
@@ -330,13 +368,20 @@ class Change:
     answered: float
 
 
-def make_changes(server: LockgateServer, count: int, interval: float, version: int) -> list[Change]:
+def make_changes(
+    server: LockgateServer, count: int, interval: float, version: int, reversal: str | None = None
+) -> list[Change]:
     done: list[Change] = []
+    incident: list[int] = []
     start = time.monotonic() + 0.5
     for index in range(1, count + 1):
         time.sleep(max(0.0, start + (index - 1) * interval - time.monotonic()))
-        sent, answered, version = change_flag(server, version, index)
-        done.append(Change(index, variation(index), sent, answered))
+        if reversal is None:
+            sent, answered, version = change_flag(server, version, index)
+            done.append(Change(index, variation(index), sent, answered))
+        else:
+            sent, answered, version = reverse_flag(server, reversal, version, index, incident)
+            done.append(Change(index, reversal_value(index), sent, answered))
     return done
 
 
@@ -372,7 +417,7 @@ class Measured:
 def run(args: argparse.Namespace, db: str) -> Measured:
     with servers(args.replicas, db) as started:
         pids = [s.process.pid for s in started if s.process is not None]
-        sdk_key, version = setup(started[0], args.changes)
+        sdk_key, version = setup(started[0], args.changes, args.reversal)
         rss: dict[str, list[float | None]] = {"before": [rss_mib(pid) for pid in pids]}
         urls = [s.base_url for s in started]
         plan = spread(args.clients, args.processes, urls)
@@ -399,7 +444,7 @@ def run(args: argparse.Namespace, db: str) -> Measured:
             rss["connected"] = [rss_mib(pid) for pid in pids]
             load = {"before_changes": list(os.getloadavg())}
             cpu_before = [cpu_seconds(pid) for pid in pids]
-            changes = make_changes(started[0], args.changes, args.interval, version)
+            changes = make_changes(started[0], args.changes, args.interval, version, args.reversal)
             time.sleep(args.miss_after + 0.5)
             server_cpu = [cpu_seconds(pid) - c for pid, c in zip(pids, cpu_before, strict=True)]
             load["after_changes"] = list(os.getloadavg())
@@ -555,6 +600,7 @@ def report(
             "changes": args.changes,
             "interval_s": args.interval,
             "replicas": args.replicas,
+            "reversal": args.reversal,
             "db": db,
             "miss_after_s": args.miss_after,
         },
@@ -604,6 +650,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--miss-after", type=float, default=5.0, help="seconds (default 5)")
     parser.add_argument("--ready-timeout", type=float, default=180.0, help="seconds")
     parser.add_argument("--settle", type=float, default=2.0, help="seconds before measuring")
+    parser.add_argument(
+        "--reversal",
+        choices=REVERSALS,
+        help="instead of PATCHes: kill and restore, or start and end an incident, in turn",
+    )
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     args = parser.parse_args(argv)
     if args.clients < 1 or args.processes < 1 or args.changes < 1:
@@ -613,7 +664,8 @@ def main(argv: list[str] | None = None) -> int:
     db = "postgres" if args.replicas > 1 else args.db
     print(
         f"propagation: {args.clients} clients in {args.processes} processes, {args.changes} "
-        f"changes {args.interval:g} s apart, {args.replicas} replica(s) on {db}",
+        f"changes {args.interval:g} s apart, {args.replicas} replica(s) on {db}"
+        + (f", as {args.reversal}s" if args.reversal else ""),
         flush=True,
     )
     results = report(args, db, nofile, run(args, db))
