@@ -451,3 +451,32 @@ def test_reversal_is_audited_and_the_chain_verifies(
     assert services.signer is not None
     report = verify_database(services.database, public_key=services.signer.public_key)
     assert report.ok, report
+
+
+def test_a_percentage_reduction_and_a_revert_say_whether_they_reduced_or_expanded(
+    client: TestClient, team: dict[str, str]
+) -> None:
+    def split(percent: int) -> dict[str, Any]:
+        weight = percent * 1000
+        return {"split": [{"variation": "full", "weight": weight},
+                          {"variation": "off", "weight": 100_000 - weight}]}  # fmt: skip
+
+    assert _patch(client, {"default": split(20), "reason": "20 %"}).status_code == 200
+    lower = _patch(client, {"default": split(5), "reason": "5 %"}, token=team["editor"])
+    assert lower.status_code == 200, lower.text
+    assert lower.json()["policy"] == {
+        "outcome": "apply", "direction": "reduction", "rule": "reduction-immediate",
+    }  # fmt: skip
+    wider = next(
+        v["version"]
+        for v in client.get(_config() + "/versions").json()["items"]
+        if v["config"]["default"] == split(20)
+    )
+    etag = client.get(_config()).headers["ETag"]
+    revert = client.post(
+        _config() + "/revert",
+        json={"to_version": wider, "reason": "back to 20 %"},
+        headers=bearer(team["editor"]) | {"If-Match": etag},
+    )
+    assert revert.status_code == 202, revert.text  # a wider version: governed
+    assert revert.json()["policy"]["direction"] == "expansion"

@@ -210,6 +210,10 @@ def _print_config(args: argparse.Namespace, config: dict[str, Any]) -> None:
         f"flag {args.key} in {args.env}: {state}, default {serve_text(config.get('default'))}, "
         f"version {config.get('version')}"
     )
+    policy = config.get("policy")
+    if isinstance(policy, dict) and policy.get("direction") in ("reduction", "expansion"):
+        how = "applied at once" if policy["direction"] == "reduction" else "allowed directly"
+        print(f"  {policy['direction']}: {how} ({policy.get('rule')})")
 
 
 # --- reads --------------------------------------------------------------------------------

@@ -748,7 +748,7 @@ def _apply_config(
     )
     snapshots.bump(tx, [env.id], flag_keys=[row.key], current=[env.snapshot_version])
     checked.remember(tx)
-    return {
+    applied = {
         "environment": env.key,
         "version": version,
         "updated_at": tx.now,
@@ -756,6 +756,10 @@ def _apply_config(
         **config,
         "flag": row.key,
     }
+    policy = evidence.get("policy")
+    if policy:  # what the policy decided: a reduction applied at once, or an allowed expansion
+        applied["policy"] = {k: policy[k] for k in ("outcome", "direction", "rule") if k in policy}
+    return applied
 
 
 def update_flag_config(
