@@ -480,3 +480,31 @@ def test_a_percentage_reduction_and_a_revert_say_whether_they_reduced_or_expande
     )
     assert revert.status_code == 202, revert.text  # a wider version: governed
     assert revert.json()["policy"]["direction"] == "expansion"
+
+
+def test_a_kill_everywhere_by_someone_who_may_not_edit_everywhere_kills_nothing(
+    client: TestClient, team: dict[str, str], services: Services
+) -> None:
+    dev_only = add_principal(
+        services, "dee", [("shop", "viewer"), ("shop", "editor", "development")]
+    )
+    body = {"all_environments": True, "reason": "stop"}
+    refused = _post(client, f"{P}/flags/agent/kill", body, dev_only)
+    assert refused.status_code == 403, refused.text
+    assert _eval(client, env="development")[1] == "FALLTHROUGH"
+    assert _eval(client)[1] == "FALLTHROUGH"
+
+
+def test_ending_an_incident_lifts_its_mark_from_an_archived_behavior_too(
+    client: TestClient, team: dict[str, str]
+) -> None:
+    incident = _start(client, tags=["ui"]).json()
+    assert incident["covered"] == ["banner"]
+    flag = client.get(f"{P}/flags/banner")
+    archive = {"archived": True, "reason": "gone"}
+    archived = client.patch(
+        f"{P}/flags/banner", json=archive, headers={"If-Match": flag.headers["ETag"]}
+    )
+    assert archived.status_code == 200, archived.text
+    _post(client, f"{P}/incidents/{incident['id']}/end", {"reason": "over"})
+    assert "incidents" not in client.get(_config("banner")).json()

@@ -49,9 +49,16 @@ def _reason(reason: str, what: str) -> None:
 
 
 def _in_scope(
-    tx: Transaction, environment_id: int, project_id: int, scope: IncidentScope
+    tx: Transaction,
+    environment_id: int,
+    project_id: int,
+    scope: IncidentScope,
+    *,
+    archived: bool = False,
 ) -> list[Row[Any]]:
-    rows = tx.conn.execute(
+    """The behaviors (with their configuration there) the scope covers; ``archived``: the
+    archived ones too (an incident's end lifts its mark from them as well)."""
+    query = (
         select(
             flags.c.id,
             flags.c.key,
@@ -63,13 +70,12 @@ def _in_scope(
             flag_configs.c.config,
         )
         .join(flag_configs, flag_configs.c.flag_id == flags.c.id)
-        .where(
-            flags.c.project_id == project_id,
-            flags.c.archived.is_(False),
-            flag_configs.c.environment_id == environment_id,
-        )
+        .where(flags.c.project_id == project_id, flag_configs.c.environment_id == environment_id)
         .order_by(flags.c.key)
-    ).all()
+    )
+    if not archived:
+        query = query.where(flags.c.archived.is_(False))
+    rows = tx.conn.execute(query).all()
     return [
         cast("Row[Any]", r)
         for r in rows
@@ -256,7 +262,7 @@ def end_incident(
         label = str(incident_id)
         covered = [
             r
-            for r in _in_scope(tx, env.id, project.id, IncidentScope())
+            for r in _in_scope(tx, env.id, project.id, IncidentScope(), archived=True)
             if label in ((r.config or {}).get("incidents") or [])
         ]
         verdict = _decide(tx, env, project, covered, label, adding=False)

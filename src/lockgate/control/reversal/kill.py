@@ -68,8 +68,16 @@ def kill(
         raise InvalidInput(
             "name the environments", [FieldProblem("environments", "one environment at least")]
         )
+    env_keys = list(dict.fromkeys(env_keys))
+    for env_key in env_keys:
+        # Every environment is checked (it exists, the caller may write there) before any
+        # is killed: a kill in "all" environments never stops half way for lack of a role.
+        flag_use.update_flag_config(
+            svc, caller, project_key, key, env_key, {"killed": True}, None, reason,
+            AuditAction.FLAG_KILLED, plan=True,
+        )  # fmt: skip
     results = []
-    for env_key in dict.fromkeys(env_keys):
+    for env_key in env_keys:
         before = flag_use.get_flag_config(svc, caller, project_key, key, env_key)
         # Written (and authorized) even when already killed: then nothing changes.
         after = flag_use.update_flag_config(
