@@ -155,6 +155,7 @@ def lift_exclusion(
     status_code=201,
     summary="Start an incident: behaviors in scope fall back, expansions freeze",
     description="dry_run lists what would fall back and changes nothing (200).",
+    responses={200: {"description": "dry_run: what would fall back; nothing changed"}},
 )
 def start_incident(
     project: str, body: IncidentStart, services: ServicesDep, caller: CallerDep, response: Response
