@@ -182,13 +182,9 @@ class Transaction:
         """Run ``callback`` once this transaction has committed (never if it rolls back)."""
         self.committed.append(callback)
 
-    def record(self, caller: Caller, draft_fields: dict[str, Any]) -> audit.AuditEntry:
-        """Append an audit entry for this change (same transaction as the change).
-
-        The action must be one of the catalog (:class:`lockgate.policy.changes.AuditAction`).
-        """
+    def _draft(self, caller: Caller, draft_fields: dict[str, Any]) -> audit.AuditDraft:
         AuditAction(draft_fields["action"])  # refuses a name outside the catalog
-        draft = audit.AuditDraft(
+        return audit.AuditDraft(
             actor_type=caller.actor_type,
             actor_id=caller.actor_id,
             actor_name=caller.actor_name,
@@ -196,6 +192,33 @@ class Transaction:
             request_id=caller.request_id,
             **draft_fields,
         )
+
+    def record_with_next_write(
+        self, caller: Caller, draft_fields: dict[str, Any]
+    ) -> tuple[audit.AuditEntry, dict[str, Any] | None]:
+        """The audit entry for this change, to be written by the caller's next statement.
+
+        On PostgreSQL (with no checkpoint due at this entry) the entry is only prepared:
+        the caller must execute :func:`lockgate.store.audit.pg_entry_ctes` with the
+        parameters returned, in this transaction, before anything reads the audit log.
+        Elsewhere it is appended now, as :meth:`record` does, and ``None`` is returned.
+        """
+        every = self.services.checkpoint_every
+        if self.conn.dialect.name != "postgresql" or self._audit_head is None:
+            return self.record(caller, draft_fields), None
+        entry = audit.prepare(self._draft(caller, draft_fields), self.now, self._audit_head)
+        if self.services.signer is not None and every > 0 and entry.seq % every == 0:
+            return self.record(caller, draft_fields), None  # a checkpoint reads the chain
+        self._audit_head = (entry.seq, entry.hash)
+        self.entries.append(entry)
+        return entry, audit.pg_entry_params(entry)
+
+    def record(self, caller: Caller, draft_fields: dict[str, Any]) -> audit.AuditEntry:
+        """Append an audit entry for this change (same transaction as the change).
+
+        The action must be one of the catalog (:class:`lockgate.policy.changes.AuditAction`).
+        """
+        draft = self._draft(caller, draft_fields)
         entry = audit.append(self.conn, draft, self.now, self._audit_head)
         self._audit_head = (entry.seq, entry.hash)
         self.entries.append(entry)

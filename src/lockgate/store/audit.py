@@ -97,8 +97,25 @@ def append(
     transaction, which holds the write lock; read (and locked) here otherwise.
     """
     if head is None:
-        row = conn.execute(_READ_HEAD).one()
-        head = (row.seq, row.hash)
+        head = read_head(conn)
+    entry = prepare(draft, now, head)
+    if conn.dialect.name == "postgresql":
+        # One round trip on the write path (the write lock is held meanwhile).
+        conn.execute(_INSERT_ENTRY_MOVING_HEAD, pg_entry_params(entry))
+    else:
+        conn.execute(_INSERT_ENTRY, entry.to_dict())
+        conn.execute(_MOVE_HEAD, {"new_seq": entry.seq, "new_hash": entry.hash})
+    return entry
+
+
+def read_head(conn: Connection) -> tuple[int, str]:
+    """The chain's end (seq, hash), locked for this transaction."""
+    row = conn.execute(_READ_HEAD).one()
+    return int(row.seq), str(row.hash)
+
+
+def prepare(draft: AuditDraft, now: str, head: tuple[int, str]) -> AuditEntry:
+    """The entry that appending ``draft`` after ``head`` makes (no I/O)."""
     head_seq, head_hash = head
     fields: dict[str, Any] = {
         **{name: getattr(draft, name) for name in _DRAFT_FIELDS},
@@ -107,16 +124,18 @@ def append(
         "changes": json_changes(draft.before, draft.after),
     }
     digest = entry_hash(head_hash, fields)
-    entry = AuditEntry(seq=head_seq + 1, prev_hash=head_hash, hash=digest, **fields)
-    moved = {"new_seq": entry.seq, "new_hash": digest}
-    if conn.dialect.name == "postgresql":
-        # One round trip on the write path (the write lock is held meanwhile).
-        entry_values = {f"entry_{name}": value for name, value in entry.to_dict().items()}
-        conn.execute(_INSERT_ENTRY_MOVING_HEAD, entry_values | moved)
-    else:
-        conn.execute(_INSERT_ENTRY, entry.to_dict())
-        conn.execute(_MOVE_HEAD, moved)
-    return entry
+    return AuditEntry(seq=head_seq + 1, prev_hash=head_hash, hash=digest, **fields)
+
+
+def pg_entry_ctes() -> list[Any]:
+    """PostgreSQL: the entry's insert and the head's move, as CTEs for a caller's statement
+    (parameters: :func:`pg_entry_params`)."""
+    return [_MOVE_HEAD.cte("moved_head"), _INSERT_NAMED_ENTRY.cte("appended")]
+
+
+def pg_entry_params(entry: AuditEntry) -> dict[str, Any]:
+    named = {f"entry_{name}": value for name, value in entry.to_dict().items()}
+    return named | {"new_seq": entry.seq, "new_hash": entry.hash}
 
 
 # Statements built once: executed with parameters, they compile once per dialect.
@@ -131,13 +150,10 @@ _MOVE_HEAD = (
 )
 # PostgreSQL: the entry and the head's move in one statement (a data-modifying CTE).
 # Its parameters are named apart from the head's columns, which an update would take as SET.
-_INSERT_ENTRY_MOVING_HEAD = (
-    insert(audit_log)
-    .values(
-        {name: bindparam(f"entry_{name}", type_=audit_log.c[name].type) for name in _ENTRY_FIELDS}
-    )
-    .add_cte(_MOVE_HEAD.cte("moved_head"))
+_INSERT_NAMED_ENTRY = insert(audit_log).values(
+    {name: bindparam(f"entry_{name}", type_=audit_log.c[name].type) for name in _ENTRY_FIELDS}
 )
+_INSERT_ENTRY_MOVING_HEAD = _INSERT_NAMED_ENTRY.add_cte(_MOVE_HEAD.cte("moved_head"))
 
 
 def read_entries(

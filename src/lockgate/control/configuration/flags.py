@@ -26,6 +26,7 @@ from lockgate.policy.access import Action
 from lockgate.policy.changes import AuditAction, Change, ObjectType
 from lockgate.policy.classify import Classification, Direction, classify_snapshots, most_severe
 from lockgate.policy.postures import Verdict
+from lockgate.store import audit
 from lockgate.store.tables import (
     audit_head,
     environments,
@@ -292,48 +293,51 @@ def write_config(
         )
     elif tx.conn.dialect.name == "postgresql":
         # One round trip on the write path: the configuration and its version row.
-        tx.conn.execute(
-            _UPDATE_CONFIG_RECORDING_VERSION,
-            {f"v_{name}": value for name, value in stored.items()} | {"config_id": config_id},
-        )
+        tx.conn.execute(_UPDATE_CONFIG_RECORDING_VERSION, _version_params(stored, config_id))
         return
     else:
         tx.conn.execute(_UPDATE_CONFIG, {"config_id": config_id, **values})
     tx.conn.execute(_INSERT_VERSION, stored)
 
 
+def _version_params(stored: dict[str, Any], config_id: int) -> dict[str, Any]:
+    return {f"v_{name}": value for name, value in stored.items()} | {"config_id": config_id}
+
+
 # Built once and executed with parameters: the hot write path compiles them once.
 _UPDATE_CONFIG = update(flag_configs).where(flag_configs.c.id == bindparam("config_id"))
 _INSERT_VERSION = insert(flag_config_versions)
 # PostgreSQL: both in one statement (a data-modifying CTE).
-_UPDATE_CONFIG_RECORDING_VERSION = (
-    insert(flag_config_versions)
+_VERSION_FIELDS = (
+    "flag_id", "environment_id", "version", "config", "created_at", "created_by", "reason",
+    "audit_seq",
+)  # fmt: skip
+_INSERT_NAMED_VERSION = insert(flag_config_versions).values(
+    {
+        name: bindparam(f"v_{name}", type_=flag_config_versions.c[name].type)
+        for name in _VERSION_FIELDS
+    }
+)
+_UPDATE_NAMED_CONFIG = (
+    update(flag_configs)
+    .where(flag_configs.c.id == bindparam("config_id"))
     .values(
-        {
-            name: bindparam(f"v_{name}", type_=flag_config_versions.c[name].type)
-            for name in (
-                "flag_id",
-                "environment_id",
-                "version",
-                "config",
-                "created_at",
-                "created_by",
-                "reason",
-                "audit_seq",
-            )
-        }
+        version=bindparam("v_version"),
+        config=bindparam("v_config", type_=flag_configs.c.config.type),
+        updated_at=bindparam("v_created_at"),
+        updated_by=bindparam("v_created_by"),
     )
-    .add_cte(
-        update(flag_configs)
-        .where(flag_configs.c.id == bindparam("config_id"))
-        .values(
-            version=bindparam("v_version"),
-            config=bindparam("v_config", type_=flag_configs.c.config.type),
-            updated_at=bindparam("v_created_at"),
-            updated_by=bindparam("v_created_by"),
-        )
-        .cte("configured")
-    )
+)
+# PostgreSQL: the configuration and its version row in one statement (a data-modifying CTE).
+_UPDATE_CONFIG_RECORDING_VERSION = _INSERT_NAMED_VERSION.add_cte(
+    _UPDATE_NAMED_CONFIG.cte("configured")
+)
+# PostgreSQL, the direct write path: the audit entry, the configuration, its version row and
+# the environment's new snapshot version (with the notification), all in one statement.
+_PG_APPLY_CONFIG = snapshots.pg_bump_statement(
+    *audit.pg_entry_ctes(),
+    _UPDATE_NAMED_CONFIG.cte("configured"),
+    _INSERT_NAMED_VERSION.cte("versioned"),
 )
 
 
@@ -727,7 +731,7 @@ def _apply_config(
     row, env, cfg = target.flag, target.environment, target.config
     version = cfg.version + 1
     config = _config_of(change)
-    entry = tx.record(
+    entry, entry_params = tx.record_with_next_write(
         caller,
         {
             "action": change.action.value,
@@ -743,10 +747,19 @@ def _apply_config(
             "refs": dict(change.refs),
         },
     )
-    write_config(
-        tx, row.id, env.id, version, config, caller.actor_name, change.reason, entry.seq, cfg.id
-    )
-    snapshots.bump(tx, [env.id], flag_keys=[row.key], current=[env.snapshot_version])
+    if entry_params is None:
+        write_config(
+            tx, row.id, env.id, version, config, caller.actor_name, change.reason, entry.seq, cfg.id
+        )
+        snapshots.bump(tx, [env.id], flag_keys=[row.key], current=[env.snapshot_version])
+    else:  # PostgreSQL: everything in one statement, one round trip under the write lock
+        stored = {
+            "flag_id": row.id, "environment_id": env.id, "version": version, "config": config,
+            "created_at": tx.now, "created_by": caller.actor_name, "reason": change.reason,
+            "audit_seq": entry.seq,
+        }  # fmt: skip
+        bumped = snapshots.bump_with_next_write(tx, env.id, env.snapshot_version, [row.key])
+        tx.conn.execute(_PG_APPLY_CONFIG, entry_params | _version_params(stored, cfg.id) | bumped)
     checked.remember(tx)
     applied = {
         "environment": env.key,

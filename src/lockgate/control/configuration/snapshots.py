@@ -215,11 +215,47 @@ _RECORD_CHANGE = insert(environment_changes).values(
     created_at=bindparam("changed_at"),
 )
 # PostgreSQL: both writes and the notification in one statement (data-modifying CTEs).
-_PG_BUMP = (
-    select(func.pg_notify(bindparam("channel"), bindparam("payload")))
-    .add_cte(_SET_VERSION.cte("bumped"))
-    .add_cte(_RECORD_CHANGE.cte("recorded"))
-)
+_PG_NOTIFY = select(func.pg_notify(bindparam("channel"), bindparam("payload")))
+_PG_BUMP = _PG_NOTIFY.add_cte(_SET_VERSION.cte("bumped")).add_cte(_RECORD_CHANGE.cte("recorded"))
+
+
+def pg_bump_statement(*ctes: Any) -> Any:
+    """PostgreSQL: one statement that runs ``ctes`` (data-modifying CTEs of the caller's,
+    parameters named apart) and bumps one environment, notifying every replica — the
+    parameters of the bump come from :func:`bump_with_next_write`."""
+    statement = _PG_NOTIFY
+    for cte in (*ctes, _SET_VERSION.cte("bumped"), _RECORD_CHANGE.cte("recorded")):
+        statement = statement.add_cte(cte)
+    return statement
+
+
+def bump_with_next_write(
+    tx: Transaction, environment_id: int, current: int, flag_keys: Sequence[str]
+) -> dict[str, Any]:
+    """:func:`bump` of one environment, to be written by the caller's statement made with
+    :func:`pg_bump_statement` (PostgreSQL only): its parameters."""
+    version = current + 1
+    tx.events.append(ChangeEvent((environment_id,), (version,), tuple(sorted(set(flag_keys)))))
+    return _bump_params(tx, environment_id, version, flag_keys, ()) | {
+        "channel": CHANGE_CHANNEL,
+        "payload": f"{environment_id}:{version}",
+    }
+
+
+def _bump_params(
+    tx: Transaction,
+    environment_id: int,
+    version: int,
+    flag_keys: Sequence[str],
+    segment_keys: Sequence[str],
+) -> dict[str, Any]:
+    return {
+        "env_id": environment_id,
+        "new_version": version,
+        "changed_flags": sorted(set(flag_keys)),
+        "changed_segments": sorted(set(segment_keys)),
+        "changed_at": tx.now,
+    }
 
 
 def bump(
@@ -248,13 +284,7 @@ def bump(
                 ).scalar_one()
                 + 1
             )
-        recorded = {
-            "env_id": environment_id,
-            "new_version": version,
-            "changed_flags": sorted(set(flag_keys)),
-            "changed_segments": sorted(set(segment_keys)),
-            "changed_at": tx.now,
-        }
+        recorded = _bump_params(tx, environment_id, version, flag_keys, segment_keys)
         if tx.conn.dialect.name == "postgresql":
             # One round trip: the new version, its record and the notification, which
             # reaches every replica's listener when (and only if) this transaction commits.
