@@ -215,9 +215,15 @@ def test_flags_on_off_need_a_reason_and_raise_the_version(cli: Cli, project: str
         "  reason: required for changes to high-risk behaviors",
     ]
     on = cli("flags", "on", project, "agent", "--env", "production", "--reason", "internal first")
-    assert (on.code, on.out) == (0, "flag agent in production: ON, default off, version 2\n")
+    assert (on.code, on.out.splitlines()[0]) == (
+        0,
+        "flag agent in production: ON, default off, version 2",
+    )
     off = cli("flags", "off", project, "agent", "--env", "production", "--reason", "pause")
-    assert off.out == "flag agent in production: OFF, default off, version 3\n"
+    assert off.out.splitlines() == [
+        "flag agent in production: OFF, default off, version 3",
+        "  reduction: applied at once (reduction-immediate)",
+    ]
     production = cli("flags", "show", project, "agent", "--json").json["environments"]["production"]
     assert (production["on"], production["version"]) == (False, 3)
 
@@ -284,7 +290,10 @@ def test_serve_history_and_revert(cli: Cli, api: ApiClient, project: str) -> Non
     env = ["--env", "staging"]
     assert cli("flags", "on", project, "agent", *env, "--reason", "go").code == 0
     served = cli("flags", "serve", project, "agent", *env, "--variation", "full", "--reason", "all")
-    assert served.out == "flag agent in staging: ON, default full, version 3\n"
+    assert served.out.splitlines() == [
+        "flag agent in staging: ON, default full, version 3",
+        "  expansion: allowed directly (posture: direct)",
+    ]
     history = table(cli("flags", "history", project, "agent", *env).out)
     assert history[0] == ["VERSION", "WHEN", "BY", "ON", "DEFAULT", "REASON"]
     assert [(row[0], row[2], row[3], row[4], row[5]) for row in history[1:]] == [
@@ -293,7 +302,10 @@ def test_serve_history_and_revert(cli: Cli, api: ApiClient, project: str) -> Non
         ("1", "admin", "no", "off", "new agent"),
     ]
     reverted = cli("flags", "revert", project, "agent", *env, "--to", "2", "--reason", "undo")
-    assert reverted.out == "flag agent in staging: ON, default off, version 4\n"
+    assert reverted.out.splitlines() == [
+        "flag agent in staging: ON, default off, version 4",
+        "  reduction: applied at once (reduction-immediate)",
+    ]
     config = api.get(config_path(project, "staging")).body
     assert (config["on"], config["default"], config["version"]) == (True, {"variation": "off"}, 4)
     missing = cli("flags", "revert", project, "agent", *env, "--to", "99", "--reason", "x")

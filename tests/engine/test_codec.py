@@ -91,6 +91,19 @@ def normal_flag(raw: JSON) -> JSON:
     }
     if raw.get("salt") is not None:
         out["salt"] = raw["salt"]
+    if raw.get("killed"):
+        out["killed"] = True
+    if raw.get("incidents"):
+        out["incidents"] = raw["incidents"]
+    if raw.get("exclusions"):
+        out["exclusions"] = [
+            {
+                "id": x["id"],
+                "clauses": [_normal_clause(c) for c in x["clauses"]],
+                **({"description": x["description"]} if "description" in x else {}),
+            }
+            for x in raw["exclusions"]
+        ]
     out.update({k: raw[k] for k in _FLAG_META if k in raw})
     return out
 
