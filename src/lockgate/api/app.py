@@ -26,6 +26,7 @@ from lockgate.api.routes import (
     members,
     ofrep,
     projects,
+    runtime_approvals,
     sdk,
     sdk_keys,
     segments,
@@ -52,6 +53,7 @@ ROUTERS = [
     flags.router,
     segments.router,
     approvals.router,
+    runtime_approvals.router,
     audit.router,
     evaluate.router,
     auth.router,
@@ -97,7 +99,10 @@ def _lifespan(settings: Settings, services: Services) -> object:
         listener = None
         if not services.database.is_sqlite:
             listener = ChangeListener(
-                services.database.url, on_change=hub.notify, on_resync=hub.request_resync
+                services.database.url,
+                on_change=hub.notify,
+                on_resync=hub.request_resync,
+                on_approval=hub.approvals.notify,
             )
             listener.start()
         jobs = BackgroundJobs(
