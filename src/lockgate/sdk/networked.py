@@ -7,10 +7,13 @@ sync thread (docs/delivery.md). Evaluation stays local and never waits on the ne
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import logging
 import ssl
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -18,6 +21,7 @@ from typing import Any
 
 import lockgate
 from lockgate.engine import EvaluationDetail, FlagKind, Snapshot, SnapshotError
+from lockgate.sdk.approvals import ApprovalDecision, ApprovalHandle, request_body
 from lockgate.sdk.backoff import BackoffPolicy
 from lockgate.sdk.backup import BackupWriter, read_backup
 from lockgate.sdk.client import Context, LockgateClient, _not_ready
@@ -32,6 +36,9 @@ __all__ = ["EVENTS_PATH", "SDK_NAME", "Client", "SyncTuning"]
 SDK_NAME = "lockgate-python"
 EVENTS_PATH = "/sdk/v1/events"
 HEARTBEAT_INTERVAL = 15.0
+APPROVAL_THREADS = 64
+"""Worker threads of one client for the ``async`` approval methods (each waits on one
+request); more concurrent waits queue for a thread."""
 """The server's heartbeat period; silence for three of them means the stream is dead."""
 
 
@@ -87,6 +94,7 @@ class Client(LockgateClient):
         proxy: str | None = None,
         ca_bundle: str | Path | None = None,
         tuning: SyncTuning | None = None,
+        private_attributes: Iterable[str] = (),
     ) -> None:
         super().__init__()
         if not sdk_key:
@@ -97,6 +105,10 @@ class Client(LockgateClient):
         self._states = StateTracker(self._log)
         self._close_lock = threading.Lock()
         self._closed = False
+        self.private_attributes: frozenset[str] = frozenset(private_attributes)
+        """Context attributes whose values never leave the process in approval requests
+        (sent as names only); each request may name more."""
+        self._approval_pool: ThreadPoolExecutor | None = None
         self._transport = HttpTransport(
             base_url,
             sdk_key,
@@ -193,6 +205,10 @@ class Client(LockgateClient):
             self._reporter.close(timeout)
         if self._backup is not None:
             self._backup.close(timeout)
+        with self._close_lock:
+            pool, self._approval_pool = self._approval_pool, None
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
 
     def __enter__(self) -> Client:
         return self
@@ -243,6 +259,101 @@ class Client(LockgateClient):
         )
         self._record(key, detail)
         return detail
+
+    # -- runtime action approvals -------------------------------------------------------
+
+    def start_approval(
+        self,
+        behavior: str,
+        action: str,
+        context: Context,
+        summary: str,
+        *,
+        timeout: float = 300.0,
+        idempotency_key: str | None = None,
+        private_attributes: Iterable[str] = (),
+    ) -> ApprovalHandle:
+        """Ask people before ``action`` and return at once with a handle to wait on, poll
+        or withdraw (see :meth:`request_approval`). Tries once to reach the server; the
+        handle retries, with the same idempotency key, while it waits."""
+        body = request_body(
+            behavior,
+            action,
+            context,
+            summary,
+            timeout=timeout,
+            idempotency_key=idempotency_key,
+            private_attributes=self.private_attributes.union(private_attributes),
+        )
+        handle = ApprovalHandle(
+            self._transport, body=body, timeout=timeout, executor=self._approval_executor
+        )
+        handle.poll()
+        return handle
+
+    def request_approval(
+        self,
+        behavior: str,
+        action: str,
+        context: Context,
+        summary: str,
+        *,
+        timeout: float = 300.0,
+        idempotency_key: str | None = None,
+        private_attributes: Iterable[str] = (),
+    ) -> ApprovalDecision:
+        """Ask people whether this application may take ``action`` for ``context``; block
+        until they decide or ``timeout`` seconds pass.
+
+        Returns an :class:`~lockgate.sdk.approvals.ApprovalDecision`: ``approved`` (the only
+        outcome that allows the action), ``denied``, ``timed_out``, ``withdrawn`` or
+        ``error``, with a reason. Never raises for network trouble. ``summary`` is what the
+        approvers read; the values of ``private_attributes`` (and of the client's) never
+        leave the process. Pass the same ``idempotency_key`` when retrying a request
+        yourself (e.g. after a restart): the approvers are not asked twice.
+        """
+        return self.start_approval(
+            behavior,
+            action,
+            context,
+            summary,
+            timeout=timeout,
+            idempotency_key=idempotency_key,
+            private_attributes=private_attributes,
+        ).wait()
+
+    async def request_approval_async(
+        self,
+        behavior: str,
+        action: str,
+        context: Context,
+        summary: str,
+        *,
+        timeout: float = 300.0,
+        idempotency_key: str | None = None,
+        private_attributes: Iterable[str] = (),
+    ) -> ApprovalDecision:
+        """:meth:`request_approval` for ``asyncio`` code (the wait runs in a worker thread
+        of this client, up to ``APPROVAL_THREADS`` at a time)."""
+        call = functools.partial(
+            self.request_approval,
+            behavior,
+            action,
+            context,
+            summary,
+            timeout=timeout,
+            idempotency_key=idempotency_key,
+            private_attributes=private_attributes,
+        )
+        return await asyncio.get_running_loop().run_in_executor(self._approval_executor(), call)
+
+    def _approval_executor(self) -> ThreadPoolExecutor:
+        with self._close_lock:
+            if self._approval_pool is None:
+                self._approval_pool = ThreadPoolExecutor(
+                    APPROVAL_THREADS, thread_name_prefix="lockgate-approval"
+                )
+            return self._approval_pool
 
     def _send_counts(self, payload: dict[str, Any], timeout: float) -> bool:
         try:
