@@ -20,6 +20,7 @@ HTTP_GROUPS = (
     "flags",
     "segments",
     "approvals",
+    "runtime-approvals",
     "users",
     "members",
     "tokens",

@@ -13,6 +13,7 @@ from lockgate.cli import (
     flags_cmds,
     identity_cmds,
     projects_cmds,
+    runtime_approvals_cmds,
     segments_cmds,
     server_cmds,
     snapshot_cmds,
@@ -29,6 +30,7 @@ COMMAND_GROUPS = [
     flags_cmds,
     segments_cmds,
     approvals_cmds,
+    runtime_approvals_cmds,
     identity_cmds,
 ]
 
