@@ -7,9 +7,11 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import update
 
 from lockgate.control.base import Services, utc_now
 from lockgate.control.jobs import BackgroundJobs, standard_jobs
+from lockgate.store.tables import projects
 from lockgate.store.verify import verify_database
 from tests.api.helpers import add_principal, add_token, bearer
 
@@ -316,3 +318,25 @@ def test_bad_queries_and_ids_are_4xx(client: TestClient, world: dict[str, Any]) 
     assert client.post("/api/v1/runtime-approvals/999/approve", json={}).status_code == 404
     r = client.post("/api/v1/runtime-approvals/1/approve", json={"comment": 5})
     assert r.status_code == 422
+
+
+def test_a_deny_posture_denies_at_once(
+    client: TestClient, world: dict[str, Any], services: Services
+) -> None:
+    with services.database.write() as conn:  # as an approved posture change would leave it
+        conn.execute(
+            update(projects)
+            .where(projects.c.key == "shop")
+            .values(posture={"high": {"approvals": {"protected": "deny"}}})
+        )
+    asked = ask(client, world)
+    assert asked.status_code == 201, asked.text
+    body = asked.json()
+    assert body["state"] == "denied"
+    assert body["reason"] == "posture.high.approvals.protected = deny"
+    entries = audit_of(client, body["id"])
+    assert [e["action"] for e in entries] == [
+        "runtime_approval:requested",
+        "runtime_approval:denied",
+    ]
+    assert entries[1]["actor_name"] == "runtime-approval-policy"
