@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 from typing import Any
 
@@ -10,6 +11,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import update
 
 from lockgate.control.base import Services, utc_now
+from lockgate.control.governance import runtime
+from lockgate.control.identity.sdk_keys import SdkKeyPrincipal, authenticate_sdk_key
 from lockgate.control.jobs import BackgroundJobs, standard_jobs
 from lockgate.store.tables import projects
 from lockgate.store.verify import verify_database
@@ -340,3 +343,44 @@ def test_a_deny_posture_denies_at_once(
         "runtime_approval:denied",
     ]
     assert entries[1]["actor_name"] == "runtime-approval-policy"
+
+
+def test_concurrent_retries_with_one_idempotency_key_make_one_request(
+    client: TestClient, world: dict[str, Any], services: Services
+) -> None:
+    """A client that times out and retries while its first request is still in flight."""
+    key = services_key(client, world)
+    draft = runtime.ApprovalDraft(
+        behavior="refunds",
+        action="refund",
+        summary="refund order 1042",
+        context={"key": "user-42"},
+        timeout_seconds=600,
+        idempotency_key="order-1042",
+    )
+    barrier = threading.Barrier(4)
+    answers: list[tuple[int, bool]] = []
+
+    def retry() -> None:
+        barrier.wait()
+        view, created = runtime.request_approval(services, key, "req", draft)
+        answers.append((view["id"], created))
+
+    threads = [threading.Thread(target=retry) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert len(answers) == 4
+    assert len({approval_id for approval_id, _ in answers}) == 1
+    assert sum(created for _, created in answers) == 1
+    listed = client.get("/api/v1/projects/shop/runtime-approvals").json()
+    assert listed["total"] == 1
+
+
+def services_key(client: TestClient, world: dict[str, Any]) -> SdkKeyPrincipal:
+    """The principal of the world's server key, as the delivery layer authenticates it."""
+    services: Services = client.app.state.services  # type: ignore[attr-defined]
+    value = world["key"]["Authorization"].removeprefix("Bearer ")
+    with services.view() as conn:
+        return authenticate_sdk_key(conn, value, services.now())
