@@ -220,3 +220,28 @@ def test_many_waiting_applications_are_all_told(live: Live, client: Client) -> N
     for i, (thread, out) in enumerate(threads):
         thread.join(20)
         assert out[0].approved is bool(i % 2)
+
+
+@pytest.mark.postgres
+def test_a_decision_on_one_replica_reaches_an_sdk_waiting_on_another(
+    tmp_path: Path, pg_database: str
+) -> None:
+    with (
+        lockgate_server(tmp_path / "one", database_url=pg_database, name="one") as one,
+        lockgate_server(tmp_path / "two", database_url=pg_database, name="two") as two,
+    ):
+        live = Live(one)
+        try:
+            behavior = live.behavior()
+            with Client(live.key, two.url, events=False, start=False) as sdk:
+                handle = sdk.start_approval(behavior, "refund", CONTEXT, "elsewhere", timeout=60)
+                assert handle.id is not None
+                thread, out = in_thread(lambda: (handle.wait(), time.monotonic()))
+                time.sleep(0.5)  # waiting in a long poll on replica two
+                decided_at = live.decide(handle.id, "approve")  # through replica one
+                thread.join(20)
+            decision, seen_at = out[0]
+            assert decision.approved
+            assert seen_at - decided_at < 1.0  # NOTIFY, not the end of the long poll
+        finally:
+            live.admin.close()
