@@ -234,7 +234,6 @@ class ApprovalHandle:
         if wait > 0:
             path += f"?wait={wait:.3f}"
         response = self._transport.request("GET", path, timeout=wait + _READ_SLACK)
-        self._backoff.reset()
         return self._seen(json.loads(response.body))
 
     def _follow(self, until: float) -> ApprovalDecision | None:
@@ -250,19 +249,33 @@ class ApprovalHandle:
                 continue
             if left <= 0:
                 return None
-            try:
-                decided = self._read(min(LONG_POLL, left))
-            except KeyRejectedError as exc:
-                return self._settle(self._error(f"the server refused the SDK key: {_problem(exc)}"))
-            except HttpError as exc:
-                if exc.status < 500 and exc.status not in (408, 429):
-                    return self._settle(self._error(_problem(exc)))
-                self._pause(until)
-            except (*TransportError, ValueError):
+            decided = self._poll_once(min(LONG_POLL, left), until)
+            if decided is not None:
+                return decided
+
+    def _poll_once(self, asked: float, until: float) -> ApprovalDecision | None:
+        """One long poll of up to ``asked`` seconds; after a failure (or a "pending" that
+        came back long before the wait was over: a server that is stopping, or a proxy),
+        a pause, so that waiting never becomes a tight loop. ``None`` if undecided."""
+        began = self._clock()
+        try:
+            decided = self._read(asked)
+        except KeyRejectedError as exc:
+            return self._settle(self._error(f"the server refused the SDK key: {_problem(exc)}"))
+        except HttpError as exc:
+            if exc.status < 500 and exc.status not in (408, 429):
+                return self._settle(self._error(_problem(exc)))
+            self._pause(until)
+        except (*TransportError, ValueError):
+            self._pause(until)
+        else:
+            if decided is not None:
+                return decided
+            if self._clock() - began < asked / 2:
                 self._pause(until)
             else:
-                if decided is not None:
-                    return decided
+                self._backoff.reset()
+        return None
 
     def _pause(self, until: float) -> None:
         time.sleep(max(0.0, min(self._backoff.next_delay(), until - self._clock())))
