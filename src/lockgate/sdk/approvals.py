@@ -23,6 +23,7 @@ request on the server, never a second question to the approvers.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import http.client
 import json
 import math
@@ -32,7 +33,7 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
 from lockgate.sdk.backoff import Backoff, BackoffPolicy
 from lockgate.sdk.transport import HttpError, HttpTransport, KeyRejectedError, TransportError
@@ -43,6 +44,7 @@ __all__ = [
     "ApprovalDecision",
     "ApprovalHandle",
     "ApprovalStatus",
+    "in_daemon_thread",
     "redact",
 ]
 
@@ -56,6 +58,7 @@ _READ_SLACK = 10.0
 _GRACE = 2.0
 """How long after the request's deadline the SDK still waits for the server to say so."""
 _RETRY = BackoffPolicy(initial=0.2, cap=5.0)
+_T = TypeVar("_T")
 
 
 class ApprovalStatus(StrEnum):
@@ -143,13 +146,11 @@ class ApprovalHandle:
         *,
         body: dict[str, Any],
         timeout: float,
-        executor: Callable[[], Any] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._transport = transport
         self._body = body
         self._clock = clock
-        self._executor = executor
         self.idempotency_key: str = body["idempotency_key"]
         self.timeout = timeout
         self.deadline = clock() + timeout
@@ -350,9 +351,33 @@ class ApprovalHandle:
         )
 
     async def wait_async(self) -> ApprovalDecision:
-        """:meth:`wait` for ``asyncio`` code: the wait runs in a worker thread."""
-        pool = self._executor() if self._executor is not None else None
-        return await asyncio.get_running_loop().run_in_executor(pool, self.wait)
+        """:meth:`wait` for ``asyncio`` code: the wait runs in a daemon thread of its own."""
+        return await in_daemon_thread(self.wait)
+
+
+async def in_daemon_thread(call: Callable[[], _T]) -> _T:
+    """``call()`` in a new daemon thread, awaited: the event loop never blocks, and a wait
+    still in progress never keeps the process from exiting (as an executor's would)."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[_T] = loop.create_future()
+
+    def deliver(outcome: Callable[[], None]) -> None:
+        if not future.done():  # the awaiting task may have been cancelled
+            outcome()
+
+    def run() -> None:
+        try:
+            result = call()
+        except BaseException as exc:
+            error = exc
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+                loop.call_soon_threadsafe(deliver, lambda: future.set_exception(error))
+        else:
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(deliver, lambda: future.set_result(result))
+
+    threading.Thread(target=run, name="lockgate-approval", daemon=True).start()
+    return await future
 
 
 def _describe(exc: BaseException) -> str:

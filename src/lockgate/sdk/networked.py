@@ -7,13 +7,11 @@ sync thread (docs/delivery.md). Evaluation stays local and never waits on the ne
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import logging
 import ssl
 import threading
 from collections.abc import Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -21,7 +19,12 @@ from typing import Any
 
 import lockgate
 from lockgate.engine import EvaluationDetail, FlagKind, Snapshot, SnapshotError
-from lockgate.sdk.approvals import ApprovalDecision, ApprovalHandle, request_body
+from lockgate.sdk.approvals import (
+    ApprovalDecision,
+    ApprovalHandle,
+    in_daemon_thread,
+    request_body,
+)
 from lockgate.sdk.backoff import BackoffPolicy
 from lockgate.sdk.backup import BackupWriter, read_backup
 from lockgate.sdk.client import Context, LockgateClient, _not_ready
@@ -36,9 +39,6 @@ __all__ = ["EVENTS_PATH", "SDK_NAME", "Client", "SyncTuning"]
 SDK_NAME = "lockgate-python"
 EVENTS_PATH = "/sdk/v1/events"
 HEARTBEAT_INTERVAL = 15.0
-APPROVAL_THREADS = 64
-"""Worker threads of one client for the ``async`` approval methods (each waits on one
-request); more concurrent waits queue for a thread."""
 """The server's heartbeat period; silence for three of them means the stream is dead."""
 
 
@@ -108,7 +108,6 @@ class Client(LockgateClient):
         self.private_attributes: frozenset[str] = frozenset(private_attributes)
         """Context attributes whose values never leave the process in approval requests
         (sent as names only); each request may name more."""
-        self._approval_pool: ThreadPoolExecutor | None = None
         self._transport = HttpTransport(
             base_url,
             sdk_key,
@@ -205,10 +204,6 @@ class Client(LockgateClient):
             self._reporter.close(timeout)
         if self._backup is not None:
             self._backup.close(timeout)
-        with self._close_lock:
-            pool, self._approval_pool = self._approval_pool, None
-        if pool is not None:
-            pool.shutdown(wait=False, cancel_futures=True)
 
     def __enter__(self) -> Client:
         return self
@@ -285,9 +280,7 @@ class Client(LockgateClient):
             idempotency_key=idempotency_key,
             private_attributes=self.private_attributes.union(private_attributes),
         )
-        handle = ApprovalHandle(
-            self._transport, body=body, timeout=timeout, executor=self._approval_executor
-        )
+        handle = ApprovalHandle(self._transport, body=body, timeout=timeout)
         handle.poll()
         return handle
 
@@ -333,8 +326,8 @@ class Client(LockgateClient):
         idempotency_key: str | None = None,
         private_attributes: Iterable[str] = (),
     ) -> ApprovalDecision:
-        """:meth:`request_approval` for ``asyncio`` code (the wait runs in a worker thread
-        of this client, up to ``APPROVAL_THREADS`` at a time)."""
+        """:meth:`request_approval` for ``asyncio`` code: the request and the wait run in
+        a daemon thread of their own, never on the event loop."""
         call = functools.partial(
             self.request_approval,
             behavior,
@@ -345,15 +338,7 @@ class Client(LockgateClient):
             idempotency_key=idempotency_key,
             private_attributes=private_attributes,
         )
-        return await asyncio.get_running_loop().run_in_executor(self._approval_executor(), call)
-
-    def _approval_executor(self) -> ThreadPoolExecutor:
-        with self._close_lock:
-            if self._approval_pool is None:
-                self._approval_pool = ThreadPoolExecutor(
-                    APPROVAL_THREADS, thread_name_prefix="lockgate-approval"
-                )
-            return self._approval_pool
+        return await in_daemon_thread(call)
 
     def _send_counts(self, payload: dict[str, Any], timeout: float) -> bool:
         try:
