@@ -83,6 +83,7 @@ def _hub(request: Request) -> DeliveryHub:
 @router.post(
     "/sdk/v1/approvals",
     status_code=201,
+    responses={200: {"description": "The request already made with this idempotency key"}},
     summary="Ask people before one action (server keys); 200 with the request already made "
     "for a known idempotency key",
 )
