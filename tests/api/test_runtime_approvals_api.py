@@ -384,3 +384,20 @@ def services_key(client: TestClient, world: dict[str, Any]) -> SdkKeyPrincipal:
     value = world["key"]["Authorization"].removeprefix("Bearer ")
     with services.view() as conn:
         return authenticate_sdk_key(conn, value, services.now())
+
+
+def test_the_request_records_what_the_behavior_served_that_context(
+    client: TestClient, world: dict[str, Any]
+) -> None:
+    body = {"key": "notes", "kind": "mode", "risk_tier": "low", "reason": "generated"}
+    assert client.post("/api/v1/projects/shop/flags", json=body).status_code == 201
+    path = "/api/v1/projects/shop/flags/notes/environments/production"
+    etag = client.get(path).headers["ETag"]
+    change = {"on": True, "default": {"variation": "approval_required"}, "reason": "ask first"}
+    r = client.patch(path, json=change, headers={"If-Match": etag})
+    assert r.status_code == 200, r.text  # a low-risk behavior: applied at once
+    asked = ask(client, world, behavior="notes").json()  # the first SDK call: a fresh snapshot
+    assert asked["served"]["variation"] == "approval_required"
+    assert asked["served"]["reason"] == "FALLTHROUGH"
+    requested = audit_of(client, asked["id"])[0]
+    assert requested["after"]["served"]["variation"] == "approval_required"

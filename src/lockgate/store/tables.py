@@ -400,6 +400,8 @@ runtime_approvals = Table(
     # The context as asked, private attributes removed (their names are kept apart).
     Column("context", JSON, nullable=False),
     Column("private_attributes", JSON, nullable=False),
+    # What the behavior served that context when it asked (variation, reason, rule id).
+    Column("served", JSON, nullable=True),
     # Scoped to the environment: a retried request with the same key is the same request.
     Column("idempotency_key", String(200), nullable=True),
     Column(

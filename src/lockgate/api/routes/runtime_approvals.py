@@ -15,8 +15,11 @@ from pydantic import Field, field_validator
 from lockgate.api.deps import CallerDep, ServicesDep
 from lockgate.api.schemas import Body, Key
 from lockgate.control.governance import runtime as use
+from lockgate.control.identity.sdk_keys import SdkKeyPrincipal
 from lockgate.delivery.auth import ServerKey
 from lockgate.delivery.hub import DeliveryHub
+from lockgate.delivery.remote import check, evaluate_one, run
+from lockgate.engine.budget import ContextLimits, LimitExceededError
 
 router = APIRouter(tags=["runtime approvals"])
 
@@ -91,6 +94,7 @@ async def request_approval(
     request: Request, body: ApprovalRequest, principal: ServerKey, response: Response
 ) -> dict[str, Any]:
     draft = use.ApprovalDraft(
+        served=await _served(request, principal, body.behavior, body.context),
         behavior=body.behavior,
         action=body.action,
         summary=body.summary,
@@ -106,6 +110,29 @@ async def request_approval(
     if not created:
         response.status_code = 200
     return view
+
+
+async def _served(
+    request: Request, principal: SdkKeyPrincipal, behavior: str, context: dict[str, Any]
+) -> dict[str, Any] | None:
+    """What ``behavior`` serves ``context`` now (evidence for the approvers), with the whole
+    context, private attributes included; ``None`` if the context is over the limits of
+    remote evaluation."""
+    state = await _hub(request).state(principal.environment_id)
+    limits: ContextLimits = request.app.state.context_limits
+    try:
+        units = check(state, principal, context, limits, behavior)
+    except LimitExceededError:
+        return None
+    detail = await run(units, lambda: evaluate_one(state, principal, behavior, context))
+    if detail.error_code is not None:
+        return None  # no such behavior here: the request is refused naming the field
+    return {
+        "variation": detail.variation,
+        "reason": detail.reason.value,
+        "rule_id": detail.rule_id,
+        "flag_version": detail.flag_version,
+    }
 
 
 def _seconds_left(view: dict[str, Any]) -> float:

@@ -104,6 +104,9 @@ class ApprovalDraft:
     timeout_seconds: int
     idempotency_key: str | None = None
     private_attributes: Sequence[str] = ()
+    served: Mapping[str, Any] | None = None
+    """What the behavior served the (whole) context as the server evaluated it on arrival:
+    variation, reason, rule id, flag version. ``None`` when it was not evaluated."""
 
 
 def redact(context: Mapping[str, Any], private: Sequence[str]) -> tuple[dict[str, Any], list[str]]:
@@ -163,6 +166,7 @@ def view(row: Row[Any], events: list[Row[Any]]) -> dict[str, Any]:
         "summary": row.summary,
         "context": row.context,
         "private_attributes": row.private_attributes,
+        "served": row.served,
         "idempotency_key": row.idempotency_key,
         "state": row.state,
         "approved": row.state == "approved",
@@ -216,6 +220,7 @@ def _evidence(row: Row[Any]) -> dict[str, Any]:
         "summary": row.summary,
         "context": row.context,
         "private_attributes": row.private_attributes,
+        "served": row.served,
         "requested_by": row.requester_name,
         "timeout_seconds": row.timeout_seconds,
         "expires_at": row.expires_at,
@@ -409,6 +414,7 @@ def _request(
                 summary=draft.summary,
                 context=context,
                 private_attributes=private,
+                served=None if draft.served is None else dict(draft.served),
                 idempotency_key=draft.idempotency_key,
                 state="pending",
                 approvals_required=max(required, 1),

@@ -28,6 +28,7 @@ def upgrade() -> None:
         sa.Column("summary", sa.Text(), nullable=False),
         sa.Column("context", sa.JSON(), nullable=False),
         sa.Column("private_attributes", sa.JSON(), nullable=False),
+        sa.Column("served", sa.JSON(), nullable=True),
         sa.Column("idempotency_key", sa.String(length=200), nullable=True),
         sa.Column("state", sa.String(length=16), nullable=False),
         sa.Column("approvals_required", sa.Integer(), nullable=False),
