@@ -268,6 +268,24 @@ def _in_this_env(body: Any, env: str) -> Any:
     return {k: [fill(x) for x in v] if isinstance(v, list) else fill(v) for k, v in body.items()}
 
 
+RA = "/api/v1/runtime-approvals/{approval_id}"
+_SERVER_KEYS: dict[tuple[int, str], dict[str, str]] = {}
+
+
+def _runtime_approval(world: World, _p: Principal, params: dict[str, str]) -> dict[str, str]:
+    """A fresh pending runtime approval in the case's environment, asked by a server key."""
+    env = params["environment"]
+    headers = _SERVER_KEYS.get((id(world), env))
+    if headers is None:
+        path = SDK_KEYS.format(project="alpha", environment=env)
+        r = world.call("POST", path, json={"kind": "server", "name": "matrix approvals"})
+        assert r.status_code == 201, r.text
+        headers = _SERVER_KEYS[(id(world), env)] = bearer(r.json()["key"])
+    r = world.http.post("/sdk/v1/approvals", json=ASK_APPROVAL, headers=headers)
+    assert r.status_code == 201, r.text
+    return {"approval_id": str(r.json()["id"])}
+
+
 def _password(world: World, p: Principal) -> dict[str, str]:
     return {"current_password": p.password, "new_password": p.password}
 
@@ -278,6 +296,7 @@ def _unique(stem: str, field_name: str = "key", **more: Any) -> Body:
 
 CONTEXT = {"context": {"key": "user-1", "targetingKey": "user-1"}}
 OFREP_CONTEXT = {"context": {"targetingKey": "user-1"}}
+ASK_APPROVAL = {"behavior": "checkout", "action": "refund", "summary": "matrix", "context": {}}
 
 ACCESS: dict[tuple[str, str], list[Case]] = {
     # projects and environments
@@ -444,6 +463,20 @@ ACCESS: dict[tuple[str, str], list[Case]] = {
             prepare=_change_request(approved=False),
             body=lambda w, p: {},
         )
+    ],
+    # runtime action approvals: approvers decide (per environment), applications ask
+    ("GET", "/api/v1/projects/{project}/runtime-approvals"): [Case(Project(Action.READ))],
+    ("GET", RA): [Case(Project(Action.READ), prepare=_runtime_approval)],
+    ("POST", RA + "/approve"): [
+        Case(Project(Action.APPROVE), prepare=_runtime_approval, body=lambda w, p: {})
+    ],
+    ("POST", RA + "/deny"): [
+        Case(Project(Action.APPROVE), prepare=_runtime_approval, body=lambda w, p: {})
+    ],
+    ("POST", "/sdk/v1/approvals"): [Case(DELIVERY, body=lambda w, p: ASK_APPROVAL)],
+    ("GET", "/sdk/v1/approvals/{approval_id}"): [Case(DELIVERY, prepare=_runtime_approval)],
+    ("POST", "/sdk/v1/approvals/{approval_id}/withdraw"): [
+        Case(DELIVERY, prepare=_runtime_approval, body=lambda w, p: {})
     ],
     # audit log and server-side evaluation
     ("GET", "/api/v1/audit"): [

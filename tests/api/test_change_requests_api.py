@@ -220,7 +220,11 @@ def test_requests_expire(client: TestClient, team: dict[str, str], services: Ser
     jobs = BackgroundJobs(
         services, standard_jobs(services, checkpoint_every=10, checkpoint_minutes=0)
     )
-    assert jobs.run_once() == {"change-request-expiry": 1, "change-request-schedule": 0}
+    assert jobs.run_once() == {
+        "change-request-expiry": 1,
+        "change-request-schedule": 0,
+        "runtime-approval-timeout": 0,
+    }
     assert client.get(f"/api/v1/change-requests/{request['id']}").json()["state"] == "expired"
     assert _approve(client, request["id"], team["approver"]).status_code == 409
 
@@ -451,10 +455,18 @@ def test_scheduled_apply_runs_in_the_background_job(
     jobs = BackgroundJobs(
         services, standard_jobs(services, checkpoint_every=10, checkpoint_minutes=0)
     )
-    assert jobs.run_once() == {"change-request-expiry": 0, "change-request-schedule": 0}
+    assert jobs.run_once() == {
+        "change-request-expiry": 0,
+        "change-request-schedule": 0,
+        "runtime-approval-timeout": 0,
+    }
     later = services.clock() + timedelta(hours=2)
     services.clock = lambda: later
-    assert jobs.run_once() == {"change-request-expiry": 0, "change-request-schedule": 1}
+    assert jobs.run_once() == {
+        "change-request-expiry": 0,
+        "change-request-schedule": 1,
+        "runtime-approval-timeout": 0,
+    }
     assert client.get(f"/api/v1/change-requests/{request['id']}").json()["state"] == "applied"
     assert client.get(_config_path()).json()["on"] is True
 

@@ -21,6 +21,7 @@ HTTP_GROUPS = (
     "segments",
     "approvals",
     "incident",
+    "runtime-approvals",
     "users",
     "members",
     "tokens",

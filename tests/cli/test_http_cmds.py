@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from lockgate.cli import audit_http_cmds, http
@@ -747,3 +748,53 @@ def test_a_high_risk_expansion_in_production_goes_through_approval(
     data_dir = server.log.parent / "data"
     verified = cli("audit", "verify", "--data-dir", str(data_dir))
     assert verified.code == 0, verified.out + verified.err
+
+
+# --- runtime approvals ----------------------------------------------------------------------
+
+
+def test_runtime_approvals_list_show_approve_deny(
+    cli: Cli, server: Server, project: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    requires(server, "/api/v1/runtime-approvals/{approval_id}/approve")
+    made = cli("sdk-keys", "create", project, "production", "--kind", "server", "--json")
+    assert made.code == 0, made.err
+    key = {"Authorization": f"Bearer {made.json['key']}"}
+    ids = []
+    for order in ("1042", "1043"):
+        body = {
+            "behavior": "agent",
+            "action": "refund",
+            "summary": f"refund order {order}",
+            "context": {"key": "user-42", "email": "ann@example.com"},
+            "private_attributes": ["email"],
+        }
+        response = httpx.post(f"{server.url}/sdk/v1/approvals", json=body, headers=key)
+        assert response.status_code == 201, response.text
+        ids.append(str(response.json()["id"]))
+    listed = cli("runtime-approvals", "list", project, "--state", "pending")
+    assert listed.code == 0, listed.err
+    rows = table(listed.out)
+    assert rows[0][:5] == ["ID", "STATE", "ENV", "BEHAVIOR", "ACTION"]
+    assert sorted(r[0] for r in rows[1:]) == sorted(ids)
+    shown = cli("runtime-approvals", "show", ids[0])
+    assert "summary: refund order 1042" in shown.out
+    assert "context key: user-42" in shown.out
+    assert "ann@example.com" not in shown.out
+    assert "private attributes:  email" in shown.out
+    # Someone without the role is refused (exit 5); an approver decides.
+    _, viewer = _person(cli, monkeypatch, project, "viewer")
+    refused = cli("runtime-approvals", "approve", ids[0], "--token", viewer)
+    assert refused.code == 5, refused.err
+    _, approver = _person(cli, monkeypatch, project, "approver")
+    approved = cli(
+        "runtime-approvals", "approve", ids[0], "--token", approver, "--comment", "verified"
+    )
+    assert approved.out == f"runtime approval {ids[0]}: approved (1 of 1 approvals)\n"
+    denied = cli("runtime-approvals", "deny", ids[1], "--token", approver, "--json")
+    assert denied.json["state"] == "denied"
+    again = cli("runtime-approvals", "deny", ids[0], "--token", approver)
+    assert again.code == 7, again.err
+    by_behavior = cli("runtime-approvals", "list", project, "--behavior", "agent", "--env",
+                      "production", "--json")  # fmt: skip
+    assert {i["state"] for i in by_behavior.json["items"]} == {"approved", "denied"}

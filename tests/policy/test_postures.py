@@ -12,6 +12,7 @@ from lockgate.policy.postures import (
     environment_class,
     normalize_posture,
     reason_required,
+    runtime_approvers,
     strictest,
 )
 
@@ -112,3 +113,31 @@ def test_environment_classes_and_tiers() -> None:
     assert environment_class(protected=False, development=False) == "standard"
     assert strictest(["low", "high", "medium"]) == "high"
     assert strictest(["mystery"]) == "restricted"
+
+
+@pytest.mark.parametrize(
+    ("tier", "env_class", "approvers", "rule"),
+    [
+        ("low", "protected", 1, "posture.low.approvals.protected = 0 (a runtime approval "
+         "always asks one person)"),
+        ("medium", "protected", 1, "posture.medium.approvals.protected = 1"),
+        ("high", "development", 1, "posture.high.approvals.development = 0 (a runtime "
+         "approval always asks one person)"),
+        ("restricted", "standard", 2, "posture.restricted.approvals.standard = 2"),
+    ],
+)  # fmt: skip
+def test_runtime_approvers_follow_the_posture_and_ask_at_least_one_person(
+    tier: str, env_class: str, approvers: int, rule: str
+) -> None:
+    assert runtime_approvers(TABLE, tier, env_class) == (approvers, rule)
+
+
+def test_a_deny_posture_denies_every_runtime_request() -> None:
+    table, problems = normalize_posture({"high": {"approvals": {"protected": "deny"}}})
+    assert problems == []
+    assert runtime_approvers(table, "high", "protected") == (
+        0,
+        "posture.high.approvals.protected = deny",
+    )
+    table, _ = normalize_posture({"high": {"approvals": {"protected": 3}}})
+    assert runtime_approvers(table, "high", "protected")[0] == 3

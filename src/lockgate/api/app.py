@@ -27,6 +27,7 @@ from lockgate.api.routes import (
     ofrep,
     projects,
     reversal,
+    runtime_approvals,
     sdk,
     sdk_keys,
     segments,
@@ -54,6 +55,7 @@ ROUTERS = [
     segments.router,
     approvals.router,
     reversal.router,
+    runtime_approvals.router,
     audit.router,
     evaluate.router,
     auth.router,
@@ -99,7 +101,10 @@ def _lifespan(settings: Settings, services: Services) -> object:
         listener = None
         if not services.database.is_sqlite:
             listener = ChangeListener(
-                services.database.url, on_change=hub.notify, on_resync=hub.request_resync
+                services.database.url,
+                on_change=hub.notify,
+                on_resync=hub.request_resync,
+                on_approval=hub.approvals.notify,
             )
             listener.start()
         jobs = BackgroundJobs(

@@ -14,6 +14,7 @@ from lockgate.cli import (
     identity_cmds,
     projects_cmds,
     reversal_cmds,
+    runtime_approvals_cmds,
     segments_cmds,
     server_cmds,
     snapshot_cmds,
@@ -31,6 +32,7 @@ COMMAND_GROUPS = [
     segments_cmds,
     approvals_cmds,
     reversal_cmds,
+    runtime_approvals_cmds,
     identity_cmds,
 ]
 

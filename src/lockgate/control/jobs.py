@@ -1,4 +1,5 @@
-"""Background jobs, in one place: audit checkpoints, expiring and scheduled change requests.
+"""Background jobs, in one place: audit checkpoints, expiring and scheduled change requests,
+runtime approvals past their deadline.
 
 :class:`BackgroundJobs` runs every job once per cycle. On PostgreSQL, where several
 replicas share one database, a cycle runs only on the replica that holds a session-level
@@ -40,7 +41,7 @@ def standard_jobs(
     services: Services, *, checkpoint_every: int, checkpoint_minutes: int
 ) -> list[Job]:
     """The server's jobs, in the order a cycle runs them."""
-    from lockgate.control.governance import requests
+    from lockgate.control.governance import requests, runtime
 
     jobs: list[Job] = []
     signer = services.signer
@@ -61,6 +62,7 @@ def standard_jobs(
     scheduler = system_caller("change-request-scheduler", source="system")
     jobs.append(Job("change-request-expiry", lambda: requests.expire_due(services, expirer)))
     jobs.append(Job("change-request-schedule", lambda: requests.apply_due(services, scheduler)))
+    jobs.append(Job("runtime-approval-timeout", lambda: runtime.expire_due(services)))
     return jobs
 
 

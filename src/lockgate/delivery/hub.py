@@ -34,6 +34,7 @@ from sqlalchemy.exc import NoResultFound
 
 from lockgate.control.base import ChangeEvent, Services
 from lockgate.control.configuration import snapshots
+from lockgate.delivery.approvals import ApprovalWaiters
 from lockgate.engine import CompiledSnapshot, compile_snapshot, decode
 from lockgate.errors import Unauthenticated
 from lockgate.store.tables import environment_changes, environments, sdk_keys
@@ -192,12 +193,15 @@ class DeliveryHub:
         self._signal_handlers: dict[int, Any] = {}
         self.revoked_keys: set[int] = set()
         """Keys whose streams the revocation watch closed: the key cache must not serve them."""
+        self.approvals = ApprovalWaiters()
+        """Long polls waiting for runtime approval decisions (closed with the streams)."""
 
     # -- lifecycle ------------------------------------------------------------------------
 
     async def start(self) -> None:
         """Start on the running loop (again after :meth:`stop`, e.g. a new test client)."""
         self.loop = asyncio.get_running_loop()
+        self.approvals.start(self.loop)
         self.states.clear()
         self._loading.clear()
         self._notified_while_loading.clear()
@@ -225,6 +229,7 @@ class DeliveryHub:
 
     def close_all(self) -> None:
         """End every open stream (shutdown); SDKs reconnect, to this or another replica."""
+        self.approvals.close_all()
         for state in self.states.values():
             for stream in state.streams:
                 stream.close()

@@ -19,6 +19,7 @@ from collections.abc import Callable
 import psycopg
 
 from lockgate.control.configuration.snapshots import CHANGE_CHANNEL
+from lockgate.control.governance.runtime import APPROVAL_CHANNEL
 
 __all__ = ["APPLICATION_NAME", "ChangeListener", "parse_payload"]
 
@@ -48,10 +49,13 @@ class ChangeListener:
         *,
         resync_interval: float = 5.0,
         max_backoff: float = 10.0,
+        on_approval: Callable[[int], None] | None = None,
     ) -> None:
         self.url = url.replace("postgresql+psycopg://", "postgresql://", 1)
         self.on_change = on_change
         self.on_resync = on_resync
+        self.on_approval = on_approval
+        """Called with the id of each runtime approval decided (on any replica)."""
         self.resync_interval = resync_interval
         self.max_backoff = max_backoff
         self._stop = threading.Event()
@@ -93,12 +97,18 @@ class ChangeListener:
             keepalives_count=2,
         ) as conn:
             conn.execute(f"LISTEN {CHANGE_CHANNEL}")
+            if self.on_approval is not None:
+                conn.execute(f"LISTEN {APPROVAL_CHANNEL}")
             self.connected.set()
             self.on_resync()  # catch up on anything sent while we were not listening
             last_resync = time.monotonic()
             while not self._stop.is_set():
                 # The generator yields each notification as it arrives; the hub coalesces.
                 for notify in conn.notifies(timeout=0.5):
+                    if notify.channel == APPROVAL_CHANNEL:
+                        if self.on_approval is not None and notify.payload.isdigit():
+                            self.on_approval(int(notify.payload))
+                        continue
                     env = parse_payload(notify.payload)
                     if env is not None:
                         self.on_change([env])

@@ -64,6 +64,11 @@ class AuditAction(StrEnum):
     CHANGE_REQUEST_CANCELLED = "change_request:cancelled"
     CHANGE_REQUEST_EXPIRED = "change_request:expired"
     CHANGE_REQUEST_CONFLICTED = "change_request:conflicted"
+    RUNTIME_APPROVAL_REQUESTED = "runtime_approval:requested"
+    RUNTIME_APPROVAL_APPROVED = "runtime_approval:approved"
+    RUNTIME_APPROVAL_DENIED = "runtime_approval:denied"
+    RUNTIME_APPROVAL_TIMED_OUT = "runtime_approval:timed_out"
+    RUNTIME_APPROVAL_WITHDRAWN = "runtime_approval:withdrawn"
 
 
 class ObjectType(StrEnum):

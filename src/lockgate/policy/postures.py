@@ -31,6 +31,7 @@ __all__ = [
     "decide",
     "environment_class",
     "normalize_posture",
+    "runtime_approvers",
     "strictest",
 ]
 
@@ -231,3 +232,22 @@ def decide(
     if needed == 0:
         return Verdict(Outcome.APPLY, rule if scopes else "posture: direct", 0, direction, reasons)
     return Verdict(Outcome.REQUEST, rule, needed, direction, reasons)
+
+
+def runtime_approvers(posture: Mapping[str, Any], tier: str, env_class: str) -> tuple[int, str]:
+    """How many distinct approvers a runtime action of a ``tier`` behavior in an
+    environment of ``env_class`` needs, and the rule that says so.
+
+    The number is the posture's approvals for an expansion of that tier and class — an
+    action taken under ``approval_required`` is the behavior acting with more authority —
+    and at least one: a runtime approval always asks a person. ``0`` (the table's "direct")
+    means that one person; ``"deny"`` gives ``0``: every such request is denied at once.
+    """
+    value = _requirement(posture, tier, env_class)
+    rule = f"posture.{tier}.approvals.{env_class} = {value}"
+    if value == DENY:
+        return 0, rule
+    assert isinstance(value, int)
+    if value < 1:
+        return 1, f"{rule} (a runtime approval always asks one person)"
+    return value, rule

@@ -12,12 +12,16 @@ Local evaluation from a snapshot (bootstrap or offline mode)::
 """
 
 from lockgate.engine import ErrorCode, EvaluationDetail, Mode, Reason, SnapshotError
+from lockgate.sdk.approvals import ApprovalDecision, ApprovalHandle, ApprovalStatus
 from lockgate.sdk.backoff import BackoffPolicy
 from lockgate.sdk.client import LockgateClient, read_snapshot_file
 from lockgate.sdk.networked import Client, SyncTuning
 from lockgate.sdk.state import SyncState
 
 __all__ = [
+    "ApprovalDecision",
+    "ApprovalHandle",
+    "ApprovalStatus",
     "BackoffPolicy",
     "Client",
     "ErrorCode",

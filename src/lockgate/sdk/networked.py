@@ -7,10 +7,11 @@ sync thread (docs/delivery.md). Evaluation stays local and never waits on the ne
 
 from __future__ import annotations
 
+import functools
 import logging
 import ssl
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -18,6 +19,12 @@ from typing import Any
 
 import lockgate
 from lockgate.engine import EvaluationDetail, FlagKind, Snapshot, SnapshotError
+from lockgate.sdk.approvals import (
+    ApprovalDecision,
+    ApprovalHandle,
+    in_daemon_thread,
+    request_body,
+)
 from lockgate.sdk.backoff import BackoffPolicy
 from lockgate.sdk.backup import BackupWriter, read_backup
 from lockgate.sdk.client import Context, LockgateClient, _not_ready
@@ -87,6 +94,7 @@ class Client(LockgateClient):
         proxy: str | None = None,
         ca_bundle: str | Path | None = None,
         tuning: SyncTuning | None = None,
+        private_attributes: Iterable[str] = (),
     ) -> None:
         super().__init__()
         if not sdk_key:
@@ -97,6 +105,9 @@ class Client(LockgateClient):
         self._states = StateTracker(self._log)
         self._close_lock = threading.Lock()
         self._closed = False
+        self.private_attributes: frozenset[str] = frozenset(private_attributes)
+        """Context attributes whose values never leave the process in approval requests
+        (sent as names only); each request may name more."""
         self._transport = HttpTransport(
             base_url,
             sdk_key,
@@ -243,6 +254,91 @@ class Client(LockgateClient):
         )
         self._record(key, detail)
         return detail
+
+    # -- runtime action approvals -------------------------------------------------------
+
+    def start_approval(
+        self,
+        behavior: str,
+        action: str,
+        context: Context,
+        summary: str,
+        *,
+        timeout: float = 300.0,
+        idempotency_key: str | None = None,
+        private_attributes: Iterable[str] = (),
+    ) -> ApprovalHandle:
+        """Ask people before ``action`` and return at once with a handle to wait on, poll
+        or withdraw (see :meth:`request_approval`). Tries once to reach the server; the
+        handle retries, with the same idempotency key, while it waits."""
+        body = request_body(
+            behavior,
+            action,
+            context,
+            summary,
+            timeout=timeout,
+            idempotency_key=idempotency_key,
+            private_attributes=self.private_attributes.union(private_attributes),
+        )
+        handle = ApprovalHandle(self._transport, body=body, timeout=timeout)
+        handle.poll()
+        return handle
+
+    def request_approval(
+        self,
+        behavior: str,
+        action: str,
+        context: Context,
+        summary: str,
+        *,
+        timeout: float = 300.0,
+        idempotency_key: str | None = None,
+        private_attributes: Iterable[str] = (),
+    ) -> ApprovalDecision:
+        """Ask people whether this application may take ``action`` for ``context``; block
+        until they decide or ``timeout`` seconds pass.
+
+        Returns an :class:`~lockgate.sdk.approvals.ApprovalDecision`: ``approved`` (the only
+        outcome that allows the action), ``denied``, ``timed_out``, ``withdrawn`` or
+        ``error``, with a reason. Never raises for network trouble. ``summary`` is what the
+        approvers read; the values of ``private_attributes`` (and of the client's) never
+        leave the process. Pass the same ``idempotency_key`` when retrying a request
+        yourself (e.g. after a restart): the approvers are not asked twice.
+        """
+        return self.start_approval(
+            behavior,
+            action,
+            context,
+            summary,
+            timeout=timeout,
+            idempotency_key=idempotency_key,
+            private_attributes=private_attributes,
+        ).wait()
+
+    async def request_approval_async(
+        self,
+        behavior: str,
+        action: str,
+        context: Context,
+        summary: str,
+        *,
+        timeout: float = 300.0,
+        idempotency_key: str | None = None,
+        private_attributes: Iterable[str] = (),
+    ) -> ApprovalDecision:
+        """:meth:`request_approval` for ``asyncio`` code: the request and the wait run in
+        a daemon thread of their own, never on the event loop."""
+        call = functools.partial(
+            self.request_approval,
+            behavior,
+            action,
+            context,
+            summary,
+            timeout=timeout,
+            idempotency_key=idempotency_key,
+            private_attributes=private_attributes,
+        )
+        return await in_daemon_thread(call)
 
     def _send_counts(self, payload: dict[str, Any], timeout: float) -> bool:
         try:

@@ -57,11 +57,13 @@ _MAX_HEAD = 64 * 1024
 class HttpError(Exception):
     """The server answered with an unexpected status."""
 
-    def __init__(self, status: int, retry_after: str | None = None) -> None:
+    def __init__(self, status: int, retry_after: str | None = None, body: bytes = b"") -> None:
         super().__init__(f"HTTP {status}")
         self.status = status
         self.retry_after = retry_after
         """The raw ``Retry-After`` header, if any."""
+        self.body = body
+        """The start of the answer's body (a problem document, typically), if read."""
 
 
 class KeyRejectedError(HttpError):
@@ -281,15 +283,22 @@ def _open_tunnel(sock: socket.socket, authority: str, proxy: Proxy) -> None:
         raise http.client.HTTPException("the proxy sent data into the tunnel before TLS")
 
 
+_ERROR_BODY = 16 * 1024
+
+
 def _check(response: http.client.HTTPResponse, expect: tuple[int, ...]) -> None:
     if response.status not in expect:
-        _raise_status(response.status, response.getheader("Retry-After"))
+        try:
+            body = response.read(_ERROR_BODY)
+        except TransportError:
+            body = b""
+        _raise_status(response.status, response.getheader("Retry-After"), body)
 
 
-def _raise_status(status: int, retry_after: str | None) -> NoReturn:
+def _raise_status(status: int, retry_after: str | None, body: bytes = b"") -> NoReturn:
     if status in (401, 403):
-        raise KeyRejectedError(status)
-    raise HttpError(status, retry_after)
+        raise KeyRejectedError(status, body=body)
+    raise HttpError(status, retry_after, body)
 
 
 def _close(conn: http.client.HTTPConnection, response: http.client.HTTPResponse | None) -> None:

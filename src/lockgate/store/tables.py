@@ -384,6 +384,65 @@ change_request_events = Table(
     Index("ix_change_request_events_request", "change_request_id"),
 )
 
+# Runtime action approvals: an application in approval_required mode asks people before
+# one concrete action (lockgate.control.governance.runtime).
+runtime_approvals = Table(
+    "runtime_approvals",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("project_id", Integer, ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
+    Column(
+        "environment_id", Integer, ForeignKey("environments.id", ondelete="CASCADE"), nullable=False
+    ),
+    Column("behavior", String(128), nullable=False),
+    Column("action", String(200), nullable=False),
+    Column("summary", Text, nullable=False),
+    # The context as asked, private attributes removed (their names are kept apart).
+    Column("context", JSON, nullable=False),
+    Column("private_attributes", JSON, nullable=False),
+    # What the behavior served that context when it asked (variation, reason, rule id).
+    Column("served", JSON, nullable=True),
+    # Scoped to the environment: a retried request with the same key is the same request.
+    Column("idempotency_key", String(200), nullable=True),
+    Column(
+        "state", String(16), nullable=False
+    ),  # pending | approved | denied | timed_out | withdrawn
+    Column("approvals_required", Integer, nullable=False),
+    Column("policy", JSON, nullable=False),
+    Column("requester_id", String(64), nullable=False),
+    Column("requester_name", String(200), nullable=False),
+    Column("timeout_seconds", Integer, nullable=False),
+    Column("created_at", TS, nullable=False),
+    Column("updated_at", TS, nullable=False),
+    Column("expires_at", TS, nullable=False),
+    Column("decided_at", TS, nullable=True),
+    Column("outcome_reason", Text, nullable=False, default=""),
+    Column("version", Integer, nullable=False, default=1),
+    UniqueConstraint("environment_id", "idempotency_key"),
+    Index("ix_runtime_approvals_project_state", "project_id", "state"),
+    Index("ix_runtime_approvals_state_expires", "state", "expires_at"),
+)
+
+# The approvals and denials given on a runtime approval request.
+runtime_approval_events = Table(
+    "runtime_approval_events",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column(
+        "runtime_approval_id",
+        Integer,
+        ForeignKey("runtime_approvals.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("kind", String(16), nullable=False),  # approval | denial
+    Column("user_id", Integer, nullable=True),
+    Column("actor_id", String(64), nullable=False),
+    Column("actor_name", String(200), nullable=False),
+    Column("comment", Text, nullable=False),
+    Column("created_at", TS, nullable=False),
+    Index("ix_runtime_approval_events_request", "runtime_approval_id"),
+)
+
 # Incident mode: while ``state`` is ``active`` the behaviors in ``scope`` serve their fallback
 # and expansions in scope are refused. ``covered``: the flag keys it put under incident.
 incidents = Table(
