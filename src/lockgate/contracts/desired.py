@@ -57,7 +57,9 @@ def desired_config(
 ) -> dict[str, Any]:
     """The configuration fields to set in one environment (only those that differ)."""
     others = [
-        r for r in current.get("rules") or [] if not str(r.get("id", "")).startswith(CONTRACT_RULE_PREFIX)
+        r
+        for r in current.get("rules") or []
+        if not str(r.get("id", "")).startswith(CONTRACT_RULE_PREFIX)
     ]
     wanted: dict[str, Any] = {"off_variation": contract.fallback}
     if state.state == "off" or state.mode is None:

@@ -52,17 +52,15 @@ def _active(variations: set[str]) -> set[str]:
     return {v for v in variations if v not in _INACTIVE}
 
 
-def _wider_than_first_audience(
-    rules: Mapping[str, Any], config: Mapping[str, Any]
-) -> str | None:
+def _wider_than_first_audience(rules: Mapping[str, Any], config: Mapping[str, Any]) -> str | None:
     """Where a configuration serves an active mode outside the first audience."""
     audience = list(rules.get("first_audience") or [])
     if _active(set(_serve_variations(config.get("default")))):
         return "its default serves an active mode to everyone"
     for target in config.get("targets") or []:
-        if isinstance(target, Mapping) and target.get("values"):
-            if _active({str(target.get("variation"))}):
-                return "a target serves an active mode to individual contexts"
+        active = isinstance(target, Mapping) and target.get("values")
+        if active and _active({str(target.get("variation"))}):
+            return "a target serves an active mode to individual contexts"
     for rule in config.get("rules") or []:
         if not isinstance(rule, Mapping):
             continue

@@ -64,8 +64,29 @@ def _simple(c: Contract) -> dict[str, tuple[str, str]]:
     }
 
 
-def explain(contract: Contract, root: Node) -> list[Trace]:
-    """One trace per field and list item, in line order."""
+def explain(contract: Contract, root: Node, source: str | None = None) -> list[Trace]:
+    """One trace per field and list item, in line order; with ``source``, one per line.
+
+    A line inside a field's value (a segment under ``first_audience``, a guardrail's
+    threshold) is traced to that field, with its status.
+    """
+    traces = _traces(contract, root)
+    if source is None or not traces:
+        return traces
+    by_line = {t.line: t for t in traces}
+    out: list[Trace] = []
+    owner: Trace | None = None
+    for number, text in enumerate(source.splitlines(), start=1):
+        stripped = text.strip()
+        if number in by_line:
+            owner = by_line[number]
+            out.append(owner)
+        elif owner is not None and stripped and not stripped.startswith("#"):
+            out.append(Trace(number, owner.field, owner.status, f"part of {owner.field}"))
+    return out
+
+
+def _traces(contract: Contract, root: Node) -> list[Trace]:
     body = root.get(ROOT) if isinstance(root, MapNode) else None
     if not isinstance(body, MapNode):
         return []
@@ -83,9 +104,7 @@ def explain(contract: Contract, root: Node) -> list[Trace]:
             traces.append(Trace(name.line, label, _LISTS[label], _HEAD))
     for i, item in enumerate(_items(body, "allowed_modes")):
         mode = item.value if isinstance(item, ScalarNode) else "?"
-        traces.append(
-            Trace(item.line, f"allowed_modes[{i}]", ENFORCED, f"{mode!r} may be served")
-        )
+        traces.append(Trace(item.line, f"allowed_modes[{i}]", ENFORCED, f"{mode!r} may be served"))
     traces.extend(_audience(c))
     traces.extend(_rollback(c))
     traces.extend(_guardrails(c))
@@ -93,12 +112,19 @@ def explain(contract: Contract, root: Node) -> list[Trace]:
     traces.extend(_audit_sources(c))
     traces.extend(_cleanup(c))
     traces.extend(
-        Trace(s.line, f"rollout_stages[{i}]", DECLARED, "a planned stage: advance it by editing "
-              "environments and applying again (stages are not advanced automatically)")
+        Trace(
+            s.line,
+            f"rollout_stages[{i}]",
+            DECLARED,
+            "a planned stage: advance it by editing "
+            "environments and applying again (stages are not advanced automatically)",
+        )
         for i, s in enumerate(c.stages)
     )
     for env, state in c.environments.items():
-        served = "off" if state.state == "off" else f"{state.mode} to {state.state.replace('_', ' ')}"
+        served = (
+            "off" if state.state == "off" else f"{state.mode} to {state.state.replace('_', ' ')}"
+        )
         traces.append(
             Trace(
                 state.line,
@@ -122,9 +148,7 @@ _STRENGTH = (UNENFORCED, DECLARED, RECORDED, ENFORCED)
 def _summarize(trace: Trace, traces: list[Trace]) -> Trace:
     if trace.by != _HEAD:
         return trace
-    inner = [
-        t.status for t in traces if t.field.startswith((f"{trace.field}[", f"{trace.field}."))
-    ]
+    inner = [t.status for t in traces if t.field.startswith((f"{trace.field}[", f"{trace.field}."))]
     status = min(inner, key=_STRENGTH.index) if inner else UNENFORCED
     return Trace(trace.line, trace.field, status, trace.by)
 
@@ -143,13 +167,33 @@ def _audience(c: Contract) -> list[Trace]:
     if a is None:
         return []
     if a.segment is not None:
-        return [Trace(a.line, "first_audience", ENFORCED, f"rule contract-first-audience "
-                      f"(segment {a.segment!r}); an off behavior's first expansion must go there")]
+        return [
+            Trace(
+                a.line,
+                "first_audience",
+                ENFORCED,
+                f"rule contract-first-audience "
+                f"(segment {a.segment!r}); an off behavior's first expansion must go there",
+            )
+        ]
     if a.clauses:
-        return [Trace(a.line, "first_audience", ENFORCED, "rule contract-first-audience "
-                      "(clauses); an off behavior's first expansion must go there")]
-    return [Trace(a.line, "first_audience", UNENFORCED,
-                  f"free text {a.description!r}: add a segment or clauses to enforce it")]
+        return [
+            Trace(
+                a.line,
+                "first_audience",
+                ENFORCED,
+                "rule contract-first-audience "
+                "(clauses); an off behavior's first expansion must go there",
+            )
+        ]
+    return [
+        Trace(
+            a.line,
+            "first_audience",
+            UNENFORCED,
+            f"free text {a.description!r}: add a segment or clauses to enforce it",
+        )
+    ]
 
 
 def _rollback(c: Contract) -> list[Trace]:
@@ -157,10 +201,22 @@ def _rollback(c: Contract) -> list[Trace]:
     if r is None:
         return []
     if r.variation is not None:
-        return [Trace(r.line, "rollback_action", ENFORCED,
-                      f"off variation {r.variation!r}: served when the behavior is turned off")]
-    return [Trace(r.line, "rollback_action", UNENFORCED,
-                  f"free text; turning off serves {c.default_state!r} (add a variation)")]
+        return [
+            Trace(
+                r.line,
+                "rollback_action",
+                ENFORCED,
+                f"off variation {r.variation!r}: served when the behavior is turned off",
+            )
+        ]
+    return [
+        Trace(
+            r.line,
+            "rollback_action",
+            UNENFORCED,
+            f"free text; turning off serves {c.default_state!r} (add a variation)",
+        )
+    ]
 
 
 def _guardrails(c: Contract) -> list[Trace]:
@@ -174,8 +230,14 @@ def _guardrails(c: Contract) -> list[Trace]:
             )
             out.append(Trace(g.line, f"guardrails[{i}]", DECLARED, by))
         else:
-            out.append(Trace(g.line, f"guardrails[{i}]", UNENFORCED,
-                             f"metric {g.metric!r} named without threshold, window or action"))
+            out.append(
+                Trace(
+                    g.line,
+                    f"guardrails[{i}]",
+                    UNENFORCED,
+                    f"metric {g.metric!r} named without threshold, window or action",
+                )
+            )
     return out
 
 
@@ -185,14 +247,34 @@ def _approvals(c: Contract) -> list[Trace]:
         where = f"approval_required_when[{i}]"
         if a.clause is not None or a.segment is not None:
             bound = f"segment {a.segment!r}" if a.segment else "a context clause"
-            out.append(Trace(a.line, where, ENFORCED, f"rule contract-approval-{i + 1}: contexts "
-                             f"matching {bound} are served at most approval_required"))
+            out.append(
+                Trace(
+                    a.line,
+                    where,
+                    ENFORCED,
+                    f"rule contract-approval-{i + 1}: contexts "
+                    f"matching {bound} are served at most approval_required",
+                )
+            )
         elif a.action is not None:
-            out.append(Trace(a.line, where, DECLARED, f"action kind {a.action!r}: the application "
-                             "asks for a runtime approval before it (declared, not checked here)"))
+            out.append(
+                Trace(
+                    a.line,
+                    where,
+                    DECLARED,
+                    f"action kind {a.action!r}: the application "
+                    "asks for a runtime approval before it (declared, not checked here)",
+                )
+            )
         else:
-            out.append(Trace(a.line, where, UNENFORCED,
-                             f"free text {a.name!r}: bind it to a clause, segment or action"))
+            out.append(
+                Trace(
+                    a.line,
+                    where,
+                    UNENFORCED,
+                    f"free text {a.name!r}: bind it to a clause, segment or action",
+                )
+            )
     return out
 
 
@@ -201,17 +283,43 @@ def _audit_sources(c: Contract) -> list[Trace]:
     for i, s in enumerate(c.audit_sources):
         where = f"audit_sources[{i}]"
         if s.ticket is not None:
-            out.append(Trace(s.line, where, RECORDED, f"ticket {s.ticket} linked from the "
-                             "contract:applied audit entry"))
+            out.append(
+                Trace(
+                    s.line,
+                    where,
+                    RECORDED,
+                    f"ticket {s.ticket} linked from the contract:applied audit entry",
+                )
+            )
         elif s.telemetry_event is not None:
-            out.append(Trace(s.line, where, DECLARED, f"telemetry event {s.telemetry_event!r}: "
-                             "emitted by the application, not checked by the control plane"))
+            out.append(
+                Trace(
+                    s.line,
+                    where,
+                    DECLARED,
+                    f"telemetry event {s.telemetry_event!r}: "
+                    "emitted by the application, not checked by the control plane",
+                )
+            )
         elif "audit" in s.text.lower():
-            out.append(Trace(s.line, where, RECORDED, "the lockgate audit log (contract:applied "
-                             "and every flag change; `lockgate audit list`)"))
+            out.append(
+                Trace(
+                    s.line,
+                    where,
+                    RECORDED,
+                    "the lockgate audit log (contract:applied "
+                    "and every flag change; `lockgate audit list`)",
+                )
+            )
         else:
-            out.append(Trace(s.line, where, UNENFORCED,
-                             f"free text {s.text!r}: give a ticket URL or a telemetry_event"))
+            out.append(
+                Trace(
+                    s.line,
+                    where,
+                    UNENFORCED,
+                    f"free text {s.text!r}: give a ticket URL or a telemetry_event",
+                )
+            )
     return out
 
 
@@ -220,9 +328,20 @@ def _cleanup(c: Contract) -> list[Trace]:
     if k is None:
         return []
     if k.after is not None:
-        return [Trace(k.line, "cleanup_rule", DECLARED, f"after {k.after}"
-                      + (f" and {k.healthy_review_windows} healthy review windows"
-                         if k.healthy_review_windows is not None else "")
-                      + ": stored with the contract; nothing removes the flag automatically")]
-    return [Trace(k.line, "cleanup_rule", UNENFORCED, "free text: add after and "
-                  "healthy_review_windows")]
+        return [
+            Trace(
+                k.line,
+                "cleanup_rule",
+                DECLARED,
+                f"after {k.after}"
+                + (
+                    f" and {k.healthy_review_windows} healthy review windows"
+                    if k.healthy_review_windows is not None
+                    else ""
+                )
+                + ": stored with the contract; nothing removes the flag automatically",
+            )
+        ]
+    return [
+        Trace(k.line, "cleanup_rule", UNENFORCED, "free text: add after and healthy_review_windows")
+    ]

@@ -82,7 +82,7 @@ def export_contract(flag: Mapping[str, Any], rules: Mapping[str, Any] | None) ->
     for env, config in envs.items():
         state, mode = _environment(config)
         if state == "off":
-            lines.append(f"    {env}: \"off\"")
+            lines.append(f'    {env}: "off"')
         elif state == "custom":
             lines.append(f"    # {env}: rules or splits a contract does not express; kept as is")
         else:

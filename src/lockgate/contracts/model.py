@@ -242,9 +242,7 @@ class _Reader:
         self.fail(path, node, "must be a list")
         return ()
 
-    def fields(
-        self, path: str, node: MapNode, allowed: tuple[str, ...]
-    ) -> dict[str, Node]:
+    def fields(self, path: str, node: MapNode, allowed: tuple[str, ...]) -> dict[str, Node]:
         found: dict[str, Node] = {}
         for name, value in node.entries:
             label = str(name.value)
@@ -415,9 +413,7 @@ def _read_guardrails(r: _Reader, c: Contract, path: str, node: Node) -> None:
         mapping = r.mapping(where, item)
         if mapping is None:
             continue
-        parts = r.fields(
-            where, mapping, ("metric", "aggregation", "threshold", "window", "action")
-        )
+        parts = r.fields(where, mapping, ("metric", "aggregation", "threshold", "window", "action"))
         if "metric" not in parts:
             r.fail(f"{where}.metric", mapping, "required")
             continue
@@ -427,7 +423,9 @@ def _read_guardrails(r: _Reader, c: Contract, path: str, node: Node) -> None:
             if "aggregation" in parts
             else None
         )
-        threshold = r.number(f"{where}.threshold", parts["threshold"]) if "threshold" in parts else None
+        threshold = (
+            r.number(f"{where}.threshold", parts["threshold"]) if "threshold" in parts else None
+        )
         window = None
         if "window" in parts:
             window = r.text(f"{where}.window", parts["window"])
@@ -458,7 +456,11 @@ def _read_approvals(r: _Reader, c: Contract, path: str, node: Node) -> None:
             r.fail(f"{where}.name", mapping, "required")
         bound = [k for k in ("clause", "segment", "action") if k in parts]
         if len(bound) > 1:
-            r.fail(where, mapping, f"bind to one of clause, segment or action, not {' and '.join(bound)}")
+            r.fail(
+                where,
+                mapping,
+                f"bind to one of clause, segment or action, not {' and '.join(bound)}",
+            )
         clause = r.clause(f"{where}.clause", parts["clause"]) if "clause" in parts else None
         segment = r.key(f"{where}.segment", parts["segment"]) if "segment" in parts else None
         action = r.key(f"{where}.action", parts["action"]) if "action" in parts else None
@@ -467,7 +469,9 @@ def _read_approvals(r: _Reader, c: Contract, path: str, node: Node) -> None:
 
 def _read_rollback(r: _Reader, c: Contract, path: str, node: Node) -> None:
     text, parts = _description_or_map(r, path, node, ("variation",))
-    variation = r.choice(f"{path}.variation", parts["variation"], MODES) if "variation" in parts else None
+    variation = (
+        r.choice(f"{path}.variation", parts["variation"], MODES) if "variation" in parts else None
+    )
     c.rollback = Rollback(text, variation, node.line)
 
 
@@ -494,14 +498,17 @@ def _read_audit_sources(r: _Reader, c: Contract, path: str, node: Node) -> None:
 
 
 def _read_cleanup(r: _Reader, c: Contract, path: str, node: Node) -> None:
-    text, parts = _description_or_map(
-        r, path, node, ("after", "healthy_review_windows", "date")
-    )
+    text, parts = _description_or_map(r, path, node, ("after", "healthy_review_windows", "date"))
     after = r.choice(f"{path}.after", parts["after"], CLEANUP_AFTER) if "after" in parts else None
     windows = None
     if "healthy_review_windows" in parts:
         n = parts["healthy_review_windows"]
-        if isinstance(n, ScalarNode) and isinstance(n.value, int) and not isinstance(n.value, bool) and n.value >= 0:
+        if (
+            isinstance(n, ScalarNode)
+            and isinstance(n.value, int)
+            and not isinstance(n.value, bool)
+            and n.value >= 0
+        ):
             windows = n.value
         else:
             r.fail(f"{path}.healthy_review_windows", n, "must be a whole number, 0 or more")
@@ -614,7 +621,11 @@ def _cross_check(r: _Reader, c: Contract, body: MapNode) -> None:
         at = env_node or body
         if state.mode is not None and state.mode not in allowed:
             mode_node = env_node.get("mode") if isinstance(env_node, MapNode) else None
-            r.fail(f"{where}.mode", mode_node or at, f"mode {state.mode!r} is outside the allowed_modes")
+            r.fail(
+                f"{where}.mode",
+                mode_node or at,
+                f"mode {state.mode!r} is outside the allowed_modes",
+            )
         if state.state == "first_audience" and (
             c.first_audience is None or not c.first_audience.executable
         ):

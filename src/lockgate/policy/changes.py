@@ -58,6 +58,7 @@ class AuditAction(StrEnum):
     CHANGE_REQUEST_CANCELLED = "change_request:cancelled"
     CHANGE_REQUEST_EXPIRED = "change_request:expired"
     CHANGE_REQUEST_CONFLICTED = "change_request:conflicted"
+    CONTRACT_APPLIED = "contract:applied"
 
 
 class ObjectType(StrEnum):
