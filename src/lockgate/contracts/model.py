@@ -223,6 +223,10 @@ class _Reader:
         return None
 
     def choice(self, path: str, node: Node, choices: tuple[str, ...]) -> str | None:
+        if not (isinstance(node, ScalarNode) and isinstance(node.value, str)):
+            shown = repr(node.value) if isinstance(node, ScalarNode) else "a list or mapping"
+            self.fail(path, node, f"must be one of {', '.join(choices)}, not {shown}")
+            return None
         value = self.text(path, node)
         if value is not None and value not in choices:
             self.fail(path, node, f"unknown value {value!r}; one of {', '.join(choices)}")
@@ -317,8 +321,7 @@ def _read_body(r: _Reader, c: Contract, body: MapNode) -> None:
         label = str(name.value)
         path = f"{ROOT}.{label}"
         if label in seen:
-            r.fail(path, name, "duplicate key")
-            continue
+            continue  # reported as a duplicate key by the mapping check
         seen.add(label)
         c.lines[label] = name.line
         if label.startswith("x-"):

@@ -1,4 +1,4 @@
-"""Contract files read with PyYAML into positioned nodes (:mod:`lockgate.contracts.tree`).
+"""Contract files: read with PyYAML into positioned nodes, checked and explained.
 
 Plain scalars are resolved as YAML 1.2 does — only ``true``/``false`` are booleans — so the
 article's ``- off`` stays the mode ``"off"`` rather than YAML 1.1's ``False``. Syntax errors
@@ -7,11 +7,23 @@ come back as problems with their line and column, never as exceptions.
 
 from __future__ import annotations
 
+import hashlib
 import re
+from dataclasses import dataclass
+from typing import Any
 
+from lockgate.contracts import Contract, explain, read_contract
 from lockgate.contracts.tree import MapNode, Node, Problem, ScalarNode, SeqNode
+from lockgate.errors import FieldProblem, InvalidInput
 
-__all__ = ["MAX_SOURCE_BYTES", "load_contract_tree"]
+__all__ = [
+    "MAX_SOURCE_BYTES",
+    "Loaded",
+    "check_contract",
+    "explain_contract",
+    "load",
+    "load_contract_tree",
+]
 
 MAX_SOURCE_BYTES = 256 * 1024
 _INT = re.compile(r"^[-+]?[0-9]+$")
@@ -78,3 +90,58 @@ def load_contract_tree(source: str) -> tuple[Node | None, list[Problem]]:
     converter = _Converter()
     tree = converter.node(raw)
     return (None if converter.problems else tree), converter.problems
+
+
+@dataclass(frozen=True)
+class Loaded:
+    contract: Contract
+    tree: Node
+    source: str
+    filename: str
+    digest: str
+
+
+def _problems(found: list[Any]) -> list[FieldProblem]:
+    return [FieldProblem(p.path or "(file)", p.message, p.line, p.column) for p in found]
+
+
+def _read(source: str, filename: str) -> tuple[Loaded | None, list[FieldProblem]]:
+    tree, found = load_contract_tree(source)
+    if tree is None:
+        return None, _problems(found)
+    contract, found = read_contract(tree)
+    if contract is None:
+        return None, _problems(found)
+    digest = hashlib.sha256(source.encode()).hexdigest()
+    return Loaded(contract, tree, source, filename, digest), []
+
+
+def load(source: str, filename: str = "") -> Loaded:
+    """The checked contract, or :class:`InvalidInput` naming every field, line and column."""
+    loaded, problems = _read(source, filename)
+    if loaded is None:
+        raise InvalidInput(f"invalid contract {filename or ''}".rstrip(), problems)
+    return loaded
+
+
+def check_contract(source: str, filename: str = "") -> dict[str, Any]:
+    """Validation as data: valid or not, with every problem (what ``validate`` reports)."""
+    loaded, problems = _read(source, filename)
+    return {
+        "file": filename,
+        "valid": loaded is not None,
+        "behavior": None if loaded is None else loaded.contract.key,
+        "hash": None if loaded is None else loaded.digest,
+        "problems": [p.to_dict() for p in problems],
+    }
+
+
+def explain_contract(source: str, filename: str = "") -> dict[str, Any]:
+    loaded = load(source, filename)
+    traces = [t.to_dict() for t in explain(loaded.contract, loaded.tree, loaded.source)]
+    return {
+        "file": filename,
+        "behavior": loaded.contract.key,
+        "lines": traces,
+        "unenforced": [t for t in traces if t["status"] == "unenforced"],
+    }

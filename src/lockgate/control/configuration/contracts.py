@@ -12,27 +12,21 @@ are then checked by every later configuration write.
 
 from __future__ import annotations
 
-import hashlib
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Row, func, insert, select, update
 
 from lockgate.contracts import (
-    Contract,
-    Node,
     check_config,
     desired_config,
     desired_definition,
-    explain,
     export_contract,
-    read_contract,
     served_variations,
 )
 from lockgate.control import lookup
 from lockgate.control.base import Caller, Services
 from lockgate.control.configuration import flags
-from lockgate.control.contract_yaml import load_contract_tree
+from lockgate.control.contract_yaml import Loaded, check_contract, explain_contract, load
 from lockgate.control.governance import gate
 from lockgate.control.governance.gate import Deferred
 from lockgate.errors import FieldProblem, InvalidInput, PolicyRefused
@@ -49,6 +43,7 @@ from lockgate.store.tables import (
 from lockgate.store.tables import flags as flags_table
 
 __all__ = [
+    "Loaded",
     "apply_contract",
     "check_contract",
     "contract_history",
@@ -58,61 +53,6 @@ __all__ = [
 ]
 
 _ROOT_FIELD = "ai_generated_software_control"
-
-
-@dataclass(frozen=True)
-class Loaded:
-    contract: Contract
-    tree: Node
-    source: str
-    filename: str
-    digest: str
-
-
-def _problems(found: list[Any]) -> list[FieldProblem]:
-    return [FieldProblem(p.path or "(file)", p.message, p.line, p.column) for p in found]
-
-
-def _read(source: str, filename: str) -> tuple[Loaded | None, list[FieldProblem]]:
-    tree, found = load_contract_tree(source)
-    if tree is None:
-        return None, _problems(found)
-    contract, found = read_contract(tree)
-    if contract is None:
-        return None, _problems(found)
-    digest = hashlib.sha256(source.encode()).hexdigest()
-    return Loaded(contract, tree, source, filename, digest), []
-
-
-def load(source: str, filename: str = "") -> Loaded:
-    """The checked contract, or :class:`InvalidInput` naming every field, line and column."""
-    loaded, problems = _read(source, filename)
-    if loaded is None:
-        raise InvalidInput(f"invalid contract {filename or ''}".rstrip(), problems)
-    return loaded
-
-
-def check_contract(source: str, filename: str = "") -> dict[str, Any]:
-    """Validation as data: valid or not, with every problem (what ``validate`` reports)."""
-    loaded, problems = _read(source, filename)
-    return {
-        "file": filename,
-        "valid": loaded is not None,
-        "behavior": None if loaded is None else loaded.contract.key,
-        "hash": None if loaded is None else loaded.digest,
-        "problems": [p.to_dict() for p in problems],
-    }
-
-
-def explain_contract(source: str, filename: str = "") -> dict[str, Any]:
-    loaded = load(source, filename)
-    traces = [t.to_dict() for t in explain(loaded.contract, loaded.tree, loaded.source)]
-    return {
-        "file": filename,
-        "behavior": loaded.contract.key,
-        "lines": traces,
-        "unenforced": [t for t in traces if t["status"] == "unenforced"],
-    }
 
 
 # --- reading the live state ---------------------------------------------------------------
