@@ -42,8 +42,9 @@ def test_the_article_example_is_accepted_as_written() -> None:
     assert contract.default_state == "off"
     assert contract.first_audience is not None
     assert contract.first_audience.description == "internal users"
-    assert [g.metric for g in contract.guardrails][0] == "workflow_error_rate"
-    assert contract.cleanup is not None and contract.cleanup.after is None
+    assert next(g.metric for g in contract.guardrails) == "workflow_error_rate"
+    assert contract.cleanup is not None
+    assert contract.cleanup.after is None
 
 
 def test_explain_traces_every_line_of_the_article() -> None:
@@ -153,7 +154,8 @@ def test_more_bad_input_is_an_error_never_a_crash(source: str, field: str) -> No
     assert result["valid"] is False
     assert field in [p["field"] for p in result["problems"]], result["problems"]
     for problem in result["problems"]:
-        assert problem["line"] >= 1 and problem["column"] >= 1
+        assert problem["line"] >= 1
+        assert problem["column"] >= 1
 
 
 def test_free_form_notes_are_kept_and_reported_unenforced() -> None:
@@ -197,7 +199,9 @@ def test_enforcement_checks_modes_and_the_first_step() -> None:
     dark = {"on": False, "off_variation": "off", "rules": [], "default": {"variation": "off"}}
     everyone = {**dark, "on": True, "default": {"variation": "observe"}}
     why = check_config(rules, dark, everyone)
-    assert why is not None and "first audience" in why and "line 8" in why
+    assert why is not None
+    assert "first audience" in why
+    assert "line 8" in why
     inner = {
         **dark,
         "on": True,
@@ -208,7 +212,8 @@ def test_enforcement_checks_modes_and_the_first_step() -> None:
     assert check_config(rules, inner, everyone) is None
     narrow = {**rules, "allowed_modes": ["off", "observe"]}
     why = check_config(narrow, inner, {**inner, "off_variation": "fallback"})
-    assert why is not None and "'fallback', 'full'" in why
+    assert why is not None
+    assert "'fallback', 'full'" in why
     assert check_config(None, dark, everyone) is None
 
 
@@ -236,7 +241,8 @@ def test_export_round_trips_through_validate() -> None:
     assert result["valid"], result["problems"]
     again = load(text).contract
     assert again.allowed_modes == contract.allowed_modes
-    assert again.first_audience is not None and again.first_audience.segment == "internal-users"
+    assert again.first_audience is not None
+    assert again.first_audience.segment == "internal-users"
     assert again.environments["staging"].mode == "observe"
     assert again.environments["production"].state == "off"
     assert "qa" not in again.environments
