@@ -146,6 +146,9 @@ def test_each_broken_file_reports_only_its_errors() -> None:
             f"{ROOT}.environments.prod.mode",
         ),
         ("a: &x [1]\nb: *y\n", "(file)"),
+        ("a: &x [1]\nb: *x\n", "(file)"),
+        ("[" * 5000 + "]" * 5000, "(file)"),
+        ("- " * 5000 + "x\n", "(file)"),
         ("? [a, b]\n: c\n", "(file)"),
     ],
 )

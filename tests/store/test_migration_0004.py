@@ -28,7 +28,7 @@ def test_plain_csrf_tokens_are_hashed_in_place(database_url: str) -> None:
                     " expires_at) VALUES (1, 'h', 'plain-token', 't', 'u')"
                 )
             )
-        upgrade(database)
+        upgrade(database, "0004")
         assert current_revision(database) == "0004"
         with database.write() as conn:
             stored = conn.execute(text("SELECT csrf_hash FROM sessions")).scalar_one()

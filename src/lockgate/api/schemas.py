@@ -145,7 +145,9 @@ def changes(body: BaseModel, *, keep_null: tuple[str, ...] = ()) -> dict[str, An
 class ContractSource(Body):
     """A contract file's text (YAML) and the name it is reported under."""
 
-    source: str = Field(max_length=262_144, description="the contract file's text (YAML)")
+    source: str = Field(
+        max_length=65_536, description="the contract file's text (YAML), at most 64 Ki characters"
+    )
     file: str = Field(default="", max_length=300, description="file name used in messages")
 
 

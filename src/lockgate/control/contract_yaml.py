@@ -70,6 +70,32 @@ class _Converter:
         return ScalarNode(_scalar(str(raw.value), raw.style is None), line, column)
 
 
+MAX_DEPTH = 32
+"""Deepest nesting of lists and mappings a contract may have (it needs five)."""
+
+
+def _shape_problem(source: str) -> Problem | None:
+    """Nesting too deep, or an alias: refused before anything recursive reads the file."""
+    import yaml
+
+    depth = 0
+    for event in yaml.parse(source, Loader=yaml.SafeLoader):
+        mark = event.start_mark
+        if isinstance(event, yaml.AliasEvent):
+            return Problem(
+                "", "anchors and aliases are not supported", mark.line + 1, mark.column + 1
+            )
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > MAX_DEPTH:
+                return Problem(
+                    "", f"nested deeper than {MAX_DEPTH} levels", mark.line + 1, mark.column + 1
+                )
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
+    return None
+
+
 def load_contract_tree(source: str) -> tuple[Node | None, list[Problem]]:
     """The document in ``source`` as nodes, or the syntax problems that stop it."""
     import yaml
@@ -77,6 +103,9 @@ def load_contract_tree(source: str) -> tuple[Node | None, list[Problem]]:
     if len(source.encode()) > MAX_SOURCE_BYTES:
         return None, [Problem("", f"a contract is at most {MAX_SOURCE_BYTES} bytes", 1, 1)]
     try:
+        shape = _shape_problem(source)
+        if shape is not None:
+            return None, [shape]
         raw = yaml.compose(source, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
