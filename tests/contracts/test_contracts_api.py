@@ -8,6 +8,9 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
+from lockgate.control.base import Services
+from tests.api.helpers import add_principal, bearer
+
 FIXTURES = Path(__file__).parent / "fixtures"
 EXECUTABLE = (FIXTURES / "executable.yaml").read_text()
 ARTICLE = (FIXTURES / "article.yaml").read_text()
@@ -238,3 +241,41 @@ def test_validate_explain_schema_and_export(client: TestClient) -> None:
     assert [f["key"] for f in r.json()["items"]] == ["renewal-recommendations"]
     r = client.get("/api/v1/projects/shop/flags", params={"behavior_kind": "prompt"})
     assert r.json()["items"] == []
+
+
+def test_a_contract_that_allows_more_needs_the_approvals_of_its_tier(
+    client: TestClient, services: Services
+) -> None:
+    _setup(client)
+    narrow = EXECUTABLE.replace("    - full\n", "")
+    assert _apply(client, narrow).status_code == 202
+    # Allowing `full` again loosens the contract: an expansion of authority, which a
+    # medium-risk behavior with a protected environment needs one approval for.
+    r = client.post(f"{CONTRACTS}/plan", json={"source": EXECUTABLE})
+    step = _by_target(r.json())["contract", ""]
+    assert step["outcome"] == "request_approval"
+    assert step["reasons"] == ["allowed_modes adds full"]
+    r = _apply(client)
+    assert r.status_code == 202, r.text
+    step = _by_target(r.json())["contract", ""]
+    assert step["outcome"] == "change_request"
+    assert client.get(f"{FLAG}/contract").json()["applied"]["version"] == 1
+    # Applying again does not propose it twice.
+    assert _by_target(_apply(client).json())["contract", ""]["outcome"] == "pending"
+    approver = add_principal(services, "ava", [("shop", "approver")])
+    request_id = step["change_request"]
+    r = client.post(
+        f"/api/v1/change-requests/{request_id}/approve", json={}, headers=bearer(approver)
+    )
+    assert r.json()["state"] == "approved", r.text
+    r = client.post(f"/api/v1/change-requests/{request_id}/apply", json={})
+    assert r.status_code == 200, r.text
+    applied = client.get(f"{FLAG}/contract").json()["applied"]
+    assert applied["version"] == 2
+    assert (
+        "full"
+        in client.get(f"{FLAG}/contract/versions").json()["items"][0]["rules"]["allowed_modes"]
+    )
+    # Narrowing it again applies at once (a reduction).
+    r = _apply(client, narrow)
+    assert _by_target(r.json())["contract", ""]["outcome"] == "applied"

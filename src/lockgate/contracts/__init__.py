@@ -7,7 +7,7 @@ what it asks of a behavior, :func:`check_config` keeps it holding after apply, a
 """
 
 from lockgate.contracts.desired import CONTRACT_RULE_PREFIX, desired_config, desired_definition
-from lockgate.contracts.enforce import check_config, served_variations
+from lockgate.contracts.enforce import check_config, loosening, served_variations
 from lockgate.contracts.explain import Trace, explain
 from lockgate.contracts.export import export_contract
 from lockgate.contracts.model import BEHAVIOR_KINDS, ROOT, Contract, read_contract
@@ -31,6 +31,7 @@ __all__ = [
     "desired_definition",
     "explain",
     "export_contract",
+    "loosening",
     "plain",
     "read_contract",
     "served_variations",

@@ -9,9 +9,10 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from lockgate.contracts.model import RISK_LEVELS
 from lockgate.engine.modes import Mode
 
-__all__ = ["check_config", "served_variations"]
+__all__ = ["check_config", "loosening", "served_variations"]
 
 _INACTIVE = {Mode.OFF.value, Mode.FALLBACK.value}
 
@@ -99,3 +100,37 @@ def check_config(
                 f"{wider} ({_line(rules, 'first_audience')})"
             )
     return None
+
+
+def _rank(mode: Any) -> int:
+    try:
+        return Mode(mode).rank
+    except ValueError:
+        return 0
+
+
+def loosening(before: Mapping[str, Any] | None, after: Mapping[str, Any]) -> tuple[str, ...]:
+    """How a new contract's rules allow more than the stored ones (empty: nothing more).
+
+    A first contract only adds restrictions. Later, more allowed modes, a changed or removed
+    first audience, a lower risk level, or a more active default state or fallback widen
+    what later writes may do: an expansion of authority, decided by the posture.
+    """
+    if not before:
+        return ()
+    found = []
+    added = [
+        m for m in after.get("allowed_modes") or [] if m not in (before.get("allowed_modes") or [])
+    ]
+    if added:
+        found.append(f"allowed_modes adds {', '.join(added)}")
+    if before.get("first_audience") and after.get("first_audience") != before["first_audience"]:
+        found.append("first_audience changed or removed")
+    levels = list(RISK_LEVELS)
+    old, new = before.get("risk_level"), after.get("risk_level")
+    if old in levels and new in levels and levels.index(new) < levels.index(old):
+        found.append(f"risk_level lowered from {old} to {new}")
+    for name in ("default_state", "fallback"):
+        if _rank(after.get(name)) > _rank(before.get(name)):
+            found.append(f"{name} raised from {before.get(name)} to {after.get(name)}")
+    return tuple(found)

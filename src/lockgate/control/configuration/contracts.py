@@ -21,10 +21,11 @@ from lockgate.contracts import (
     desired_config,
     desired_definition,
     export_contract,
+    loosening,
     served_variations,
 )
 from lockgate.control import lookup
-from lockgate.control.base import Caller, Services
+from lockgate.control.base import Caller, Services, Transaction
 from lockgate.control.configuration import flags
 from lockgate.control.contract_yaml import Loaded, check_contract, explain_contract, load
 from lockgate.control.governance import gate
@@ -32,8 +33,9 @@ from lockgate.control.governance.gate import Deferred
 from lockgate.errors import FieldProblem, InvalidInput, PolicyRefused
 from lockgate.policy import postures
 from lockgate.policy.access import Action
-from lockgate.policy.changes import AuditAction
+from lockgate.policy.changes import AuditAction, Change, ObjectType
 from lockgate.policy.classify import Direction
+from lockgate.policy.postures import Verdict
 from lockgate.store.tables import (
     change_requests,
     contract_versions,
@@ -45,6 +47,7 @@ from lockgate.store.tables import flags as flags_table
 __all__ = [
     "Loaded",
     "apply_contract",
+    "apply_contract_change",
     "check_contract",
     "contract_history",
     "explain_contract",
@@ -129,16 +132,22 @@ def _latest_version(conn: Any, flag_id: int) -> Row[Any] | None:
 
 
 def _pending_request(
-    conn: Any, project_id: int, key: str, environment: str | None, after: dict[str, Any]
+    conn: Any,
+    project_id: int,
+    key: str,
+    environment: str | None,
+    after: dict[str, Any],
+    action: AuditAction | None = None,
 ) -> int | None:
     """An open or approved change request already proposing exactly ``after``."""
-    rows = conn.execute(
-        select(change_requests.c.id, change_requests.c.change).where(
-            change_requests.c.project_id == project_id,
-            change_requests.c.object_key == key,
-            change_requests.c.state.in_(("open", "approved")),
-        )
-    ).all()
+    query = select(change_requests.c.id, change_requests.c.change).where(
+        change_requests.c.project_id == project_id,
+        change_requests.c.object_key == key,
+        change_requests.c.state.in_(("open", "approved")),
+    )
+    if action is not None:
+        query = query.where(change_requests.c.action == action.value)
+    rows = conn.execute(query).all()
     for row in rows:
         change = row.change or {}
         proposed = {k: v for k, v in (change.get("after") or {}).items() if k != "version"}
@@ -198,6 +207,9 @@ def plan_contract(
         row = _flag_row(conn, project, key)
         latest = None if row is None else _latest_version(conn, row.id)
         current = {} if row is None else flags.flag_view(conn, row)
+        contract_verdict = (
+            None if row is None else _judge_contract(conn, project, row, c.rules())[0]
+        )
     if environment is not None:
         if environment not in c.environments:
             raise InvalidInput(
@@ -222,15 +234,15 @@ def plan_contract(
         changes = {k: v for k, v in wanted.items() if current.get(k) != v}
         steps.append(_plan_definition(svc, caller, project_key, key, current, changes, why))
     same = latest is not None and latest.hash == loaded.digest
-    steps.append(
-        _step(
-            "contract",
-            target,
-            "unchanged" if same else "apply",
-            version=(latest.version if latest else 0) + (0 if same else 1),
-            hash=loaded.digest,
+    version = (latest.version if latest else 0) + (0 if same else 1)
+    if same or contract_verdict is None:
+        steps.append(_step("contract", target, "unchanged" if same else "apply", version=version))
+    else:
+        steps.append(
+            _decision_step(
+                "contract", target, contract_verdict.document(), version=version, hash=loaded.digest
+            )
         )
-    )
     for env in env_rows:
         steps.append(_plan_environment(svc, caller, project, env, row, current, loaded, why))
     return {
@@ -396,7 +408,7 @@ def _apply_definition(
     with svc.view() as conn:
         project = lookup.project(conn, project_key)
         after = {k: current[k] for k in flags.DEFINITION_FIELDS} | changes
-        pending = _pending_request(conn, project.id, key, None, after)
+        pending = _pending_request(conn, project.id, key, None, after, AuditAction.FLAG_UPDATED)
     if pending is not None:
         return _step("definition", target, "pending", change_request=pending)
     try:
@@ -441,7 +453,9 @@ def _apply_environment(
         return _step("environment", target, "unchanged", environment=env_key)
     with svc.view() as conn:
         project = lookup.project(conn, project_key)
-        pending = _pending_request(conn, project.id, key, env_key, {**config, **changes})
+        pending = _pending_request(
+            conn, project.id, key, env_key, {**config, **changes}, AuditAction.FLAG_CONFIGURED
+        )
     if pending is not None:
         return _step("environment", target, "pending", environment=env_key, change_request=pending)
     try:
@@ -453,56 +467,151 @@ def _apply_environment(
     return _outcome("environment", target, answer, _diff(config, changes), env_key)
 
 
+def _contract_change(
+    caller: Caller, project_key: str, key: str, loaded: Loaded, before: Any, base: int, why: str
+) -> Change:
+    return Change(
+        action=AuditAction.CONTRACT_APPLIED,
+        object_type=ObjectType.FLAG,
+        project=project_key,
+        object_key=key,
+        before=before,
+        after=_contract_document(loaded),
+        base_version=base,
+        reason=why,
+        actor_id=caller.actor_id,
+        actor_name=caller.actor_name,
+    )
+
+
+def _contract_document(loaded: Loaded) -> dict[str, Any]:
+    """What a stored contract version holds (and what a change request for it shows)."""
+    return {
+        "rules": loaded.contract.rules(),
+        "hash": loaded.digest,
+        "file": loaded.filename[:300],
+        "tickets": [s.ticket for s in loaded.contract.audit_sources if s.ticket],
+        "source": loaded.source,
+    }
+
+
+def _judge_contract(
+    conn: Any, project: Row[Any], row: Row[Any], rules: dict[str, Any]
+) -> tuple[Verdict, list[int]]:
+    """A contract that allows more than the stored one is an expansion of authority."""
+    reasons = loosening(row.contract, rules)
+    env_rows = list(
+        conn.execute(select(environments).where(environments.c.project_id == project.id))
+    )
+    tier = postures.strictest([row.risk_tier, str(rules.get("risk_level") or "low")])
+    verdict = postures.decide(
+        Direction.EXPANSION if reasons else Direction.REDUCTION,
+        reasons=reasons,
+        scopes=gate.scopes_for([tier], env_rows) if reasons else [],
+        posture=gate.posture_of(project),
+    )
+    return verdict, sorted(e.id for e in env_rows)
+
+
 def _store(
     svc: Services, caller: Caller, project_key: str, key: str, loaded: Loaded, why: str
 ) -> dict[str, Any]:
-    """Store the contract as the behavior's new version, unless it is the current one."""
+    """Store the contract as the behavior's new version, governed like any change."""
     target = f"flag {key!r}"
-    rules = loaded.contract.rules()
+    document = _contract_document(loaded)
     with svc.change() as tx:
         project = caller.project(tx.conn, project_key, Action.WRITE_PROJECT_OBJECT)
         row = lookup.flag(tx.conn, project, key)
         latest = _latest_version(tx.conn, row.id)
-        if latest is not None and latest.hash == loaded.digest and row.contract == rules:
+        if (
+            latest is not None
+            and latest.hash == loaded.digest
+            and row.contract == document["rules"]
+        ):
             return _step("contract", target, "unchanged", version=latest.version)
-        version = (latest.version if latest else 0) + 1
-        tickets = [s.ticket for s in loaded.contract.audit_sources if s.ticket]
-        entry = tx.record(
-            caller,
-            {
-                "action": AuditAction.CONTRACT_APPLIED.value,
-                "object_type": "flag",
-                "object_key": key,
-                "project": project_key,
-                "before": row.contract,
-                "after": rules,
-                "reason": why,
-                "risk_tier": row.risk_tier,
-                "refs": {
-                    "contract_version": version,
-                    "contract_hash": loaded.digest,
-                    "file": loaded.filename,
-                    "tickets": tickets,
-                },
-            },
+        pending = _pending_request(
+            tx.conn, project.id, key, None, document, AuditAction.CONTRACT_APPLIED
         )
-        tx.conn.execute(
-            insert(contract_versions).values(
-                flag_id=row.id,
-                version=version,
-                hash=loaded.digest,
-                source=loaded.source,
-                filename=loaded.filename[:300],
-                rules=rules,
-                created_at=tx.now,
-                created_by=caller.actor_name,
-                audit_seq=entry.seq,
+        if pending is not None:
+            return _step("contract", target, "pending", change_request=pending)
+        base = latest.version if latest else 0
+        change = _contract_change(caller, project_key, key, loaded, row.contract, base, why)
+        verdict, env_ids = _judge_contract(tx.conn, project, row, document["rules"])
+        try:
+            deferred = gate.govern(tx, caller, project, change, verdict, environment_ids=env_ids)
+        except PolicyRefused as exc:
+            return _step("contract", target, "refused", rule=exc.detail)
+        if deferred is not None:
+            body = deferred.body
+            return _step(
+                "contract",
+                target,
+                "change_request",
+                change_request=body["id"],
+                rule=body["policy"]["rule"],
+                approvals_required=body["approvals_required"],
+                reasons=list(verdict.reasons),
             )
+        stored = _write_contract(tx, caller, row, change, {"policy": verdict.document()})
+    return _step("contract", target, "applied", version=stored["version"], hash=loaded.digest)
+
+
+def _write_contract(
+    tx: Transaction, caller: Caller, row: Row[Any], change: Change, evidence: dict[str, Any]
+) -> dict[str, Any]:
+    after = dict(change.after or {})
+    version = (change.base_version or 0) + 1
+    entry = tx.record(
+        caller,
+        {
+            "action": AuditAction.CONTRACT_APPLIED.value,
+            "object_type": "flag",
+            "object_key": row.key,
+            "project": change.project,
+            "before": row.contract,
+            "after": after["rules"],
+            "reason": change.reason,
+            "risk_tier": row.risk_tier,
+            "evidence": evidence,
+            "refs": {
+                **dict(change.refs),
+                "contract_version": version,
+                "contract_hash": after["hash"],
+                "file": after["file"],
+                "tickets": after["tickets"],
+            },
+        },
+    )
+    tx.conn.execute(
+        insert(contract_versions).values(
+            flag_id=row.id,
+            version=version,
+            hash=after["hash"],
+            source=after["source"],
+            filename=after["file"],
+            rules=after["rules"],
+            created_at=tx.now,
+            created_by=caller.actor_name,
+            audit_seq=entry.seq,
         )
-        tx.conn.execute(
-            update(flags_table).where(flags_table.c.id == row.id).values(contract=rules)
-        )
-    return _step("contract", target, "applied", version=version, hash=loaded.digest)
+    )
+    tx.conn.execute(
+        update(flags_table).where(flags_table.c.id == row.id).values(contract=after["rules"])
+    )
+    return {"behavior": row.key, "version": version, "hash": after["hash"]}
+
+
+def apply_contract_change(
+    tx: Transaction, caller: Caller, change: Change, evidence: dict[str, Any]
+) -> dict[str, Any]:
+    """Apply an approved contract version (from a change request) if no other came first."""
+    project = caller.project(tx.conn, change.project, Action.WRITE_PROJECT_OBJECT)
+    row = lookup.flag(tx.conn, project, change.object_key)
+    latest = _latest_version(tx.conn, row.id)
+    current = latest.version if latest else 0
+    if current != change.base_version:
+        raise gate.target_moved(change, current)
+    return _write_contract(tx, caller, row, change, evidence)
 
 
 # --- export and history -------------------------------------------------------------------
