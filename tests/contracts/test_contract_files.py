@@ -51,7 +51,7 @@ def test_explain_traces_every_line_of_the_article() -> None:
     explained = explain_contract(_text("article.yaml"))
     lines = {t["line"] for t in explained["lines"]}
     source_lines = _text("article.yaml").splitlines()
-    assert lines == set(range(2, len(source_lines) + 1))
+    assert lines == set(range(1, len(source_lines) + 1))
     unenforced = {t["line"]: t["field"] for t in explained["unenforced"]}
     assert unenforced[6] == "first_audience"
     assert unenforced[14] == "guardrails[0]"

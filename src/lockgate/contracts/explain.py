@@ -87,11 +87,23 @@ def explain(contract: Contract, root: Node, source: str | None = None) -> list[T
 
 
 def _traces(contract: Contract, root: Node) -> list[Trace]:
-    body = root.get(ROOT) if isinstance(root, MapNode) else None
+    if not isinstance(root, MapNode):
+        return []
+    body = root.get(ROOT)
     if not isinstance(body, MapNode):
         return []
     c = contract
-    traces: list[Trace] = []
+    traces = [
+        Trace(
+            name.line,
+            ROOT,
+            RECORDED,
+            "the contract: each applied version is stored with its source and hash, "
+            "audited as contract:applied",
+        )
+        for name, _ in root.entries
+        if name.value == ROOT
+    ]
     simple = _simple(c)
     for name, _value in body.entries:
         label = str(name.value)
