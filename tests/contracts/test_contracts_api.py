@@ -23,8 +23,9 @@ def _setup(client: TestClient) -> None:
     for env in ({"key": "staging"}, {"key": "production", "protected": True}):
         r = client.post("/api/v1/projects/shop/environments", json=env)
         assert r.status_code == 201, r.text
-    for segment in ("internal-users", "regions-under-review"):
-        r = client.post("/api/v1/projects/shop/segments", json={"key": segment})
+    for segment, members in (("internal-users", ["u-inside"]), ("regions-under-review", [])):
+        body = {"key": segment, "included": members}
+        r = client.post("/api/v1/projects/shop/segments", json=body)
         assert r.status_code == 201, r.text
 
 
@@ -279,3 +280,51 @@ def test_a_contract_that_allows_more_needs_the_approvals_of_its_tier(
     # Narrowing it again applies at once (a reduction).
     r = _apply(client, narrow)
     assert _by_target(r.json())["contract", ""]["outcome"] == "applied"
+
+
+def _serves(client: TestClient, env: str, key: str) -> Any:
+    r = client.post(
+        f"/api/v1/projects/shop/environments/{env}/evaluate",
+        json={"flag": "renewal-recommendations", "context": {"key": key}},
+    )
+    assert r.status_code == 200, r.text
+    return r.json()["value"]
+
+
+def test_done_means_first_audience_in_production_after_approval_all_audited(
+    client: TestClient, services: Services
+) -> None:
+    _setup(client)
+    result = _apply(client).json()
+    request_id = result["pending"][0]
+    assert _serves(client, "production", "u-inside") == "off"  # waits for its approval
+    assert _serves(client, "staging", "u-inside") == "draft_only"
+    assert _serves(client, "staging", "u-outside") == "off"
+    approver = add_principal(services, "ava", [("shop", "approver")])
+    r = client.post(
+        f"/api/v1/change-requests/{request_id}/approve", json={}, headers=bearer(approver)
+    )
+    assert r.json()["state"] == "approved", r.text
+    assert client.post(f"/api/v1/change-requests/{request_id}/apply", json={}).status_code == 200
+    assert _serves(client, "production", "u-inside") == "observe"
+    assert _serves(client, "production", "u-outside") == "off"
+    again = _apply(client)
+    assert again.status_code == 200, again.text
+    assert again.json()["changed"] is False
+    actions = [
+        e["action"]
+        for e in client.get("/api/v1/audit", params={"project": "shop", "limit": 100}).json()[
+            "items"
+        ]
+        if e.get("object_key") in ("renewal-recommendations", None)
+        or e["action"].startswith("change_request")
+    ]
+    for expected in (
+        "flag:created",
+        "contract:applied",
+        "flag:configured",
+        "change_request:created",
+        "change_request:approved",
+        "change_request:applied",
+    ):
+        assert expected in actions, actions
