@@ -95,7 +95,8 @@ def _check_references(conn: Any, project: Row[Any], loaded: Loaded) -> list[Row[
             )
     named = []
     if c.first_audience is not None and c.first_audience.segment is not None:
-        named.append(("first_audience.segment", c.first_audience.segment, c.first_audience.line))
+        line = c.lines.get("first_audience", c.first_audience.line)
+        named.append(("first_audience.segment", c.first_audience.segment, line))
     for i, binding in enumerate(c.approvals):
         if binding.segment is not None:
             named.append((f"approval_required_when[{i}].segment", binding.segment, binding.line))
@@ -105,7 +106,7 @@ def _check_references(conn: Any, project: Row[Any], loaded: Loaded) -> list[Row[
                 FieldProblem(
                     f"{_ROOT_FIELD}.{path}",
                     f"names segment {key!r}, which project {project.key!r} does not have",
-                    c.lines.get(path.split(".")[0].split("[")[0], line),
+                    line,
                     1,
                 )
             )
