@@ -30,9 +30,15 @@ class FieldProblem:
 
     field: str
     message: str
+    line: int | None = None
+    """Where in a file the problem is (contract files), 1-based; ``None`` for request bodies."""
+    column: int | None = None
 
-    def to_dict(self) -> dict[str, str]:
-        return {"field": self.field, "message": self.message}
+    def to_dict(self) -> dict[str, Any]:
+        found: dict[str, Any] = {"field": self.field, "message": self.message}
+        if self.line is not None:
+            found |= {"line": self.line, "column": self.column}
+        return found
 
 
 class LockgateError(Exception):

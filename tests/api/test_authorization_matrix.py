@@ -294,6 +294,17 @@ def _unique(stem: str, field_name: str = "key", **more: Any) -> Body:
     return lambda world, _p: {field_name: world.unique(stem), **more}
 
 
+def _contract(world: World, _p: Principal) -> dict[str, str]:
+    """A contract for a new behavior (no environments): plan reads, apply creates it."""
+    key = world.unique("contract")
+    source = (
+        "ai_generated_software_control:\n"
+        f"  behavior: matrix\n  key: {key}\n  owner: team\n  risk_level: low\n"
+        "  allowed_modes: [off, observe]\n"
+    )
+    return {"source": source, "file": "matrix.yaml"}
+
+
 CONTEXT = {"context": {"key": "user-1", "targetingKey": "user-1"}}
 OFREP_CONTEXT = {"context": {"targetingKey": "user-1"}}
 ASK_APPROVAL = {"behavior": "checkout", "action": "refund", "summary": "matrix", "context": {}}
@@ -391,6 +402,18 @@ ACCESS: dict[tuple[str, str], list[Case]] = {
     ("POST", INCIDENTS + "/{incident}/end"): [
         Case(Project(Action.APPROVE), prepare=_incident, body=lambda w, p: {"reason": "matrix"})
     ],
+    # runtime contracts
+    ("GET", "/api/v1/contracts/schema"): [Case(ANY_USER)],
+    ("POST", "/api/v1/contracts/validate"): [Case(ANY_USER, body=_contract)],
+    ("POST", "/api/v1/contracts/explain"): [Case(ANY_USER, body=_contract)],
+    ("POST", "/api/v1/projects/{project}/contracts/plan"): [
+        Case(Project(Action.READ), body=_contract)
+    ],
+    ("POST", "/api/v1/projects/{project}/contracts/apply"): [
+        Case(Project(Action.WRITE_PROJECT_OBJECT), body=_contract)
+    ],
+    ("GET", FLAG + "/contract"): [Case(Project(Action.READ))],
+    ("GET", FLAG + "/contract/versions"): [Case(Project(Action.READ))],
     # segments
     ("GET", "/api/v1/projects/{project}/segments"): [Case(Project(Action.READ))],
     ("POST", "/api/v1/projects/{project}/segments"): [

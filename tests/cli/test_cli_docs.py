@@ -18,6 +18,7 @@ HTTP_GROUPS = (
     "envs",
     "posture",
     "flags",
+    "contract",
     "segments",
     "approvals",
     "incident",

@@ -30,6 +30,7 @@ DOCUMENTS = [
     "README.md",
     "docs/cli.md",
     "docs/governance.md",
+    "docs/contracts.md",
     "docs/configuration.md",
     "docs/audit.md",
     "docs/openfeature.md",

@@ -68,6 +68,17 @@ RiskTier = Literal["low", "medium", "high", "restricted"]
 Lifecycle = Literal["temporary", "permanent"]
 Kind = Literal["boolean", "string", "number", "json", "mode"]
 
+BehaviorKind = Literal[
+    "ui_path",
+    "backend_workflow",
+    "model_route",
+    "prompt",
+    "tool_action",
+    "data_movement",
+    "permission_path",
+    "integration",
+]
+
 
 class Variation(Body):
     key: str = Key
@@ -87,6 +98,7 @@ class FlagCreate(Body):
     tags: list[Tag] = Field(default_factory=list, max_length=50)
     variations: list[Variation] | None = Field(default=None, min_length=1, max_length=100)
     client_visible: bool = False
+    behavior_kind: BehaviorKind | None = None
     reason: str = Reason
 
 
@@ -100,6 +112,7 @@ class FlagUpdate(Body):
     variations: list[Variation] | None = Field(default=None, min_length=1, max_length=100)
     client_visible: bool | None = None
     archived: bool | None = None
+    behavior_kind: BehaviorKind | None = None
     reason: str = Reason
 
 
@@ -129,3 +142,27 @@ def changes(body: BaseModel, *, keep_null: tuple[str, ...] = ()) -> dict[str, An
     sent = body.model_dump(exclude_unset=True, mode="json")
     sent.pop("reason", None)
     return {k: v for k, v in sent.items() if v is not None or k in keep_null}
+
+
+class ContractSource(Body):
+    """A contract file's text (YAML) and the name it is reported under."""
+
+    source: str = Field(
+        max_length=65_536, description="the contract file's text (YAML), at most 64 Ki characters"
+    )
+    file: str = Field(default="", max_length=300, description="file name used in messages")
+
+
+class ContractPlan(ContractSource):
+    environment: str | None = Field(
+        default=None, max_length=128, description="plan this environment only"
+    )
+    reason: str = Reason
+
+
+class ContractApply(ContractSource):
+    reason: str = Field(
+        default="",
+        max_length=2000,
+        description="why; default: the contract's file name and hash",
+    )

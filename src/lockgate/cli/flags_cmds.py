@@ -24,6 +24,10 @@ BUCKET_SPACE = 100_000
 """Split weights are in units of 0.001 % and sum to this."""
 KINDS = ("mode", "boolean", "string", "number", "json")
 RISK_TIERS = ("low", "medium", "high", "restricted")
+BEHAVIOR_KINDS = (
+    "ui_path", "backend_workflow", "model_route", "prompt", "tool_action", "data_movement",
+    "permission_path", "integration",
+)  # fmt: skip
 ConfigChange = Callable[[dict[str, Any]], dict[str, Any]]
 
 
@@ -51,6 +55,7 @@ def _register_reads(sub: Any) -> None:
     ls.add_argument("--tag", help="only flags with this tag")
     ls.add_argument("--risk-tier", choices=RISK_TIERS)
     ls.add_argument("--owner")
+    ls.add_argument("--behavior-kind", choices=BEHAVIOR_KINDS, help="only this kind of behavior")
     ls.add_argument("--search", metavar="TEXT", help="text in key, name or description")
     ls.add_argument(
         "--limit", type=int, metavar="N", help="at most N flags (default: all, page by page)"
@@ -73,6 +78,9 @@ def _register_create(sub: Any) -> None:
     create.add_argument("--description")
     create.add_argument("--risk-tier", choices=RISK_TIERS)
     create.add_argument("--owner")
+    create.add_argument(
+        "--behavior-kind", choices=BEHAVIOR_KINDS, help="the kind of generated behavior"
+    )
     create.add_argument("--lifecycle", choices=("temporary", "permanent"))
     create.add_argument("--tag", action="append", metavar="TAG", help="repeatable")
     create.add_argument(
@@ -88,6 +96,7 @@ def _register_create(sub: Any) -> None:
     update.add_argument("--description")
     update.add_argument("--risk-tier", choices=RISK_TIERS)
     update.add_argument("--owner")
+    update.add_argument("--behavior-kind", choices=BEHAVIOR_KINDS)
     update.add_argument("--lifecycle", choices=("temporary", "permanent"))
     update.add_argument("--tag", action="append", metavar="TAG", help="repeatable; replaces")
     _client_visible_option(update)
@@ -226,6 +235,7 @@ def run_list(args: argparse.Namespace) -> int:
         "tag": args.tag,
         "risk_tier": args.risk_tier,
         "owner": args.owner,
+        "behavior_kind": args.behavior_kind,
         "q": args.search,
     }
     with client_for(args) as api:
@@ -255,6 +265,7 @@ def run_show(args: argparse.Namespace) -> int:
             ("flag", flag["key"]),
             ("name", flag.get("name")),
             ("kind", flag.get("kind")),
+            ("behavior kind", flag.get("behavior_kind")),
             ("risk tier", flag.get("risk_tier")),
             ("owner", flag.get("owner")),
             ("lifecycle", flag.get("lifecycle")),
@@ -344,6 +355,7 @@ def run_create(args: argparse.Namespace) -> int:
         "description": args.description,
         "risk_tier": args.risk_tier,
         "owner": args.owner,
+        "behavior_kind": args.behavior_kind,
         "lifecycle": args.lifecycle,
         "tags": args.tag,
         "client_visible": args.client_visible,
@@ -369,6 +381,7 @@ def run_update(args: argparse.Namespace) -> int:
         "description": args.description,
         "risk_tier": args.risk_tier,
         "owner": args.owner,
+        "behavior_kind": args.behavior_kind,
         "lifecycle": args.lifecycle,
         "tags": args.tag,
         "client_visible": args.client_visible,

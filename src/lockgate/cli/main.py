@@ -10,6 +10,7 @@ from lockgate import __version__
 from lockgate.cli import (
     approvals_cmds,
     audit_cmds,
+    contract_cmds,
     flags_cmds,
     identity_cmds,
     projects_cmds,
@@ -29,6 +30,7 @@ COMMAND_GROUPS = [
     audit_cmds,
     projects_cmds,
     flags_cmds,
+    contract_cmds,
     segments_cmds,
     approvals_cmds,
     reversal_cmds,

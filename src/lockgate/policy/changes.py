@@ -69,6 +69,7 @@ class AuditAction(StrEnum):
     RUNTIME_APPROVAL_DENIED = "runtime_approval:denied"
     RUNTIME_APPROVAL_TIMED_OUT = "runtime_approval:timed_out"
     RUNTIME_APPROVAL_WITHDRAWN = "runtime_approval:withdrawn"
+    CONTRACT_APPLIED = "contract:applied"
 
 
 class ObjectType(StrEnum):

@@ -94,7 +94,28 @@ flags = Table(
     Column("created_at", TS, nullable=False),
     Column("updated_at", TS, nullable=False),
     Column("created_by", String(200), nullable=False),
+    # The kind of generated behavior (ui_path, backend_workflow, model_route, ...).
+    Column("behavior_kind", String(32), nullable=True),
+    # The applied contract's rules, checked by every later configuration write.
+    Column("contract", JSON, nullable=True),
     UniqueConstraint("project_id", "key"),
+)
+
+# Every contract applied to a behavior: its source, hash and the rules it set.
+contract_versions = Table(
+    "contract_versions",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("flag_id", Integer, ForeignKey("flags.id", ondelete="CASCADE"), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("hash", String(64), nullable=False),
+    Column("source", Text, nullable=False),
+    Column("filename", String(300), nullable=False),
+    Column("rules", JSON, nullable=False),
+    Column("created_at", TS, nullable=False),
+    Column("created_by", String(200), nullable=False),
+    Column("audit_seq", Integer, nullable=True),
+    UniqueConstraint("flag_id", "version"),
 )
 
 # The per-environment configuration of a flag, its current state and its history.

@@ -8,7 +8,15 @@ from fastapi import APIRouter, Query, Response
 
 from lockgate.api.deps import CallerDep, IfMatch, ServicesDep
 from lockgate.api.routes.projects import GOVERNED, Plan, etag, governed
-from lockgate.api.schemas import FlagConfigUpdate, FlagCreate, FlagUpdate, Revert, RiskTier, changes
+from lockgate.api.schemas import (
+    BehaviorKind,
+    FlagConfigUpdate,
+    FlagCreate,
+    FlagUpdate,
+    Revert,
+    RiskTier,
+    changes,
+)
 from lockgate.control.configuration import flags as use
 
 router = APIRouter(prefix="/api/v1/projects/{project}/flags", tags=["flags"])
@@ -25,6 +33,7 @@ def list_flags(
     tag: Annotated[str | None, Query(max_length=128)] = None,
     risk_tier: RiskTier | None = None,
     owner: Annotated[str | None, Query(max_length=200)] = None,
+    behavior_kind: BehaviorKind | None = None,
     q: Annotated[
         str | None, Query(max_length=200, description="text in key, name or description")
     ] = None,
@@ -40,6 +49,7 @@ def list_flags(
         tag=tag,
         risk_tier=risk_tier,
         owner=owner,
+        behavior_kind=behavior_kind,
         text=q,
         archived=archived,
         limit=limit,

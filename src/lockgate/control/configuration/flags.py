@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, and_, bindparam, func, insert, or_, select, update
 
+from lockgate.contracts import BEHAVIOR_KINDS, check_config
 from lockgate.control import lookup
 from lockgate.control.base import Caller, Services, Transaction
 from lockgate.control.configuration import snapshots
@@ -68,7 +69,7 @@ CONFIG_FIELDS = (
 )
 DEFINITION_FIELDS = (
     "name", "description", "owner", "risk_tier", "lifecycle", "tags", "variations",
-    "client_visible", "archived",
+    "client_visible", "archived", "behavior_kind",
 )  # fmt: skip
 
 
@@ -112,6 +113,7 @@ def _definition_view(row: Row[Any]) -> dict[str, Any]:
         "lifecycle": row.lifecycle,
         "tags": row.tags,
         "kind": row.kind,
+        "behavior_kind": row.behavior_kind,
         "variations": row.variations,
         "client_visible": row.client_visible,
         "archived": row.archived,
@@ -159,6 +161,10 @@ def _check_definition(values: dict[str, Any]) -> None:
         problems.append(FieldProblem("risk_tier", f"must be one of {', '.join(RISK_TIERS)}"))
     if "lifecycle" in values and values["lifecycle"] not in LIFECYCLES:
         problems.append(FieldProblem("lifecycle", f"must be one of {', '.join(LIFECYCLES)}"))
+    if values.get("behavior_kind") not in (None, *BEHAVIOR_KINDS):
+        problems.append(
+            FieldProblem("behavior_kind", f"must be one of {', '.join(BEHAVIOR_KINDS)}")
+        )
     if problems:
         raise InvalidInput("invalid flag definition", problems)
 
@@ -203,6 +209,7 @@ def create_flag(
             "kind": kind,
             "variations": variations,
             "client_visible": values.get("client_visible", False),
+            "behavior_kind": values.get("behavior_kind"),
         }
         config = default_config(kind, variations)
         envs = tx.conn.execute(
@@ -350,6 +357,7 @@ def list_flags(
     tag: str | None = None,
     risk_tier: str | None = None,
     owner: str | None = None,
+    behavior_kind: str | None = None,
     text: str | None = None,
     archived: bool | None = False,
     limit: int = 50,
@@ -364,6 +372,8 @@ def list_flags(
             conditions.append(flags.c.risk_tier == risk_tier)
         if owner:
             conditions.append(flags.c.owner == owner)
+        if behavior_kind:
+            conditions.append(flags.c.behavior_kind == behavior_kind)
         if archived is not None:
             conditions.append(flags.c.archived.is_(archived))
         if text:
@@ -448,6 +458,7 @@ def update_flag(
         )
         tier = postures.strictest([row.risk_tier, after["risk_tier"]])
         gate.require_reason(change, gate.posture_of(project), [], [tier])
+        _check_contract_tier(row, after["risk_tier"])
         if after == before:
             return flag_view(tx.conn, row)
         verdict, evidence, env_ids = _judge_definition(tx, project, row, after)
@@ -459,6 +470,35 @@ def update_flag(
         return _apply_definition(
             tx, caller, project, row, change, evidence | {"policy": verdict.document()}
         )
+
+
+def _check_contract_tier(row: Row[Any], tier: str) -> None:
+    """A behavior under a contract keeps at least the contract's risk tier."""
+    rules = row.contract or {}
+    floor = rules.get("risk_level")
+    if floor and postures.strictest([floor, tier]) != tier:
+        line = (rules.get("lines") or {}).get("risk_level")
+        where = f"contract line {line}: risk_level" if line else "contract: risk_level"
+        raise PolicyRefused(
+            f"flag {row.key!r}: risk tier {tier!r} is lower than its contract's {floor!r} "
+            f"({where})",
+            rule=where,
+        )
+
+
+def _check_contract(
+    target: ConfigTarget, change: Change, rules: dict[str, Any] | None = None
+) -> None:
+    """Every configuration write keeps the behavior's contract (allowed modes, audience).
+
+    ``rules``: a contract about to be applied, planned against instead of the stored one.
+    """
+    rules = target.flag.contract if rules is None else rules
+    if not rules:
+        return
+    why = check_config(rules, target.config.config, _config_of(change))
+    if why is not None:
+        raise PolicyRefused(f"{change.target}: refused by its contract: {why}", rule="contract")
 
 
 def _judge_definition(
@@ -788,6 +828,7 @@ def update_flag_config(
     refs: dict[str, Any] | None = None,
     *,
     plan: bool = False,
+    contract_rules: dict[str, Any] | None = None,
 ) -> dict[str, Any] | Deferred:
     """Change a flag's configuration in one environment (a new version of it).
 
@@ -827,6 +868,7 @@ def update_flag_config(
         gate.require_reason(change, gate.posture_of(target.project), scopes, [tier])
         if config == cfg.config:
             return _config_view(cfg, env_key) | {"flag": key}
+        _check_contract(target, change, contract_rules if plan else None)
         verdict, checked, evidence = _judge_config(tx, target, change)
         deferred = gate.govern(
             tx,
@@ -854,6 +896,7 @@ def apply_config_change(
         raise gate.target_moved(
             change, current.version, {"version": current.version, **current.config}
         )
+    _check_contract(target, change)
     env = target.environment
     doc = snapshots.flag_document(target.flag, _config_of(change), target.config.version + 1)
     checked = snapshots.check_flag_update(tx, env.id, env.snapshot_version, target.flag.key, doc)
@@ -890,6 +933,7 @@ def replan_config_change(
     tier = target.flag.risk_tier
     scopes = [(tier, gate.environment_class(target.environment))]
     gate.require_reason(change, gate.posture_of(target.project), scopes, [tier])
+    _check_contract(target, change)
     verdict, _, _ = _judge_config(tx, target, change)
     if verdict.outcome is postures.Outcome.REFUSE:
         raise PolicyRefused(

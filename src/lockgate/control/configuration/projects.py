@@ -223,6 +223,10 @@ def _configure_existing_flags(
 ) -> None:
     for flag in conn.execute(select(flags).where(flags.c.project_id == project_id)).all():
         config = default_config(flag.kind, flag.variations)
+        state = (flag.contract or {}).get("default_state")
+        if state is not None:
+            # The contract's default_state is what a new environment gets (still off).
+            config |= {"off_variation": state, "default": {"variation": state}}
         conn.execute(
             insert(flag_configs).values(
                 flag_id=flag.id,

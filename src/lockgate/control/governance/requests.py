@@ -69,9 +69,10 @@ Applier = Callable[[Transaction, Caller, Change, dict[str, Any]], dict[str, Any]
 
 def _appliers() -> dict[AuditAction, Applier]:
     """How each kind of change is applied once approved (the same code as a direct write)."""
-    from lockgate.control.configuration import flags, projects, segments
+    from lockgate.control.configuration import contracts, flags, projects, segments
 
     return {
+        AuditAction.CONTRACT_APPLIED: contracts.apply_contract_change,
         AuditAction.FLAG_CONFIGURED: flags.apply_config_change,
         AuditAction.FLAG_REVERTED: flags.apply_config_change,
         AuditAction.FLAG_RESTORED: flags.apply_config_change,
