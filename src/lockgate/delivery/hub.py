@@ -36,6 +36,7 @@ from lockgate.control.base import ChangeEvent, Services
 from lockgate.control.configuration import snapshots
 from lockgate.engine import CompiledSnapshot, compile_snapshot, decode
 from lockgate.errors import Unauthenticated
+from lockgate.store.db import is_unavailable
 from lockgate.store.tables import environment_changes, environments, sdk_keys
 
 __all__ = [
@@ -297,8 +298,8 @@ class DeliveryHub:
     async def _resync(self) -> None:
         try:
             await self.resync()
-        except Exception:
-            log.exception("comparing environment versions with the database failed")
+        except Exception as exc:
+            _failed(exc, "comparing environment versions with the database failed")
 
     def _schedule_refresh(self, environment_id: int) -> None:
         state = self.states.get(environment_id)
@@ -328,8 +329,8 @@ class DeliveryHub:
                 except EnvironmentDeletedError:
                     self._drop(state)
                     return
-                except Exception:
-                    log.exception("reloading environment %s failed", state.environment_id)
+                except Exception as exc:
+                    _failed(exc, f"reloading environment {state.environment_id} failed")
                     await asyncio.sleep(retry)  # never leave streams on a stale version
                     retry = min(retry * 2, _RETRY_MAX)
                     continue
@@ -567,8 +568,8 @@ class DeliveryHub:
                 continue
             try:
                 usable = await self._run_db(self._usable, active)
-            except Exception:
-                log.exception("checking for revoked SDK keys failed")
+            except Exception as exc:
+                _failed(exc, "checking for revoked SDK keys failed")
                 continue
             revoked = active - usable
             if not revoked:
@@ -592,3 +593,11 @@ class DeliveryHub:
 
     def stream_count(self) -> int:
         return sum(len(s.streams) for s in self.states.values())
+
+
+def _failed(exc: Exception, what: str) -> None:
+    """Log a failed database use: briefly when the database is away (it is retried)."""
+    if is_unavailable(exc):
+        log.warning("%s: the database is unavailable (%s)", what, type(exc).__name__)
+    else:
+        log.exception(what)
