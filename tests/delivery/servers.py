@@ -85,18 +85,25 @@ def _wait_ready(server: LockgateServer) -> None:
 
 @contextmanager
 def lockgate_server(
-    data_dir: Path, *, database_url: str = "", heartbeat: int = 1, name: str = "server"
+    data_dir: Path,
+    *,
+    database_url: str = "",
+    heartbeat: int = 1,
+    name: str = "server",
+    extra: tuple[str, ...] = (),
+    port: int | None = None,
 ) -> Iterator[LockgateServer]:
     """A running ``lockgate serve``; stopped (by PID) when the block ends."""
     data_dir.mkdir(parents=True, exist_ok=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith("LOCKGATE_")}
     env["LOCKGATE_BOOTSTRAP_ADMIN_TOKEN"] = ADMIN_TOKEN
-    port = free_port()
+    port = port or free_port()
     command = [sys.executable, "-m", "lockgate.cli.main", "serve", "--host", "127.0.0.1"]
     command += ["--port", str(port), "--data-dir", str(data_dir)]
     command += ["--stream-heartbeat-seconds", str(heartbeat), "--log-level", "warning"]
     if database_url:
         command += ["--database-url", database_url]
+    command += extra
     log = data_dir / f"{name}-{port}.log"
     with log.open("wb") as out:
         process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)

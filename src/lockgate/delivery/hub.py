@@ -193,12 +193,16 @@ class DeliveryHub:
         self._signal_handlers: dict[int, Any] = {}
         self.revoked_keys: set[int] = set()
         """Keys whose streams the revocation watch closed: the key cache must not serve them."""
+        self.draining = False
+        """Set when the server was told to stop: streams are closed and new ones refused
+        (``503``), so that SDKs reconnect to another replica."""
 
     # -- lifecycle ------------------------------------------------------------------------
 
     async def start(self) -> None:
         """Start on the running loop (again after :meth:`stop`, e.g. a new test client)."""
         self.loop = asyncio.get_running_loop()
+        self.draining = False
         self.states.clear()
         self._loading.clear()
         self._notified_while_loading.clear()
@@ -223,6 +227,11 @@ class DeliveryHub:
         self.close_all()
         self.states.clear()
         self.loop = None
+
+    def drain(self) -> None:
+        """The server is stopping: refuse new streams, end the open ones."""
+        self.draining = True
+        self.close_all()
 
     def close_all(self) -> None:
         """End every open stream (shutdown); SDKs reconnect, to this or another replica."""
@@ -255,7 +264,7 @@ class DeliveryHub:
                 signum: int, frame: FrameType | None, previous: Callable[..., Any] = previous
             ) -> None:
                 with contextlib.suppress(RuntimeError):  # the loop is closed
-                    loop.call_soon_threadsafe(self.close_all)
+                    loop.call_soon_threadsafe(self.drain)
                 previous(signum, frame)
 
             signal.signal(sig, handler)
@@ -595,9 +604,17 @@ class DeliveryHub:
         return sum(len(s.streams) for s in self.states.values())
 
 
+_OUTAGE_LOG_INTERVAL = 30.0
+_outage_logged: dict[str, float] = {}
+
+
 def _failed(exc: Exception, what: str) -> None:
-    """Log a failed database use: briefly when the database is away (it is retried)."""
-    if is_unavailable(exc):
-        log.warning("%s: the database is unavailable (%s)", what, type(exc).__name__)
-    else:
+    """Log a failed database use: when the database is away (it is retried), one line,
+    at most every 30 s per kind of use."""
+    if not is_unavailable(exc):
         log.exception(what)
+        return
+    now = time.monotonic()
+    if now - _outage_logged.get(what, -1e9) >= _OUTAGE_LOG_INTERVAL:
+        _outage_logged[what] = now
+        log.warning("%s: the database is unavailable (%s)", what, type(exc).__name__)

@@ -52,7 +52,7 @@ class ChangeListener:
         *,
         on_identity: Callable[[], None] | None = None,
         resync_interval: float = 5.0,
-        max_backoff: float = 5.0,
+        max_backoff: float = 2.0,
         connect_timeout: float = 5.0,
     ) -> None:
         self.url = url.replace("postgresql+psycopg://", "postgresql://", 1)
