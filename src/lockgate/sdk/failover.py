@@ -7,9 +7,9 @@ connection, or answers ``502``/``503``/``504`` (a replica that is stopping, or c
 its database), the same call is tried on the next server at once, in the order given, so a
 replica restarted or taken out of service costs the application nothing.
 
-A request is only sent again when that cannot do a thing twice: ``GET`` requests are
-retried after any failure; other methods only when the connection was refused or the
-server answered ``503`` (nothing was processed).
+A request is only sent again when that cannot do a thing twice: ``GET`` requests (and
+requests the caller marks ``idempotent``) are retried after any failure; others only when
+the connection was refused or the server answered ``503`` (nothing was processed).
 """
 
 from __future__ import annotations
@@ -86,7 +86,14 @@ class FailoverTransport:
         json_body: Any = None,
         expect: tuple[int, ...] = (200,),
         timeout: float | None = None,
+        idempotent: bool | None = None,
     ) -> Response:
+        """``HttpTransport.request`` on the first server that answers it.
+
+        ``idempotent`` (default: ``GET`` only) allows sending the request again to the next
+        server after any failure, even one that may have happened after it was processed.
+        """
+        repeatable = method == "GET" if idempotent is None else idempotent
         last: Exception | None = None
         order = self._order()
         for index in order:
@@ -103,11 +110,11 @@ class FailoverTransport:
             except KeyRejectedError:
                 raise
             except HttpError as exc:
-                if exc.status not in RETRY_STATUSES or (method != "GET" and exc.status != 503):
+                if exc.status not in RETRY_STATUSES or (not repeatable and exc.status != 503):
                     raise
                 last = exc
             except TransportError as exc:
-                if method != "GET" and not isinstance(exc, ConnectionRefusedError):
+                if not repeatable and not isinstance(exc, ConnectionRefusedError):
                     raise
                 last = exc
             else:
