@@ -50,7 +50,7 @@ def test_a_503_moves_on_even_for_a_post_but_other_errors_do_not() -> None:
     with running() as stopping, running() as other:
         stopping.status["/sdk/v1/events"] = (503, {"Retry-After": "1"})
         transport = _transport(stopping.url, other.url)
-        body = {"counts": []}
+        body: dict[str, list[int]] = {"counts": []}
         response = transport.request("POST", "/sdk/v1/events", json_body=body, expect=(202,))
         assert response.status == 202
         assert transport.current == 1
