@@ -123,6 +123,8 @@ def test_reads_from_memory_go_on_and_writes_fail_fast_while_postgres_is_away(
         assert evaluated.status_code == 200, evaluated.text
         items = sse.items_for(1.5)  # the open stream stays open: heartbeats go on
         assert any(item.kind == "comment" for item in items), items
+        with SseClient.open(cut.url, key) as late:  # and a new one opens from memory
+            assert late.next_event().version == held
 
         # Writes fail fast with a clear problem; so does anything that needs the database.
         refused = _refused_write(admin, project, limit=CONNECT_TIMEOUT + 3)
