@@ -112,17 +112,18 @@ class Database:
         event.listen(engine, "begin", _sqlite_on_begin)
         return engine
 
+    def note_unavailable(self) -> None:
+        """A use of the database just failed because it could not be reached."""
+        self._unavailable_at = time.monotonic()
+
     def recently_unavailable(self, seconds: float = 1.0) -> bool:
         """Whether a use of the database failed as unavailable in the last ``seconds``."""
         return time.monotonic() - self._unavailable_at < seconds
 
-    def _noting_outages(self) -> Any:
-        return _OutageNote(self)
-
     @contextmanager
     def write(self) -> Iterator[Connection]:
         """A write transaction: committed on success, rolled back on any exception."""
-        with self._noting_outages(), self._write() as conn:
+        with _OutageNote(self), self._write() as conn:
             yield conn
 
     @contextmanager
@@ -143,7 +144,7 @@ class Database:
     @contextmanager
     def read(self) -> Iterator[Connection]:
         """A read-only transaction over a consistent view."""
-        with self._noting_outages(), self.engine.connect() as conn, conn.begin():
+        with _OutageNote(self), self.engine.connect() as conn, conn.begin():
             yield conn
 
     def dispose(self) -> None:
@@ -161,7 +162,7 @@ class _OutageNote:
 
     def __exit__(self, kind: Any, error: BaseException | None, _tb: Any) -> None:
         if error is not None and is_unavailable(error):
-            self.database._unavailable_at = time.monotonic()
+            self.database.note_unavailable()
 
 
 def make_private_dir(path: Path) -> None:
