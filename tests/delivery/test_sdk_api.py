@@ -396,3 +396,4 @@ def test_a_draining_server_refuses_new_streams_but_keeps_answering_snapshots(
     assert refused.headers["retry-after"] == "1"
     assert refused.json()["code"] == "shutting_down"
     assert client.get("/sdk/v1/snapshot", headers=headers).status_code == 200
+    assert client.get("/readyz").status_code == 503  # load balancers stop sending traffic
