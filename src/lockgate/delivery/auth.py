@@ -7,8 +7,9 @@ the cache any more (so that a stream closed for revocation cannot reconnect at o
 
 While the database is unreachable, a key this server has already seen keeps working on
 the delivery endpoints, as checked when the database was last reached (its expired cache
-entry is used instead of failing); a key never seen here gets ``503``. The database is
-tried again at most once a second per key meanwhile.
+entry is used instead of failing); a key never seen here gets ``503``. For a second after
+any use of the database failed that way, such keys are answered without trying it again,
+so that requests do not each wait on an unreachable database.
 """
 
 from __future__ import annotations
