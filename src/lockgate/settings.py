@@ -107,6 +107,19 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "secure_cookies", bool, False, "mark session cookies Secure (set when served over HTTPS)"
     ),
+    Setting(
+        "database_connect_timeout_seconds",
+        int,
+        5,
+        "seconds to wait for a PostgreSQL connection; when the database is unreachable, "
+        "writes fail with 503 after at most this long",
+    ),
+    Setting(
+        "shutdown_timeout_seconds",
+        int,
+        10,
+        "on SIGTERM, seconds in-flight requests get to finish before the server exits",
+    ),
     Setting("log_level", str, "info", "server log level"),
     Setting(
         "trusted_proxies",
@@ -144,6 +157,8 @@ class Settings:
     background_job_seconds: int = 30
     stream_heartbeat_seconds: int = 15
     secure_cookies: bool = False
+    database_connect_timeout_seconds: int = 5
+    shutdown_timeout_seconds: int = 10
     log_level: str = "info"
     trusted_proxies: str = ""
     sources: dict[str, str] = field(default_factory=dict, compare=False)

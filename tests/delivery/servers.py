@@ -22,7 +22,15 @@ from typing import Any
 
 import httpx
 
-__all__ = ["ADMIN_TOKEN", "Admin", "LockgateServer", "free_port", "lockgate_server", "unique"]
+__all__ = [
+    "ADMIN_TOKEN",
+    "Admin",
+    "LockgateServer",
+    "free_port",
+    "lockgate_server",
+    "start_lockgate",
+    "unique",
+]
 
 ADMIN_TOKEN = "delivery-test-admin-token-0123456789"
 START_TIMEOUT = 30.0
@@ -83,26 +91,53 @@ def _wait_ready(server: LockgateServer) -> None:
     raise RuntimeError(f"lockgate serve not ready after {START_TIMEOUT} s:\n{server.log_text()}")
 
 
-@contextmanager
-def lockgate_server(
-    data_dir: Path, *, database_url: str = "", heartbeat: int = 1, name: str = "server"
-) -> Iterator[LockgateServer]:
-    """A running ``lockgate serve``; stopped (by PID) when the block ends."""
+def start_lockgate(
+    data_dir: Path,
+    *,
+    database_url: str = "",
+    heartbeat: int = 1,
+    name: str = "server",
+    extra: tuple[str, ...] = (),
+    port: int | None = None,
+) -> LockgateServer:
+    """Start ``lockgate serve`` and wait until it is ready; the caller stops it."""
     data_dir.mkdir(parents=True, exist_ok=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith("LOCKGATE_")}
     env["LOCKGATE_BOOTSTRAP_ADMIN_TOKEN"] = ADMIN_TOKEN
-    port = free_port()
+    port = port or free_port()
     command = [sys.executable, "-m", "lockgate.cli.main", "serve", "--host", "127.0.0.1"]
     command += ["--port", str(port), "--data-dir", str(data_dir)]
     command += ["--stream-heartbeat-seconds", str(heartbeat), "--log-level", "warning"]
     if database_url:
         command += ["--database-url", database_url]
+    command += extra
     log = data_dir / f"{name}-{port}.log"
-    with log.open("wb") as out:
+    with log.open("ab") as out:
         process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
     server = LockgateServer(f"http://127.0.0.1:{port}", process, log)
     try:
         _wait_ready(server)
+    except BaseException:
+        server.stop()
+        raise
+    return server
+
+
+@contextmanager
+def lockgate_server(
+    data_dir: Path,
+    *,
+    database_url: str = "",
+    heartbeat: int = 1,
+    name: str = "server",
+    extra: tuple[str, ...] = (),
+    port: int | None = None,
+) -> Iterator[LockgateServer]:
+    """A running ``lockgate serve``; stopped (by PID) when the block ends."""
+    server = start_lockgate(
+        data_dir, database_url=database_url, heartbeat=heartbeat, name=name, extra=extra, port=port
+    )
+    try:
         yield server
     finally:
         server.stop()

@@ -382,3 +382,18 @@ def test_evaluate_runs_a_heavy_context_on_a_worker_thread(
     light_thread, heavy_thread = threads
     assert "AnyIO worker thread" not in light_thread  # inline, on the event loop
     assert "AnyIO worker thread" in heavy_thread
+
+
+def test_a_draining_server_refuses_new_streams_but_keeps_answering_snapshots(
+    client: TestClient, server_key: str
+) -> None:
+    hub = client.app.state.hub  # type: ignore[attr-defined]
+    hub.drain()  # what SIGTERM does in `lockgate serve`
+    headers = bearer(server_key)
+    refused = client.get("/sdk/v1/stream", headers=headers)
+    assert refused.status_code == 503
+    assert refused.headers["content-type"] == "application/problem+json"
+    assert refused.headers["retry-after"] == "1"
+    assert refused.json()["code"] == "shutting_down"
+    assert client.get("/sdk/v1/snapshot", headers=headers).status_code == 200
+    assert client.get("/readyz").status_code == 503  # load balancers stop sending traffic

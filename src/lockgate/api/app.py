@@ -77,7 +77,10 @@ def build_services(settings: Settings, *, run_migrations: bool = True) -> Servic
     anchor_path = None  # checked first: a bad setting opens nothing
     if settings.audit_anchor_file:
         anchor_path = anchors.check_anchor_path(settings.audit_anchor_file, settings.data_path)
-    database = Database(settings.effective_database_url)
+    database = Database(
+        settings.effective_database_url,
+        connect_timeout=settings.database_connect_timeout_seconds or 5,
+    )
     if run_migrations:
         migrate.upgrade(database)
     signer = checkpoints.Signer.load_or_create(checkpoints.signing_key_path(settings))
@@ -107,6 +110,8 @@ def _lifespan(settings: Settings, services: Services) -> object:
                 on_change=hub.notify,
                 on_resync=hub.request_resync,
                 on_approval=hub.approvals.notify,
+                on_identity=services.principals.clear,
+                connect_timeout=services.database.connect_timeout,
             )
             listener.start()
         jobs = BackgroundJobs(

@@ -22,9 +22,10 @@ from starlette.routing import BaseRoute, Match
 from starlette.types import Scope
 
 from lockgate.api.deps import AUTHENTICATED_CALLER, get_caller
-from lockgate.api.problems import lockgate_problem
+from lockgate.api.problems import database_unavailable, lockgate_problem
 from lockgate.delivery.auth import AUTHENTICATED_SDK_KEY, sdk_key
 from lockgate.errors import LockgateError
+from lockgate.store.db import UNAVAILABLE
 
 __all__ = ["Credential", "CredentialGate"]
 
@@ -84,6 +85,9 @@ async def _authenticate(request: Request, credential: Credential) -> Response | 
             setattr(request.state, AUTHENTICATED_CALLER, principal)
     except LockgateError as exc:
         response = lockgate_problem(exc)
-        response.headers["Connection"] = "close"  # the body was never read
-        return response
-    return None
+    except UNAVAILABLE:
+        response = database_unavailable()
+    else:
+        return None
+    response.headers["Connection"] = "close"  # the body was never read
+    return response

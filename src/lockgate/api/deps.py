@@ -85,9 +85,10 @@ async def get_caller(request: Request, services: ServicesDep) -> Caller:
 
 
 def _authenticate(services: Services, token: str, now: str) -> Principal:
+    generation = services.principals.generation
     with services.view() as conn:
         principal = credentials.authenticate_token(conn, token, now)
-    services.principals.put(token, principal)
+    services.principals.put(token, principal, generation)
     return principal
 
 

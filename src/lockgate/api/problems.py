@@ -22,8 +22,16 @@ from lockgate.errors import (
     RateLimited,
     Unauthenticated,
 )
+from lockgate.store.db import UNAVAILABLE
 
-__all__ = ["PROBLEM_RESPONSES", "STATUS", "install", "lockgate_problem", "problem_response"]
+__all__ = [
+    "PROBLEM_RESPONSES",
+    "STATUS",
+    "database_unavailable",
+    "install",
+    "lockgate_problem",
+    "problem_response",
+]
 
 PROBLEM_JSON = "application/problem+json"
 
@@ -187,6 +195,7 @@ _DESCRIPTIONS = {
     422: "Invalid input; `errors` names each field",
     428: "If-Match required",
     429: "Too many requests; see Retry-After",
+    503: "The database is unavailable; nothing was changed, retry after Retry-After",
 }
 PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
     status: {
@@ -221,7 +230,32 @@ async def _data_error(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+DATABASE_RETRY_AFTER = 2
+"""Seconds a client is asked to wait after a ``503 database_unavailable``."""
+
+
+def database_unavailable() -> JSONResponse:
+    """The answer when the database cannot be reached: nothing was written, retry later.
+
+    Every write is one transaction, so a write that fails here changed nothing; what the
+    server holds in memory (SDK snapshots, open streams) keeps being served meanwhile.
+    """
+    return problem_response(
+        503,
+        "Database unavailable",
+        "the database cannot be reached right now; nothing was changed — retry shortly",
+        "database_unavailable",
+        headers={"Retry-After": str(DATABASE_RETRY_AFTER)},
+    )
+
+
+async def _unavailable(request: Request, exc: Exception) -> JSONResponse:
+    return database_unavailable()
+
+
 def install(app: FastAPI) -> None:
+    for error in UNAVAILABLE:
+        app.add_exception_handler(error, _unavailable)
     app.add_exception_handler(IntegrityError, _integrity_error)
     app.add_exception_handler(DataError, _data_error)
     app.add_exception_handler(LockgateError, _lockgate_error)

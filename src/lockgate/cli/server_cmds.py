@@ -108,8 +108,17 @@ def run_serve(args: argparse.Namespace) -> int:
     print(f"API docs: {url}/docs · health: {url}/healthz · readiness: {url}/readyz", flush=True)
     app = create_app(settings, services)
     _settle_memory()
+    # On SIGTERM (or SIGINT) uvicorn stops accepting connections, closes idle keep-alive
+    # connections, lets requests in progress finish (for at most shutdown_timeout_seconds)
+    # and then runs the application's shutdown; the delivery hub ends every SDK stream at
+    # the signal, so SDKs reconnect (to another replica) at once (docs/configuration.md).
     config = uvicorn.Config(
-        app, host=settings.host, port=settings.port, log_level=settings.log_level, access_log=False
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        access_log=False,
+        timeout_graceful_shutdown=settings.shutdown_timeout_seconds or None,
     )
     uvicorn.Server(config).run(sockets=[listener])
     return 0

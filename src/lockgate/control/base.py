@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Row
+from sqlalchemy import Connection, Row, text
 
 from lockgate.control import lookup
 from lockgate.control.cache import SnapshotCache
@@ -18,7 +18,7 @@ from lockgate.errors import NotFound, PermissionDenied
 from lockgate.policy.access import Action, Decision, Principal, decide
 from lockgate.policy.changes import AuditAction
 from lockgate.store import audit
-from lockgate.store.db import Database
+from lockgate.store.db import CHANGE_CHANNEL, IDENTITY_CHANGED, Database
 
 __all__ = [
     "Caller",
@@ -147,7 +147,14 @@ class Services:
         with self.database.write() as conn:
             tx = Transaction(conn, self)
             yield tx
-        if any(e.action.partition(":")[0] in _IDENTITY_NOUNS for e in tx.entries):
+            identity = any(e.action.partition(":")[0] in _IDENTITY_NOUNS for e in tx.entries)
+            if identity and conn.dialect.name == "postgresql":
+                # Other replicas empty their principal caches when (and if) this commits.
+                conn.execute(
+                    text("SELECT pg_notify(:channel, :payload)"),
+                    {"channel": CHANGE_CHANNEL, "payload": IDENTITY_CHANGED},
+                )
+        if identity:
             self.principals.clear()
         for callback in tx.committed:
             callback()

@@ -21,6 +21,7 @@ from anyio import to_thread
 from sqlalchemy import text
 
 from lockgate.control.base import Services, system_caller
+from lockgate.store.db import is_unavailable
 
 __all__ = ["JOBS_LOCK_KEY", "BackgroundJobs", "Job", "standard_jobs"]
 
@@ -115,5 +116,8 @@ class BackgroundJobs:
             await asyncio.sleep(interval)
             try:
                 await to_thread.run_sync(self.run_once)
-            except Exception:  # the database may be away for a while: try next cycle
-                log.exception("background jobs could not run")
+            except Exception as exc:  # the database may be away for a while: try next cycle
+                if is_unavailable(exc):
+                    log.warning("background jobs could not run: the database is unavailable")
+                else:
+                    log.exception("background jobs could not run")

@@ -4,6 +4,12 @@ The cache keeps hot paths (snapshot polling, remote evaluation) off the database
 one-second lifetime bounds how long a revoked key keeps working on them. Open streams are
 closed by the hub's own revocation watch, and a key it found revoked is not served from
 the cache any more (so that a stream closed for revocation cannot reconnect at once).
+
+While the database is unreachable, a key this server has already seen keeps working on
+the delivery endpoints, as checked when the database was last reached (its expired cache
+entry is used instead of failing); a key never seen here gets ``503``. For a second after
+any use of the database failed that way, such keys are answered without trying it again,
+so that requests do not each wait on an unreachable database.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from fastapi import Depends, Request
 from lockgate.control.base import Services
 from lockgate.control.identity.sdk_keys import SdkKeyPrincipal, authenticate_sdk_key, touch_sdk_key
 from lockgate.errors import PermissionDenied, Unauthenticated
+from lockgate.store.db import is_unavailable
 
 __all__ = ["AUTHENTICATED_SDK_KEY", "ClientOrServerKey", "KeyCache", "ServerKey", "sdk_key"]
 
@@ -44,6 +51,11 @@ class KeyCache:
             return None
         return hit[1]
 
+    def last_known(self, value: str) -> SdkKeyPrincipal | None:
+        """The principal last cached for ``value``, however old (for database outages)."""
+        hit = self._entries.get(value)
+        return None if hit is None else hit[1]
+
     def put(self, value: str, principal: SdkKeyPrincipal) -> None:
         with self._lock:
             if len(self._entries) >= _MAX_ENTRIES:
@@ -64,8 +76,12 @@ def _authenticate(services: Services, cache: KeyCache, value: str) -> SdkKeyPrin
     with services.view() as conn:
         principal = authenticate_sdk_key(conn, value, now)
     if cache.needs_touch(principal.key_id):
-        with services.database.write() as conn:
-            touch_sdk_key(conn, principal.key_id, now)
+        try:
+            with services.database.write() as conn:
+                touch_sdk_key(conn, principal.key_id, now)
+        except Exception as exc:  # a last-used time is not worth failing the request for
+            if not is_unavailable(exc):
+                raise
     return principal
 
 
@@ -84,15 +100,23 @@ async def sdk_key(request: Request) -> SdkKeyPrincipal:
     principal = cached_principal(cache, hub, value)
     if principal is not None:
         return principal
+    services: Services = request.app.state.services
+    known = _last_known(cache, hub, value)
+    if known is not None and services.database.recently_unavailable():
+        return known  # the database failed a moment ago: do not wait on it again yet
     pending = cache.inflight.get(value)
     if pending is not None:
         return await asyncio.shield(pending)
     pending = asyncio.get_running_loop().create_future()
     cache.inflight[value] = pending
     try:
-        services: Services = request.app.state.services
-        principal = await to_thread.run_sync(_authenticate, services, cache, value)
-        cache.put(value, principal)
+        try:
+            principal = await to_thread.run_sync(_authenticate, services, cache, value)
+            cache.put(value, principal)
+        except Exception as exc:
+            if known is None or not is_unavailable(exc):
+                raise
+            principal = known  # checked when the database was last reached
         pending.set_result(principal)
     except Exception as exc:
         pending.set_exception(exc)
@@ -109,6 +133,13 @@ async def sdk_key(request: Request) -> SdkKeyPrincipal:
 def cached_principal(cache: KeyCache, hub: Any, value: str) -> SdkKeyPrincipal | None:
     """The cached principal for ``value``, unless expired or seen revoked by the hub."""
     principal = cache.get(value)
+    if principal is not None and hub is not None and principal.key_id in hub.revoked_keys:
+        return None
+    return principal
+
+
+def _last_known(cache: KeyCache, hub: Any, value: str) -> SdkKeyPrincipal | None:
+    principal = cache.last_known(value)
     if principal is not None and hub is not None and principal.key_id in hub.revoked_keys:
         return None
     return principal

@@ -13,6 +13,7 @@ which also fills the caches.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -59,7 +60,14 @@ class DeliveryFastPath:
                 return
             if path == STREAM_PATH and await self._stream(scope, receive, send):
                 return
+        if scope["type"] == "http" and scope["path"] == STREAM_PATH and self._draining():
+            await _refuse_stream(send)
+            return
         await self.app(scope, receive, send)
+
+    def _draining(self) -> bool:
+        hub = getattr(self.state, "hub", None)
+        return bool(hub is not None and hub.draining)
 
     def _held(self, headers: dict[bytes, bytes]) -> tuple[Any, SdkKeyPrincipal, Any] | None:
         """(hub, principal, environment state) for a cached server key, if all are held."""
@@ -77,6 +85,8 @@ class DeliveryFastPath:
         return hub, principal, env
 
     async def _stream(self, scope: Scope, receive: Receive, send: Send) -> bool:
+        if self._draining():
+            return False
         headers = dict(scope.get("headers") or [])
         held = self._held(headers)
         if held is None:
@@ -106,3 +116,24 @@ class DeliveryFastPath:
         await send({"type": "http.response.start", "status": 200, "headers": common})
         await send({"type": "http.response.body", "body": body})
         return True
+
+
+async def _refuse_stream(send: Send) -> None:
+    """``503`` for a stream asked of a server that is stopping: the SDK goes elsewhere."""
+    body = json.dumps(
+        {
+            "type": "https://lockgate.dev/problems/shutting-down",
+            "title": "Shutting down",
+            "status": 503,
+            "detail": "this server is stopping; connect to another replica or retry shortly",
+            "code": "shutting_down",
+        }
+    ).encode()
+    headers = [
+        (b"content-type", b"application/problem+json"),
+        (b"content-length", str(len(body)).encode()),
+        (b"retry-after", b"1"),
+        (b"connection", b"close"),
+    ]
+    await send({"type": "http.response.start", "status": 503, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

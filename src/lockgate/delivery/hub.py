@@ -37,6 +37,7 @@ from lockgate.control.configuration import snapshots
 from lockgate.delivery.approvals import ApprovalWaiters
 from lockgate.engine import CompiledSnapshot, compile_snapshot, decode
 from lockgate.errors import Unauthenticated
+from lockgate.store.db import is_unavailable
 from lockgate.store.tables import environment_changes, environments, sdk_keys
 
 __all__ = [
@@ -195,6 +196,9 @@ class DeliveryHub:
         """Keys whose streams the revocation watch closed: the key cache must not serve them."""
         self.approvals = ApprovalWaiters()
         """Long polls waiting for runtime approval decisions (closed with the streams)."""
+        self.draining = False
+        """Set when the server was told to stop: streams are closed and new ones refused
+        (``503``), so that SDKs reconnect to another replica."""
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -202,6 +206,7 @@ class DeliveryHub:
         """Start on the running loop (again after :meth:`stop`, e.g. a new test client)."""
         self.loop = asyncio.get_running_loop()
         self.approvals.start(self.loop)
+        self.draining = False
         self.states.clear()
         self._loading.clear()
         self._notified_while_loading.clear()
@@ -226,6 +231,11 @@ class DeliveryHub:
         self.close_all()
         self.states.clear()
         self.loop = None
+
+    def drain(self) -> None:
+        """The server is stopping: refuse new streams, end the open ones."""
+        self.draining = True
+        self.close_all()
 
     def close_all(self) -> None:
         """End every open stream (shutdown); SDKs reconnect, to this or another replica."""
@@ -259,7 +269,7 @@ class DeliveryHub:
                 signum: int, frame: FrameType | None, previous: Callable[..., Any] = previous
             ) -> None:
                 with contextlib.suppress(RuntimeError):  # the loop is closed
-                    loop.call_soon_threadsafe(self.close_all)
+                    loop.call_soon_threadsafe(self.drain)
                 previous(signum, frame)
 
             signal.signal(sig, handler)
@@ -302,8 +312,8 @@ class DeliveryHub:
     async def _resync(self) -> None:
         try:
             await self.resync()
-        except Exception:
-            log.exception("comparing environment versions with the database failed")
+        except Exception as exc:
+            _failed(exc, "comparing environment versions with the database failed")
 
     def _schedule_refresh(self, environment_id: int) -> None:
         state = self.states.get(environment_id)
@@ -333,8 +343,8 @@ class DeliveryHub:
                 except EnvironmentDeletedError:
                     self._drop(state)
                     return
-                except Exception:
-                    log.exception("reloading environment %s failed", state.environment_id)
+                except Exception as exc:
+                    _failed(exc, f"reloading environment {state.environment_id} failed")
                     await asyncio.sleep(retry)  # never leave streams on a stale version
                     retry = min(retry * 2, _RETRY_MAX)
                     continue
@@ -572,8 +582,8 @@ class DeliveryHub:
                 continue
             try:
                 usable = await self._run_db(self._usable, active)
-            except Exception:
-                log.exception("checking for revoked SDK keys failed")
+            except Exception as exc:
+                _failed(exc, "checking for revoked SDK keys failed")
                 continue
             revoked = active - usable
             if not revoked:
@@ -597,3 +607,19 @@ class DeliveryHub:
 
     def stream_count(self) -> int:
         return sum(len(s.streams) for s in self.states.values())
+
+
+_OUTAGE_LOG_INTERVAL = 30.0
+_outage_logged: dict[str, float] = {}
+
+
+def _failed(exc: Exception, what: str) -> None:
+    """Log a failed database use: when the database is away (it is retried), one line,
+    at most every 30 s per kind of use."""
+    if not is_unavailable(exc):
+        log.exception(what)
+        return
+    now = time.monotonic()
+    if now - _outage_logged.get(what, -1e9) >= _OUTAGE_LOG_INTERVAL:
+        _outage_logged[what] = now
+        log.warning("%s: the database is unavailable (%s)", what, type(exc).__name__)

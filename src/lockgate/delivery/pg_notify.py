@@ -1,11 +1,14 @@
 """Fan-out between replicas with PostgreSQL LISTEN/NOTIFY — no extra infrastructure.
 
 Each commit that changes an environment sends ``NOTIFY lockgate_changes, '<env>:<version>'``
-(delivered only if the transaction commits; see ``control.snapshots.bump``). Every replica
+(delivered only if the transaction commits; see ``control.snapshots.bump``), and each one
+that changes identities (tokens, users, roles) sends ``'identity'``, on which every replica
+forgets the API-token principals it cached (``Services.change``). Every replica
 runs one listener thread that hands notifications to its delivery hub. A dropped listener
 connection is re-opened with backoff, and then — and every ``resync_interval`` seconds
 anyway — the hub compares the versions it streams with the database, so a notification
-missed while disconnected delays a change, it never loses it.
+missed while disconnected delays a change, it never loses it (and the principal cache is
+emptied on every reconnection, since an identity notification may have been missed).
 """
 
 from __future__ import annotations
@@ -18,8 +21,8 @@ from collections.abc import Callable
 
 import psycopg
 
-from lockgate.control.configuration.snapshots import CHANGE_CHANNEL
 from lockgate.control.governance.runtime import APPROVAL_CHANNEL
+from lockgate.store.db import CHANGE_CHANNEL, IDENTITY_CHANGED, connection_options
 
 __all__ = ["APPLICATION_NAME", "ChangeListener", "parse_payload"]
 
@@ -39,16 +42,19 @@ def parse_payload(payload: str) -> int | None:
 
 
 class ChangeListener:
-    """A daemon thread that LISTENs and calls ``on_change([env ids])`` / ``on_resync()``."""
+    """A daemon thread that LISTENs and calls ``on_change([env ids])``, ``on_resync()``
+    and ``on_identity()``."""
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 - one callback per notification kind, and the timings
         self,
         url: str,
         on_change: Callable[[list[int]], None],
         on_resync: Callable[[], None],
         *,
+        on_identity: Callable[[], None] | None = None,
         resync_interval: float = 5.0,
-        max_backoff: float = 10.0,
+        max_backoff: float = 2.0,
+        connect_timeout: float = 5.0,
         on_approval: Callable[[int], None] | None = None,
     ) -> None:
         self.url = url.replace("postgresql+psycopg://", "postgresql://", 1)
@@ -56,6 +62,8 @@ class ChangeListener:
         self.on_resync = on_resync
         self.on_approval = on_approval
         """Called with the id of each runtime approval decided (on any replica)."""
+        self.on_identity = on_identity or _nothing
+        self.connect_timeout = connect_timeout
         self.resync_interval = resync_interval
         self.max_backoff = max_backoff
         self._stop = threading.Event()
@@ -89,18 +97,16 @@ class ChangeListener:
             self.url,
             autocommit=True,
             application_name=f"{APPLICATION_NAME}/{os.getpid()}",
-            connect_timeout=10,
             # A peer that vanished without closing the connection is noticed in ~20 s.
-            keepalives=1,
-            keepalives_idle=10,
-            keepalives_interval=5,
-            keepalives_count=2,
+            **connection_options(self.connect_timeout),
         ) as conn:
             conn.execute(f"LISTEN {CHANGE_CHANNEL}")
             if self.on_approval is not None:
                 conn.execute(f"LISTEN {APPROVAL_CHANNEL}")
             self.connected.set()
-            self.on_resync()  # catch up on anything sent while we were not listening
+            # Catch up on anything sent while we were not listening.
+            self.on_identity()
+            self.on_resync()
             last_resync = time.monotonic()
             while not self._stop.is_set():
                 # The generator yields each notification as it arrives; the hub coalesces.
@@ -109,9 +115,16 @@ class ChangeListener:
                         if self.on_approval is not None and notify.payload.isdigit():
                             self.on_approval(int(notify.payload))
                         continue
+                    if notify.payload == IDENTITY_CHANGED:
+                        self.on_identity()
+                        continue
                     env = parse_payload(notify.payload)
                     if env is not None:
                         self.on_change([env])
                 if time.monotonic() - last_resync >= self.resync_interval:
                     self.on_resync()
                     last_resync = time.monotonic()
+
+
+def _nothing() -> None:
+    return None

@@ -36,6 +36,7 @@ from enum import StrEnum
 from typing import Any, TypeVar
 
 from lockgate.sdk.backoff import Backoff, BackoffPolicy
+from lockgate.sdk.failover import FailoverTransport
 from lockgate.sdk.transport import HttpError, HttpTransport, KeyRejectedError, TransportError
 
 __all__ = [
@@ -142,7 +143,7 @@ class ApprovalHandle:
 
     def __init__(
         self,
-        transport: HttpTransport,
+        transport: HttpTransport | FailoverTransport,
         *,
         body: dict[str, Any],
         timeout: float,

@@ -11,7 +11,7 @@ import functools
 import logging
 import ssl
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -29,6 +29,7 @@ from lockgate.sdk.backoff import BackoffPolicy
 from lockgate.sdk.backup import BackupWriter, read_backup
 from lockgate.sdk.client import Context, LockgateClient, _not_ready
 from lockgate.sdk.counts import DEFAULT_MAX_KEYS, EvaluationCounts, EventsReporter
+from lockgate.sdk.failover import FailoverTransport, base_urls
 from lockgate.sdk.replica import Replica
 from lockgate.sdk.state import StateListener, StateTracker, SyncState
 from lockgate.sdk.sync import SyncLoop, SyncSettings
@@ -74,12 +75,16 @@ class Client(LockgateClient):
     ``detail()`` is the raw, uncounted fast path; ``variation()``, the typed helpers,
     ``typed_detail()``, ``mode()`` and ``mode_detail()`` are counted for the decision log
     when ``events`` is on.
+
+    ``base_url`` is one server's URL or a list of them (replicas of one database): the
+    client uses the first that answers and moves on to the next when it cannot be
+    reached or is stopping (:mod:`lockgate.sdk.failover`).
     """
 
     def __init__(  # noqa: PLR0913 - the options of a public constructor, all keyword-only
         self,
         sdk_key: str,
-        base_url: str,
+        base_url: str | Sequence[str],
         *,
         bootstrap: Snapshot | Mapping[str, Any] | None = None,
         backup_path: str | Path | None = None,
@@ -108,15 +113,20 @@ class Client(LockgateClient):
         self.private_attributes: frozenset[str] = frozenset(private_attributes)
         """Context attributes whose values never leave the process in approval requests
         (sent as names only); each request may name more."""
-        self._transport = HttpTransport(
-            base_url,
-            sdk_key,
-            connect_timeout=connect_timeout,
-            read_timeout=read_timeout,
-            user_agent=f"{SDK_NAME}/{lockgate.__version__}",
-            ssl_context=tuning.ssl_context,
-            ca_bundle=ca_bundle,
-            proxy=proxy,
+        self._transport = FailoverTransport(
+            [
+                HttpTransport(
+                    url,
+                    sdk_key,
+                    connect_timeout=connect_timeout,
+                    read_timeout=read_timeout,
+                    user_agent=f"{SDK_NAME}/{lockgate.__version__}",
+                    ssl_context=tuning.ssl_context,
+                    ca_bundle=ca_bundle,
+                    proxy=proxy,
+                )
+                for url in base_urls(base_url)
+            ]
         )
         backup = None if backup_path is None else Path(backup_path)
         self._load_initial(backup, bootstrap)

@@ -23,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from lockgate.sdk.backoff import Backoff, BackoffPolicy, retry_after_seconds
+from lockgate.sdk.failover import FailoverTransport
 from lockgate.sdk.reactor import StreamReactor, shared_reactor
 from lockgate.sdk.replica import ProtocolError, Replica
 from lockgate.sdk.sse import SSEError, SSEEvent, SSEParser
@@ -67,7 +68,7 @@ class SyncLoop:
 
     def __init__(  # noqa: PLR0913 - collaborators, all but the first four keyword-only
         self,
-        transport: HttpTransport,
+        transport: HttpTransport | FailoverTransport,
         replica: Replica,
         states: StateTracker,
         settings: SyncSettings,

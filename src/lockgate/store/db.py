@@ -5,23 +5,71 @@ an in-process lock and open with ``BEGIN IMMEDIATE``, so concurrent API writes q
 instead of failing with ``database is locked``; readers never wait. On PostgreSQL every
 write transaction first takes a transaction-scoped advisory lock, which orders the writes
 of all replicas the same way.
+
+When PostgreSQL cannot be reached, every use fails within about ``connect_timeout``
+seconds (connection attempts, waits for a pooled connection) with one of
+:data:`UNAVAILABLE`; :func:`is_unavailable` tells such failures from others, and
+:meth:`Database.recently_unavailable` lets callers that can answer from memory skip the
+database for a moment instead of waiting on it again.
 """
 
 from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, exc, text
 from sqlalchemy.pool import NullPool
 
-__all__ = ["WRITE_LOCK_KEY", "Database", "normalize_url"]
+__all__ = [
+    "CHANGE_CHANNEL",
+    "IDENTITY_CHANGED",
+    "UNAVAILABLE",
+    "WRITE_LOCK_KEY",
+    "Database",
+    "connection_options",
+    "is_unavailable",
+    "normalize_url",
+]
 
 WRITE_LOCK_KEY = 0x6C6F636B67617465  # "lockgate": the PostgreSQL advisory lock for writers
+CHANGE_CHANNEL = "lockgate_changes"
+"""The PostgreSQL NOTIFY channel of changes other replicas must see."""
+IDENTITY_CHANGED = "identity"
+"""Its payload for a committed identity change (a token, user or role written): every
+replica forgets the principals it cached. Environment changes send ``<env>:<version>``."""
+
+
+UNAVAILABLE = (exc.OperationalError, exc.InterfaceError, exc.TimeoutError)
+"""What a database that is down, unreachable, restarting or overloaded raises: the
+connection failed or broke, or no pooled connection came free in time."""
+
+
+def is_unavailable(error: BaseException) -> bool:
+    """Whether ``error`` means the database could not be used (a retry later may work)."""
+    return isinstance(error, UNAVAILABLE)
+
+
+def connection_options(connect_timeout: float) -> dict[str, Any]:
+    """libpq options for every PostgreSQL connection: bounded connects, dead peers noticed.
+
+    ``connect_timeout`` bounds a connection attempt to an address that does not answer;
+    keepalives and ``tcp_user_timeout`` make a connection whose peer vanished (unplugged,
+    partitioned) fail in about 20 s instead of the kernel's default of many minutes.
+    """
+    return {
+        "connect_timeout": max(2, round(connect_timeout)),  # libpq: at least 2 s
+        "keepalives": 1,
+        "keepalives_idle": 10,
+        "keepalives_interval": 5,
+        "keepalives_count": 2,
+        "tcp_user_timeout": 20_000,
+    }
 
 
 def normalize_url(url: str) -> str:
@@ -33,16 +81,24 @@ def normalize_url(url: str) -> str:
 
 
 class Database:
-    def __init__(self, url: str, *, pool_size: int = 10) -> None:
+    def __init__(self, url: str, *, pool_size: int = 10, connect_timeout: float = 5.0) -> None:
         self.url = normalize_url(url)
         self.is_sqlite = self.url.startswith("sqlite")
+        self.connect_timeout = connect_timeout
         self._write_lock = threading.RLock()
+        self._unavailable_at = -1e9
         self.engine: Engine = self._create_engine(pool_size)
 
     def _create_engine(self, pool_size: int) -> Engine:
         if not self.is_sqlite:
             return create_engine(
-                self.url, pool_size=pool_size, max_overflow=20, pool_pre_ping=True, future=True
+                self.url,
+                pool_size=pool_size,
+                max_overflow=20,
+                pool_pre_ping=True,
+                pool_timeout=self.connect_timeout,
+                connect_args=connection_options(self.connect_timeout),
+                future=True,
             )
         path = self.url.removeprefix("sqlite:///")
         if path and path != ":memory:" and not path.startswith("file:"):
@@ -56,9 +112,22 @@ class Database:
         event.listen(engine, "begin", _sqlite_on_begin)
         return engine
 
+    def note_unavailable(self) -> None:
+        """A use of the database just failed because it could not be reached."""
+        self._unavailable_at = time.monotonic()
+
+    def recently_unavailable(self, seconds: float = 1.0) -> bool:
+        """Whether a use of the database failed as unavailable in the last ``seconds``."""
+        return time.monotonic() - self._unavailable_at < seconds
+
     @contextmanager
     def write(self) -> Iterator[Connection]:
         """A write transaction: committed on success, rolled back on any exception."""
+        with _OutageNote(self), self._write() as conn:
+            yield conn
+
+    @contextmanager
+    def _write(self) -> Iterator[Connection]:
         if self.is_sqlite:
             with self._write_lock, self.engine.connect() as conn:
                 conn.info["lockgate_write"] = True
@@ -75,11 +144,25 @@ class Database:
     @contextmanager
     def read(self) -> Iterator[Connection]:
         """A read-only transaction over a consistent view."""
-        with self.engine.connect() as conn, conn.begin():
+        with _OutageNote(self), self.engine.connect() as conn, conn.begin():
             yield conn
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+class _OutageNote:
+    """Records the time of an unavailable-database failure passing through it."""
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: Any, error: BaseException | None, _tb: Any) -> None:
+        if error is not None and is_unavailable(error):
+            self.database.note_unavailable()
 
 
 def make_private_dir(path: Path) -> None:

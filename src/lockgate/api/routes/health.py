@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from sqlalchemy import text
 
 from lockgate import __version__
@@ -23,7 +23,10 @@ def healthz() -> dict[str, Any]:
 @router.get(
     "/readyz", summary="The database is reachable and its schema current", response_model=None
 )
-def readyz(services: ServicesDep) -> Any:
+def readyz(request: Request, services: ServicesDep) -> Any:
+    hub = getattr(request.app.state, "hub", None)
+    if hub is not None and hub.draining:
+        return problem_response(503, "Not ready", "the server is shutting down", "not_ready")
     try:
         with services.view() as conn:
             conn.execute(text("SELECT 1"))

@@ -20,6 +20,7 @@ from lockgate.engine.codec import apply_changes
 from lockgate.engine.problems import Problem
 from lockgate.engine.validate import Changes, contained_after, known_after, self_contained
 from lockgate.errors import FieldProblem, InvalidInput
+from lockgate.store.db import CHANGE_CHANNEL
 from lockgate.store.tables import (
     environment_changes,
     environments,
@@ -28,8 +29,6 @@ from lockgate.store.tables import (
     projects,
     segments,
 )
-
-CHANGE_CHANNEL = "lockgate_changes"
 
 __all__ = [
     "CHANGE_CHANNEL",

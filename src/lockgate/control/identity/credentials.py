@@ -157,7 +157,13 @@ class PrincipalCache:
 
     Saves the token, user and role lookups on every request of a busy client. Any identity
     change committed in this process (a token, user or role written) empties it at once;
-    one committed on another replica is seen within ``ttl``. Keys are the tokens' hashes.
+    on PostgreSQL, one committed on another replica empties it as soon as its notification
+    arrives (:mod:`lockgate.delivery.pg_notify`), and within ``ttl`` anyway. Keys are the
+    tokens' hashes.
+
+    A principal read from the database before an emptying must not be cached after it:
+    readers take :attr:`generation` before they read and hand it to :meth:`put`, which
+    drops the principal if the cache was emptied meanwhile.
     """
 
     def __init__(self, ttl: float = 1.0, size: int = 4096) -> None:
@@ -165,6 +171,8 @@ class PrincipalCache:
         self._size = size
         self._items: dict[str, tuple[float, Principal]] = {}
         self._lock = threading.Lock()
+        self.generation = 0
+        """Incremented by every :meth:`clear`."""
 
     def get(self, token: str) -> Principal | None:
         key = hash_secret(token)
@@ -174,13 +182,17 @@ class PrincipalCache:
             return None
         return item[1]
 
-    def put(self, token: str, principal: Principal) -> None:
+    def put(self, token: str, principal: Principal, generation: int | None = None) -> None:
+        """Cache ``principal``, unless the cache was emptied since ``generation`` was read."""
         key = hash_secret(token)
         with self._lock:
+            if generation is not None and generation != self.generation:
+                return
             if len(self._items) >= self._size:
                 self._items.clear()
             self._items[key] = (time.monotonic() + self.ttl, principal)
 
     def clear(self) -> None:
         with self._lock:
+            self.generation += 1
             self._items.clear()
