@@ -235,6 +235,8 @@ class LockgateServer:
     token: str = field(default_factory=lambda: "lgt_bench_" + secrets.token_urlsafe(24))
     port: int = field(default_factory=free_port)
     process: Process | None = None
+    settings: dict[str, str] = field(default_factory=dict)
+    """Server settings by name (``max_new_streams_per_second``: ``"250"``), as LOCKGATE_*."""
 
     @property
     def base_url(self) -> str:
@@ -246,6 +248,7 @@ class LockgateServer:
 
     def start(self) -> Process:
         env = _clean_env() | {"LOCKGATE_BOOTSTRAP_ADMIN_TOKEN": self.token}
+        env |= {f"LOCKGATE_{name.upper()}": value for name, value in self.settings.items()}
         cmd = [
             *serve_command(),
             "serve",
