@@ -25,7 +25,6 @@ from lockgate.sdk import Client
 from propagation_bench import raise_nofile, servers, setup
 from serverlib import machine, now_iso, write_json
 
-
 READER_FDS = 3
 """The shared stream reader's own descriptors: its epoll and its wake-up socket pair."""
 
@@ -71,7 +70,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         threads_after, fds_after = threading.active_count(), _fds()
         named_after = _lockgate_threads()
     left = [n for n in named_after if n not in named_before]
-    met = left in ([], ["lockgate-streams"]) and fds_after <= fds_before + READER_FDS and not not_ready
+    met = (
+        left in ([], ["lockgate-streams"])
+        and fds_after <= fds_before + READER_FDS
+        and not not_ready
+    )
     print(
         f"\n{args.clients:,} clients created, READY and closed in {seconds:.1f} s "
         f"({not_ready} not READY within 30 s)\n"

@@ -1,11 +1,11 @@
 """SDK delivery load: snapshot (200 / 304) and remote evaluation, optionally against Unleash.
 
-Starts one `lockgate serve` (as README does), creates a 50-flag environment through the
+Starts one `lockgate serve` (as README does), creates a 50-flag (`--flags`) environment through the
 API (mode flags with 2-4 rules, targets and a split each; every fifth flag client-visible)
 plus a server and a client SDK key, then loads each endpoint at each concurrency with
 `wrk` (bench/wrk/load.lua), or with bench/loadgen.py when wrk is missing. With
 `--peer-unleash` it then starts the Unleash server on a fresh PostgreSQL database, creates
-the same 50 flags as toggles through its admin API and loads `GET /api/client/features`
+the same flags as toggles through its admin API and loads `GET /api/client/features`
 (200 and 304) the same way, in the same run. Run it through `./bench/run ruleset`.
 """
 
@@ -53,7 +53,8 @@ from serverlib import (
 )
 
 PROJECT, ENV = "bench", "production"
-FLAG_COUNT = 50
+DEFAULT_FLAGS = 50
+FLAG_COUNT = DEFAULT_FLAGS
 WRK_THREADS = 2
 PEERS_DIR = BENCH_DIR / ".peers"
 UNLEASH_DIR = PEERS_DIR / "unleash" / "node_modules"
@@ -603,6 +604,9 @@ def main(argv: list[str] | None = None) -> int:
         help="comma-separated connection counts (default 16,64)",
     )
     parser.add_argument("--db", choices=("sqlite", "postgres"), default="sqlite")
+    parser.add_argument(
+        "--flags", type=int, default=DEFAULT_FLAGS, help=f"flags in the ruleset ({DEFAULT_FLAGS})"
+    )
     parser.add_argument("--peer-unleash", action="store_true", help="also load Unleash's ruleset")
     parser.add_argument(
         "--profile",
@@ -614,6 +618,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not 1 <= args.seconds <= 300 or not all(1 <= c <= 1024 for c in args.concurrency):
         parser.error("--seconds 1..300, --concurrency 1..1024")
+    if not 1 <= args.flags <= 1000:
+        parser.error("--flags 1..1000")
+    global FLAG_COUNT  # noqa: PLW0603 - read by the setup of both servers
+    FLAG_COUNT = args.flags
     gen = generator()
     note = (
         "C, 2 threads, Lua script bench/wrk/load.lua"
@@ -631,6 +639,7 @@ def main(argv: list[str] | None = None) -> int:
         "seconds": args.seconds,
         "warmup": args.warmup,
         "concurrency": args.concurrency,
+        "flags": args.flags,
         "servers": [],
     }
     with tempfile.TemporaryDirectory(prefix="lockgate-ruleset-") as tmp:
