@@ -145,9 +145,12 @@ def measure(
         "expected_share": expected / total if total else 0.0,
         "statuses": statuses,
         "errors": raw["errors"],
-        "latency_ms": {k: lat[k] / 1000 for k in ("p50", "p90", "p99", "max", "mean")},
+        "latency_ms": {
+            k: lat[k] / 1000 for k in ("p50", "p90", "p95", "p99", "max", "mean") if k in lat
+        },
         "bytes_per_response": raw["bytes"] / raw["requests"] if raw["requests"] else 0,
         "server_cpu_cores": server_cpu / duration if duration else 0.0,
+        "requests_per_cpu_second": expected / server_cpu if server_cpu else None,
         "server_cpu_ms_per_request": server_cpu * 1000 / raw["requests"]
         if raw["requests"]
         else None,
@@ -155,7 +158,8 @@ def measure(
     }
     print(
         f"  {scenario.name:<22} c={concurrency:<3} {row['requests_per_s']:>9,.0f} req/s  "
-        f"p50 {row['latency_ms']['p50']:.1f} ms  p99 {row['latency_ms']['p99']:.1f} ms  "
+        f"p50 {row['latency_ms']['p50']:.1f} ms  p95 {row['latency_ms'].get('p95', 0):.1f} ms  "
+        f"p99 {row['latency_ms']['p99']:.1f} ms  {row['server_cpu_cores']:.2f} server cores  "
         f"{expected}/{total} HTTP {scenario.expect}",
         file=sys.stderr,
         flush=True,
@@ -483,10 +487,11 @@ def print_report(results: dict[str, Any]) -> None:
             "req/s",
             "p50",
             "p90",
+            "p95",
             "p99",
             "ok",
             "server CPU",
-            "CPU ms/req",
+            "req/CPU-s",
             "gen CPU",
         )
         rows = [
@@ -496,10 +501,11 @@ def print_report(results: dict[str, Any]) -> None:
                 f"{r['requests_per_s']:,.0f}",
                 fmt(r["latency_ms"]["p50"], 2),
                 fmt(r["latency_ms"]["p90"], 2),
+                fmt(r["latency_ms"].get("p95"), 2),
                 fmt(r["latency_ms"]["p99"], 2),
                 f"{r['expected_share']:.0%}",
                 f"{r['server_cpu_cores']:.2f}",
-                fmt(r["server_cpu_ms_per_request"], 3),
+                fmt(r.get("requests_per_cpu_second"), 0),
                 f"{r['generator_cpu_cores']:.2f}",
             )
             for r in server["rows"]
