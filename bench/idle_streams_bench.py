@@ -6,7 +6,8 @@ before starting it), creates a project, an environment, a flag and a server SDK 
 then opens `--streams` `GET /sdk/v1/stream` connections from `--processes` worker processes
 with a deliberately small client: asyncio streams speaking HTTP/1.1 by hand, no SDK, so
 that the clients stay cheap. A stream counts as open once its first `snapshot` event has
-arrived. Then:
+arrived; a `503` from the server's admission limit is retried after its `Retry-After`.
+Then:
 
 - the server's RSS (VmRSS) before the streams, once they are open, and after an idle
   window of `--idle` seconds (long enough for one round of the server's 15 s heartbeats),
@@ -59,8 +60,17 @@ class StreamSpec:
     run_timeout: float
 
 
+def _retry_after(head: bytes) -> float:
+    for line in head.split(b"\r\n"):
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"retry-after" and value.strip().isdigit():
+            return float(value.strip())
+    return 1.0
+
+
 class StreamStats:
     def __init__(self) -> None:
+        self.shed = 0
         self.open = 0
         self.closed = 0
         self.failures: Counter[str] = Counter()
@@ -83,12 +93,19 @@ async def _one_stream(
     is_open = False
     try:
         async with gate:  # bounded connection attempts in flight; released once open
-            reader, writer = await asyncio.wait_for(
-                asyncio.open_connection(host, port), CONNECT_TIMEOUT
-            )
-            writer.write(request)
-            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), CONNECT_TIMEOUT)
-            status = head.split(b" ", 2)[1].decode() if head.count(b" ") >= 2 else "?"
+            while True:
+                reader, writer = await asyncio.wait_for(
+                    asyncio.open_connection(host, port), CONNECT_TIMEOUT
+                )
+                writer.write(request)
+                head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), CONNECT_TIMEOUT)
+                status = head.split(b" ", 2)[1].decode() if head.count(b" ") >= 2 else "?"
+                if status != "503":
+                    break
+                # Shed by the server's admission limit: come back when it says.
+                stats.shed += 1
+                writer.close()
+                await asyncio.sleep(_retry_after(head))
             if status != "200":
                 stats.failures[f"HTTP {status}"] += 1
                 return
@@ -145,6 +162,7 @@ async def _worker(spec: StreamSpec, conn: Connection) -> None:
                 "worker": spec.index,
                 "open": stats.open,
                 "failures": dict(stats.failures),
+                "shed_503": stats.shed,
                 "seconds": time.monotonic() - started,
                 "rss_mib": rss_mib(os.getpid()),
             },
@@ -280,6 +298,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     )
     if failures:
         print(f"  failures: {dict(failures)}")
+    shed = sum(o.get("shed_503", 0) for o in opened)
+    if shed:
+        print(f"  shed by the server's admission limit (503, retried after Retry-After): {shed:,}")
     print("\nserver RSS (MiB)")
     print(
         table(

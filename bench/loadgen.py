@@ -97,6 +97,7 @@ async def run(spec: dict[str, Any]) -> dict[str, Any]:
         "latency_us": {
             "p50": pct(50),
             "p90": pct(90),
+            "p95": pct(95),
             "p99": pct(99),
             "max": int(latencies[-1]) if latencies else 0,
             "mean": sum(latencies) / len(latencies) if latencies else 0.0,

@@ -117,7 +117,9 @@ def summary(values: list[float]) -> dict[str, float | None]:
 
 
 @contextlib.contextmanager
-def servers(replicas: int, db: str) -> Iterator[list[LockgateServer]]:
+def servers(
+    replicas: int, db: str, settings: dict[str, str] | None = None
+) -> Iterator[list[LockgateServer]]:
     """`replicas` started servers; several share one fresh PostgreSQL database.
 
     Each inherits this process's RLIMIT_NOFILE: call :func:`raise_nofile` first.
@@ -134,7 +136,7 @@ def servers(replicas: int, db: str) -> Iterator[list[LockgateServer]]:
                 for index in range(replicas):
                     data_dir = tmp / f"replica-{index + 1}"
                     data_dir.mkdir()
-                    server = LockgateServer(data_dir, url)
+                    server = LockgateServer(data_dir, url, settings=dict(settings or {}))
                     if token is not None:
                         server.token = token  # one database: one bootstrap administrator
                     token = server.token

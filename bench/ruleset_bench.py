@@ -1,11 +1,11 @@
 """SDK delivery load: snapshot (200 / 304) and remote evaluation, optionally against Unleash.
 
-Starts one `lockgate serve` (as README does), creates a 50-flag environment through the
+Starts one `lockgate serve` (as README does), creates a 50-flag (`--flags`) environment through the
 API (mode flags with 2-4 rules, targets and a split each; every fifth flag client-visible)
 plus a server and a client SDK key, then loads each endpoint at each concurrency with
 `wrk` (bench/wrk/load.lua), or with bench/loadgen.py when wrk is missing. With
 `--peer-unleash` it then starts the Unleash server on a fresh PostgreSQL database, creates
-the same 50 flags as toggles through its admin API and loads `GET /api/client/features`
+the same flags as toggles through its admin API and loads `GET /api/client/features`
 (200 and 304) the same way, in the same run. Run it through `./bench/run ruleset`.
 """
 
@@ -53,7 +53,8 @@ from serverlib import (
 )
 
 PROJECT, ENV = "bench", "production"
-FLAG_COUNT = 50
+DEFAULT_FLAGS = 50
+FLAG_COUNT = DEFAULT_FLAGS
 WRK_THREADS = 2
 PEERS_DIR = BENCH_DIR / ".peers"
 UNLEASH_DIR = PEERS_DIR / "unleash" / "node_modules"
@@ -144,9 +145,12 @@ def measure(
         "expected_share": expected / total if total else 0.0,
         "statuses": statuses,
         "errors": raw["errors"],
-        "latency_ms": {k: lat[k] / 1000 for k in ("p50", "p90", "p99", "max", "mean")},
+        "latency_ms": {
+            k: lat[k] / 1000 for k in ("p50", "p90", "p95", "p99", "max", "mean") if k in lat
+        },
         "bytes_per_response": raw["bytes"] / raw["requests"] if raw["requests"] else 0,
         "server_cpu_cores": server_cpu / duration if duration else 0.0,
+        "requests_per_cpu_second": expected / server_cpu if server_cpu else None,
         "server_cpu_ms_per_request": server_cpu * 1000 / raw["requests"]
         if raw["requests"]
         else None,
@@ -154,7 +158,8 @@ def measure(
     }
     print(
         f"  {scenario.name:<22} c={concurrency:<3} {row['requests_per_s']:>9,.0f} req/s  "
-        f"p50 {row['latency_ms']['p50']:.1f} ms  p99 {row['latency_ms']['p99']:.1f} ms  "
+        f"p50 {row['latency_ms']['p50']:.1f} ms  p95 {row['latency_ms'].get('p95', 0):.1f} ms  "
+        f"p99 {row['latency_ms']['p99']:.1f} ms  {row['server_cpu_cores']:.2f} server cores  "
         f"{expected}/{total} HTTP {scenario.expect}",
         file=sys.stderr,
         flush=True,
@@ -482,10 +487,11 @@ def print_report(results: dict[str, Any]) -> None:
             "req/s",
             "p50",
             "p90",
+            "p95",
             "p99",
             "ok",
             "server CPU",
-            "CPU ms/req",
+            "req/CPU-s",
             "gen CPU",
         )
         rows = [
@@ -495,10 +501,11 @@ def print_report(results: dict[str, Any]) -> None:
                 f"{r['requests_per_s']:,.0f}",
                 fmt(r["latency_ms"]["p50"], 2),
                 fmt(r["latency_ms"]["p90"], 2),
+                fmt(r["latency_ms"].get("p95"), 2),
                 fmt(r["latency_ms"]["p99"], 2),
                 f"{r['expected_share']:.0%}",
                 f"{r['server_cpu_cores']:.2f}",
-                fmt(r["server_cpu_ms_per_request"], 3),
+                fmt(r.get("requests_per_cpu_second"), 0),
                 f"{r['generator_cpu_cores']:.2f}",
             )
             for r in server["rows"]
@@ -603,6 +610,9 @@ def main(argv: list[str] | None = None) -> int:
         help="comma-separated connection counts (default 16,64)",
     )
     parser.add_argument("--db", choices=("sqlite", "postgres"), default="sqlite")
+    parser.add_argument(
+        "--flags", type=int, default=DEFAULT_FLAGS, help=f"flags in the ruleset ({DEFAULT_FLAGS})"
+    )
     parser.add_argument("--peer-unleash", action="store_true", help="also load Unleash's ruleset")
     parser.add_argument(
         "--profile",
@@ -614,6 +624,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not 1 <= args.seconds <= 300 or not all(1 <= c <= 1024 for c in args.concurrency):
         parser.error("--seconds 1..300, --concurrency 1..1024")
+    if not 1 <= args.flags <= 1000:
+        parser.error("--flags 1..1000")
+    global FLAG_COUNT  # noqa: PLW0603 - read by the setup of both servers
+    FLAG_COUNT = args.flags
     gen = generator()
     note = (
         "C, 2 threads, Lua script bench/wrk/load.lua"
@@ -631,6 +645,7 @@ def main(argv: list[str] | None = None) -> int:
         "seconds": args.seconds,
         "warmup": args.warmup,
         "concurrency": args.concurrency,
+        "flags": args.flags,
         "servers": [],
     }
     with tempfile.TemporaryDirectory(prefix="lockgate-ruleset-") as tmp:

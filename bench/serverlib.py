@@ -48,6 +48,20 @@ def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
+def _commit() -> str | None:
+    """The checked-out commit, with ``-dirty`` when tracked files differ from it."""
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "diff", "--quiet", "HEAD"], cwd=ROOT, capture_output=True, check=False
+        ).returncode
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return head + ("-dirty" if dirty else "")
+
+
 def machine() -> dict[str, Any]:
     cpu = platform.processor() or platform.machine()
     cpuinfo = Path("/proc/cpuinfo")
@@ -62,6 +76,7 @@ def machine() -> dict[str, Any]:
         "cpu_count": os.cpu_count(),
         "python": platform.python_version(),
         "load_average_at_start": os.getloadavg(),
+        "commit": _commit(),
         "note": "shared, noisy 2-core machine: compare ratios within one run, not across runs",
     }
 
@@ -235,6 +250,8 @@ class LockgateServer:
     token: str = field(default_factory=lambda: "lgt_bench_" + secrets.token_urlsafe(24))
     port: int = field(default_factory=free_port)
     process: Process | None = None
+    settings: dict[str, str] = field(default_factory=dict)
+    """Server settings by name (``max_new_streams_per_second``: ``"250"``), as LOCKGATE_*."""
 
     @property
     def base_url(self) -> str:
@@ -246,6 +263,7 @@ class LockgateServer:
 
     def start(self) -> Process:
         env = _clean_env() | {"LOCKGATE_BOOTSTRAP_ADMIN_TOKEN": self.token}
+        env |= {f"LOCKGATE_{name.upper()}": value for name, value in self.settings.items()}
         cmd = [
             *serve_command(),
             "serve",

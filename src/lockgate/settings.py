@@ -105,6 +105,18 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("background_job_seconds", int, 30, "seconds between runs of the background jobs"),
     Setting("stream_heartbeat_seconds", int, 15, "seconds between heartbeats on idle SDK streams"),
     Setting(
+        "max_streams",
+        int,
+        20_000,
+        "open SDK streams this process holds at most; more get 503 with Retry-After (0: no cap)",
+    ),
+    Setting(
+        "max_new_streams_per_second",
+        int,
+        1_000,
+        "new SDK streams accepted per second; more get 503 with Retry-After (0: no limit)",
+    ),
+    Setting(
         "secure_cookies", bool, False, "mark session cookies Secure (set when served over HTTPS)"
     ),
     Setting(
@@ -156,6 +168,8 @@ class Settings:
     change_request_ttl_days: int = 7
     background_job_seconds: int = 30
     stream_heartbeat_seconds: int = 15
+    max_streams: int = 20_000
+    max_new_streams_per_second: int = 1_000
     secure_cookies: bool = False
     database_connect_timeout_seconds: int = 5
     shutdown_timeout_seconds: int = 10

@@ -38,6 +38,7 @@ from lockgate.api.routes import (
 from lockgate.control.base import Services
 from lockgate.control.identity.login_limits import LoginLimiter
 from lockgate.control.jobs import BackgroundJobs, standard_jobs
+from lockgate.delivery.admission import StreamAdmission
 from lockgate.delivery.auth import KeyCache
 from lockgate.delivery.fastpath import DeliveryFastPath
 from lockgate.delivery.hub import DeliveryHub
@@ -159,6 +160,9 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     )
     app.state.services = services
     app.state.hub = DeliveryHub(services, heartbeat=settings.stream_heartbeat_seconds)
+    app.state.stream_admission = StreamAdmission(
+        settings.max_streams, settings.max_new_streams_per_second
+    )
     app.state.sdk_key_cache = KeyCache()
     app.state.settings = settings
     app.state.context_limits = ContextLimits(work=settings.max_evaluation_work)

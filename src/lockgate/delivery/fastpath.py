@@ -9,6 +9,10 @@ with :func:`~lockgate.delivery.stream.serve_stream` on the server's own ``send``
 middleware between it and each event). Anything else (a key not yet cached, a revoked
 key, an environment not loaded, other paths) goes through the application as usual,
 which also fills the caches.
+
+Every stream request passes the admission limits first (``max_streams``,
+``max_new_streams_per_second``; :mod:`lockgate.delivery.admission`): beyond them it is
+refused with ``503`` and ``Retry-After`` before any other work is done for it.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from typing import Any
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from lockgate.control.identity.sdk_keys import SdkKeyPrincipal
+from lockgate.delivery.admission import StreamAdmission, refuse_stream
 from lockgate.delivery.auth import cached_principal
 from lockgate.delivery.stream import last_event_id, serve_stream
 
@@ -58,7 +63,9 @@ class DeliveryFastPath:
             path = scope["path"]
             if path == SNAPSHOT_PATH and await self._answer(scope, send):
                 return
-            if path == STREAM_PATH and await self._stream(scope, receive, send):
+            if path == STREAM_PATH and (
+                await self._refused(send) or await self._stream(scope, receive, send)
+            ):
                 return
         if scope["type"] == "http" and scope["path"] == STREAM_PATH and self._draining():
             await _refuse_stream(send)
@@ -68,6 +75,18 @@ class DeliveryFastPath:
     def _draining(self) -> bool:
         hub = getattr(self.state, "hub", None)
         return bool(hub is not None and hub.draining)
+
+    async def _refused(self, send: Send) -> bool:
+        """Refuse a new stream beyond the admission limits (before any other work)."""
+        admission: StreamAdmission | None = getattr(self.state, "stream_admission", None)
+        hub = getattr(self.state, "hub", None)
+        if admission is None or hub is None:
+            return False
+        reason = admission.admit(hub.stream_count())
+        if reason is None:
+            return False
+        await refuse_stream(send, reason, admission.retry_after())
+        return True
 
     def _held(self, headers: dict[bytes, bytes]) -> tuple[Any, SdkKeyPrincipal, Any] | None:
         """(hub, principal, environment state) for a cached server key, if all are held."""

@@ -1,0 +1,372 @@
+"""Change propagation to many plain SSE streams, round by round: the fan-out's tail.
+
+Starts `lockgate serve` (temporary data directory, SQLite) with its soft RLIMIT_NOFILE
+raised, creates a project, an environment, a flag and a server SDK key, and opens
+`--streams` `GET /sdk/v1/stream` connections from `--processes` worker processes. The
+clients are deliberately small (asyncio streams speaking HTTP/1.1 by hand, no SDK): what is
+measured is the server's fan-out, not an SDK. A stream counts as open once its first
+`snapshot` event has arrived; a stream that ends reconnects after the server's `retry`
+(1 s) with `Last-Event-ID`, and is counted.
+
+Then `--rounds` changes, `--interval` seconds apart (with up to 20 % random jitter, so that
+rounds do not line up with the server's periodic work), go through the management API.
+For each round, the latency of a stream is the time from the PATCH being sent to the end
+of the `change` event carrying the round's version arriving on that stream (CLOCK_MONOTONIC,
+system-wide on Linux, so the times compare across processes). A stream that does not get
+it within `--miss-after` seconds is missed.
+
+Reported per round: streams reached, p50, p99 and max, the share of streams later than
+`--late-ms`; and the worst round (highest p99) against the goal (p99 <= 150 ms at 1,000
+streams). Run it through `./bench/run stream-propagation` (see docs/benchmarks.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import math
+import multiprocessing as mp
+import os
+import random
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from propagation_bench import change_flag, nofile_limit, raise_nofile, servers, setup, summary
+from serverlib import cpu_seconds, fmt, machine, now_iso, table, write_json
+
+GOAL_P99_MS = 150.0
+GOAL_STREAMS = 1000
+CONNECT_TIMEOUT = 60.0
+RECONNECT_AFTER = 1.0  # the server's `retry`
+
+
+@dataclass
+class StreamSpec:
+    index: int
+    url: str
+    sdk_key: str
+    streams: int
+    concurrency: int
+    run_timeout: float
+
+
+class Stats:
+    def __init__(self) -> None:
+        self.open = 0
+        self.reconnects = 0
+        self.failures: Counter[str] = Counter()
+        self.arrivals: dict[int, list[float]] = {}
+        """Stream -> when it got each ``change`` event (since the last status report)."""
+
+
+def _events(buffer: bytearray) -> list[tuple[str, int | None]]:
+    """Complete events taken off the front of ``buffer``: (name, id)."""
+    out: list[tuple[str, int | None]] = []
+    while True:
+        end = buffer.find(b"\n\n")
+        if end < 0:
+            return out
+        block = bytes(buffer[:end])
+        del buffer[: end + 2]
+        name, ident = "message", None
+        for line in block.split(b"\n"):
+            if line.startswith(b"event: "):
+                name = line[7:].decode()
+            elif line.startswith(b"id: "):
+                with contextlib.suppress(ValueError):
+                    ident = int(line[4:])
+        out.append((name, ident))
+
+
+def _dechunk(raw: bytearray, out: bytearray) -> bool:
+    """Move complete chunks of a chunked body from ``raw`` to ``out``; False at the end."""
+    while True:
+        line_end = raw.find(b"\r\n")
+        if line_end < 0:
+            return True
+        size = int(bytes(raw[:line_end]).split(b";")[0], 16)
+        if size == 0:
+            return False
+        if len(raw) < line_end + 2 + size + 2:
+            return True
+        out += raw[line_end + 2 : line_end + 2 + size]
+        del raw[: line_end + 2 + size + 2]
+
+
+async def _one_stream(
+    number: int, spec: StreamSpec, stats: Stats, gate: asyncio.Semaphore, opened: asyncio.Event
+) -> None:
+    parts = urlsplit(spec.url)
+    host, port = parts.hostname or "127.0.0.1", parts.port or 80
+    held: int | None = None
+    first = True
+    while True:
+        resume = f"Last-Event-ID: {held}\r\n" if held is not None else ""
+        request = (
+            f"GET /sdk/v1/stream HTTP/1.1\r\nHost: {host}:{port}\r\n"
+            f"Authorization: Bearer {spec.sdk_key}\r\nAccept: text/event-stream\r\n"
+            f"Cache-Control: no-cache\r\n{resume}\r\n"
+        ).encode()
+        writer = None
+        try:
+            async with gate:
+                reader, writer = await asyncio.wait_for(
+                    asyncio.open_connection(host, port), CONNECT_TIMEOUT
+                )
+                writer.write(request)
+                head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), CONNECT_TIMEOUT)
+                status = head.split(b" ", 2)[1].decode() if head.count(b" ") >= 2 else "?"
+                if status != "200":
+                    stats.failures[f"HTTP {status}"] += 1
+                    await asyncio.sleep(RECONNECT_AFTER)
+                    continue
+            raw, body = bytearray(), bytearray()
+            while True:
+                data = await reader.read(65536)
+                if not data:
+                    break
+                now = time.monotonic()
+                raw += data
+                more = _dechunk(raw, body)
+                for name, ident in _events(body):
+                    if ident is not None:
+                        held = ident
+                    if name == "snapshot" and first:
+                        first = False
+                        stats.open += 1
+                        if stats.open >= spec.streams:
+                            opened.set()
+                    elif name == "change" and ident is not None:
+                        stats.arrivals.setdefault(number, []).append(now)
+                if not more:
+                    break
+        except (OSError, TimeoutError, asyncio.IncompleteReadError, ValueError) as exc:
+            stats.failures[type(exc).__name__] += 1
+        finally:
+            if writer is not None:
+                writer.close()
+        stats.reconnects += 1
+        await asyncio.sleep(RECONNECT_AFTER)
+
+
+async def _worker(spec: StreamSpec, conn: Connection) -> None:
+    stats = Stats()
+    gate = asyncio.Semaphore(spec.concurrency)
+    opened = asyncio.Event()
+    started = time.monotonic()
+    tasks = [
+        asyncio.create_task(_one_stream(n, spec, stats, gate, opened)) for n in range(spec.streams)
+    ]
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(opened.wait(), CONNECT_TIMEOUT * 2)
+    conn.send(("opened", {"open": stats.open, "seconds": time.monotonic() - started}))
+    while await asyncio.to_thread(conn.poll, spec.run_timeout):
+        if conn.recv() != "status":
+            break
+        conn.send(
+            (
+                "status",
+                {
+                    "arrivals": list(stats.arrivals.values()),
+                    "reconnects": stats.reconnects,
+                    "failures": dict(stats.failures),
+                },
+            )
+        )
+        stats.arrivals = {}
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def worker_main(spec: StreamSpec, conn: Connection) -> None:
+    raise_nofile()
+    asyncio.run(_worker(spec, conn))
+
+
+def _receive(conns: list[Connection], kind: str, timeout: float) -> list[dict[str, Any]]:
+    deadline = time.monotonic() + timeout
+    out = []
+    for index, conn in enumerate(conns):
+        if not conn.poll(max(0.0, deadline - time.monotonic())):
+            raise RuntimeError(f"stream worker {index} sent no {kind!r} within {timeout:.0f} s")
+        got, payload = conn.recv()
+        if got != kind:
+            raise RuntimeError(f"stream worker {index} sent {got!r}, expected {kind!r}")
+        out.append(payload)
+    return out
+
+
+def _status(conns: list[Connection]) -> list[dict[str, Any]]:
+    for conn in conns:
+        conn.send("status")
+    return _receive(conns, "status", 60)
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    nofile = raise_nofile()
+    processes = args.processes
+    per_process = [
+        args.streams // processes + (1 if i < args.streams % processes else 0)
+        for i in range(processes)
+    ]
+    print(
+        f"stream-propagation: {args.streams:,} plain SSE streams from {processes} processes, "
+        f"{args.rounds} rounds ~{args.interval:g} s apart (RLIMIT_NOFILE {nofile[0]})",
+        flush=True,
+    )
+    rng = random.Random(args.seed)
+    ctx = mp.get_context("spawn")
+    rounds: list[dict[str, Any]] = []
+    with servers(1, "sqlite") as started:
+        server = started[0]
+        assert server.process is not None
+        pid = server.process.pid
+        server_nofile = nofile_limit(pid)
+        sdk_key, version = setup(server, args.rounds)
+        run_timeout = args.rounds * (args.interval * 1.2 + args.miss_after) + 300
+        procs: list[Any] = []
+        conns: list[Connection] = []
+        try:
+            for index, count in enumerate(per_process):
+                parent, child = ctx.Pipe()
+                spec = StreamSpec(
+                    index, server.base_url, sdk_key, count, args.concurrency, run_timeout
+                )
+                proc = ctx.Process(target=worker_main, args=(spec, child), daemon=True)
+                proc.start()
+                child.close()
+                procs.append(proc)
+                conns.append(parent)
+            opened = _receive(conns, "opened", CONNECT_TIMEOUT * 3)
+            open_count = sum(o["open"] for o in opened)
+            print(f"  {open_count:,} streams open", flush=True)
+            cpu_start = cpu_seconds(pid)
+            for index in range(1, args.rounds + 1):
+                pause = args.interval * (0.8 + 0.4 * rng.random()) - args.miss_after
+                time.sleep(max(0.5, pause))
+                sent, answered, version = change_flag(server, version, index)
+                time.sleep(args.miss_after)
+                status = _status(conns)
+                # Each stream's first change event after the PATCH was sent.
+                times = sorted(
+                    (min(after) - sent) * 1000
+                    for s in status
+                    for got in s["arrivals"]
+                    if (after := [t for t in got if t >= sent])
+                )
+                stats = summary(times)
+                late = sum(1 for t in times if t > args.late_ms)
+                row = {
+                    "round": index,
+                    "version": version,
+                    "reached": len(times),
+                    "patch_round_trip_ms": (answered - sent) * 1000,
+                    "late": late,
+                    "latency_ms": stats,
+                    "load_average": list(os.getloadavg()),
+                }
+                rounds.append(row)
+                print(
+                    f"  round {index:2d}: {len(times):,}/{open_count:,} streams, "
+                    f"p50 {fmt(stats['p50_ms'])} p99 {fmt(stats['p99_ms'])} "
+                    f"max {fmt(stats['max_ms'])} ms, {late} later than {args.late_ms:g} ms "
+                    f"(PATCH {(answered - sent) * 1000:.1f} ms)",
+                    flush=True,
+                )
+            server_cpu = cpu_seconds(pid) - cpu_start
+            final = _status(conns)
+        finally:
+            for conn in conns:
+                with contextlib.suppress(OSError):
+                    conn.send("stop")
+            for proc in procs:
+                proc.join(30)
+                if proc.is_alive():
+                    proc.terminate()
+                    proc.join(5)
+    reconnects = sum(s["reconnects"] for s in final)
+    failures: Counter[str] = Counter()
+    for s in final:
+        failures.update(s["failures"])
+    p99s = [r["latency_ms"]["p99_ms"] for r in rounds if r["latency_ms"]["p99_ms"] is not None]
+    worst = max(rounds, key=lambda r: r["latency_ms"]["p99_ms"] or math.inf)
+    complete = all(r["reached"] == open_count for r in rounds)
+    worst_p99 = worst["latency_ms"]["p99_ms"]
+    met = bool(
+        complete and worst_p99 is not None and worst_p99 <= GOAL_P99_MS and len(p99s) == len(rounds)
+    )
+    print()
+    print(
+        table(
+            ["round", "reached", "p50 ms", "p99 ms", "max ms", f"> {args.late_ms:g} ms"],
+            [
+                [
+                    str(r["round"]),
+                    f"{r['reached']:,}",
+                    fmt(r["latency_ms"]["p50_ms"]),
+                    fmt(r["latency_ms"]["p99_ms"]),
+                    fmt(r["latency_ms"]["max_ms"]),
+                    str(r["late"]),
+                ]
+                for r in rounds
+            ],
+        )
+    )
+    print(
+        f"\nworst round: {worst['round']} (p99 {fmt(worst_p99)} ms, max "
+        f"{fmt(worst['latency_ms']['max_ms'])} ms); goal p99 <= {GOAL_P99_MS:g} ms in every "
+        f"round at {GOAL_STREAMS:,} streams: {'met' if met else 'NOT met'}"
+        + ("" if args.streams == GOAL_STREAMS else f" (ran {args.streams:,} streams)")
+    )
+    print(
+        f"stream reconnects: {reconnects}; client errors: {dict(failures) or 'none'}; "
+        f"server CPU during the rounds: {server_cpu:.1f} s"
+    )
+    return {
+        "timestamp": now_iso(),
+        "command": "stream-propagation",
+        "machine": machine(),
+        "options": {k: v for k, v in vars(args).items() if k != "json"},
+        "rlimit_nofile": {"bench": list(nofile), "server": server_nofile},
+        "streams_open": open_count,
+        "rounds": rounds,
+        "worst_round": worst["round"],
+        "worst_p99_ms": worst_p99,
+        "goal": {"streams": GOAL_STREAMS, "worst_round_p99_ms": GOAL_P99_MS, "met": met},
+        "reconnects": reconnects,
+        "client_errors": dict(failures),
+        "server_cpu_seconds": server_cpu,
+        "load_average_at_end": list(os.getloadavg()),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="bench/run stream-propagation", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument("--streams", type=int, default=GOAL_STREAMS)
+    parser.add_argument("--processes", type=int, default=4)
+    parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument("--interval", type=float, default=10.0, help="seconds between changes")
+    parser.add_argument("--miss-after", type=float, default=3.0)
+    parser.add_argument("--late-ms", type=float, default=500.0)
+    parser.add_argument("--concurrency", type=int, default=50)
+    parser.add_argument("--seed", type=int, default=8)
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args(argv)
+    if args.streams < 1 or args.processes < 1 or args.rounds < 1:
+        parser.error("--streams, --processes and --rounds must be at least 1")
+    write_json(args.json, run(args))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
