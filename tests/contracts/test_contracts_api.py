@@ -328,3 +328,20 @@ def test_done_means_first_audience_in_production_after_approval_all_audited(
         "change_request:applied",
     ):
         assert expected in actions, actions
+
+
+def test_an_incident_freezes_what_a_contract_apply_would_expand(client: TestClient) -> None:
+    _setup(client)
+    # The behavior exists (off everywhere) before the incident; applying its contract then
+    # would turn it on in staging: an expansion, frozen while the incident covers it.
+    body = {"key": "renewal-recommendations", "kind": "mode", "risk_tier": "medium"}
+    assert client.post("/api/v1/projects/shop/flags", json=body).status_code == 201
+    start = {"environment": "staging", "reason": "model provider degraded"}
+    incident = client.post("/api/v1/projects/shop/incidents", json=start)
+    assert incident.status_code == 201, incident.text
+    r = _apply(client)
+    steps = _by_target(r.json())
+    staging = steps["environment", "staging"]
+    assert staging["outcome"] == "refused", staging
+    assert f"incident #{incident.json()['id']}: expansions are frozen" in staging["rule"]
+    assert _config(client, "staging")["on"] is False

@@ -505,11 +505,14 @@ def _judge_contract(
         conn.execute(select(environments).where(environments.c.project_id == project.id))
     )
     tier = postures.strictest([row.risk_tier, str(rules.get("risk_level") or "low")])
+    # A contract allowing more is frozen, like any expansion, by an incident covering it.
+    frozen = gate.frozen_by(conn, [e.id for e in env_rows], [row]) if reasons else []
     verdict = postures.decide(
         Direction.EXPANSION if reasons else Direction.REDUCTION,
         reasons=reasons,
         scopes=gate.scopes_for([tier], env_rows) if reasons else [],
         posture=gate.posture_of(project),
+        frozen_by=frozen,
     )
     return verdict, sorted(e.id for e in env_rows)
 

@@ -147,10 +147,12 @@ def govern(
     if plan:
         return Deferred(200, {"applied": False, "plan": plan_document(change, verdict)})
     if verdict.outcome is Outcome.REFUSE:
-        raise PolicyRefused(
-            f"{change.target}: refused by the project's posture ({verdict.rule})",
-            rule=verdict.rule,
+        by = (
+            "an active incident"
+            if verdict.rule.startswith("incident ")
+            else "the project's posture"
         )
+        raise PolicyRefused(f"{change.target}: refused by {by} ({verdict.rule})", rule=verdict.rule)
     if verdict.outcome is Outcome.APPLY:
         return None
     from lockgate.control.governance import requests  # it imports the configuration modules
