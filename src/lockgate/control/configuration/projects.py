@@ -120,6 +120,8 @@ def update_project(
         caller.authorize(Action.ADMIN_PROJECT, row.id, what=f"project {key!r}")
         check_version(row.version, expected_version, f"project {key!r}")
         before = project_view(row)
+        if all(getattr(row, name) == value for name, value in changes.items()):
+            return before  # nothing changes: no new version, no audit entry
         tx.conn.execute(
             update(projects)
             .where(projects.c.id == row.id)

@@ -231,6 +231,8 @@ def update_user(
         _check_self_update(caller, row, changes)
         check_version(row.version, expected_version, f"user {username!r}")
         before = user_view(row)
+        if all(getattr(row, name) == value for name, value in changes.items()):
+            return before  # nothing changes: no new version, no audit entry
         tx.conn.execute(
             update(users)
             .where(users.c.id == row.id)
