@@ -121,13 +121,13 @@ class DeliveryFastPath:
         if held is None:
             return False
         _hub, _principal, env = held
-        version, text = env.version, env.text
+        version = env.version
         common = [(b"etag", etag_of(version).encode()), (b"cache-control", b"no-cache")]
         if etag_matches(headers.get(b"if-none-match", b"").decode("latin-1"), version):
             await send({"type": "http.response.start", "status": 304, "headers": common})
             await send({"type": "http.response.body", "body": b""})
             return True
-        body = text.encode()
+        body = env.body()
         common += [
             (b"content-type", b"application/json"),
             (b"content-length", str(len(body)).encode()),

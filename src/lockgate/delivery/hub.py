@@ -153,6 +153,14 @@ class EnvironmentState:
     snapshot: Event | None = None
     work_weights: Any = None
     """(compiled snapshot, per-flag and per-key-kind work weights); see delivery.remote."""
+    encoded: tuple[str, bytes] | None = None
+
+    def body(self) -> bytes:
+        """The snapshot document as response bytes, encoded once per document text."""
+        encoded = self.encoded
+        if encoded is None or encoded[0] is not self.text:
+            encoded = self.encoded = (self.text, self.text.encode())
+        return encoded[1]
 
     def compiled_snapshot(self) -> CompiledSnapshot:
         if self.compiled is None:
