@@ -95,6 +95,13 @@ class Caller:
         if decision is Decision.FORBID:
             raise PermissionDenied(f"your role does not allow this ({action.role.value} needed)")
 
+    def may_read(self, project_id: int, what: str) -> None:
+        """Refuse an object of a project the caller cannot see (``404`` naming ``what``),
+        or may see but not read (``403``)."""
+        if self.principal is not None and not self.principal.sees_project(project_id):
+            raise NotFound(f"{what} not found")
+        self.authorize(Action.READ, project_id, what=what)
+
     def project(self, conn: Connection, key: str, action: Action) -> Row[Any]:
         """The project named ``key``, once the caller may do ``action`` in it (else 404/403)."""
         row = lookup.project(conn, key)

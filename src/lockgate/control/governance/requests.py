@@ -170,10 +170,7 @@ def _event_view(e: Row[Any]) -> dict[str, Any]:
 def _visible(conn: Connection, caller: Caller, request_id: int) -> Row[Any]:
     """The request, once the caller may read its project (hidden projects answer 404)."""
     row = load_request(conn, request_id)
-    principal = caller.principal
-    if principal is not None and not principal.sees_project(row.project_id):
-        raise NotFound(f"change request {request_id} not found")
-    caller.authorize(Action.READ, row.project_id, what=f"change request {request_id}")
+    caller.may_read(row.project_id, f"change request {request_id}")
     return row
 
 

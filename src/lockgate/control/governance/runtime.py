@@ -505,10 +505,7 @@ def _pending(row: Row[Any], now: str) -> None:
 
 def _visible(conn: Connection, caller: Caller, approval_id: int) -> Row[Any]:
     row = _load(conn, approval_id)
-    principal = caller.principal
-    if principal is not None and not principal.sees_project(row.project_id):
-        raise NotFound(f"runtime approval {approval_id} not found")
-    caller.authorize(Action.READ, row.project_id, what=f"runtime approval {approval_id}")
+    caller.may_read(row.project_id, f"runtime approval {approval_id}")
     return row
 
 
