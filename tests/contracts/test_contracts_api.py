@@ -345,3 +345,17 @@ def test_an_incident_freezes_what_a_contract_apply_would_expand(client: TestClie
     assert staging["outcome"] == "refused", staging
     assert f"incident #{incident.json()['id']}: expansions are frozen" in staging["rule"]
     assert _config(client, "staging")["on"] is False
+
+
+def test_a_behavior_under_a_contract_can_always_be_killed_and_rolled_back(
+    client: TestClient,
+) -> None:
+    _setup(client)
+    assert _apply(client).status_code == 202
+    body = {"environments": ["staging", "production"], "reason": "stop it"}
+    killed = client.post(f"{FLAG}/kill", json=body)
+    assert killed.status_code == 200, killed.text
+    assert [e["changed"] for e in killed.json()["environments"]] == [True, True]
+    rollback = {"audience": "region:eu", "reason": "EU errors"}
+    excluded = client.post(f"{FLAG}/environments/staging/exclusions", json=rollback)
+    assert excluded.status_code == 201, excluded.text
