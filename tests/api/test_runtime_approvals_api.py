@@ -401,3 +401,45 @@ def test_the_request_records_what_the_behavior_served_that_context(
     assert asked["served"]["reason"] == "FALLTHROUGH"
     requested = audit_of(client, asked["id"])[0]
     assert requested["after"]["served"]["variation"] == "approval_required"
+
+
+def test_a_missed_notification_is_caught_up_when_the_listener_reconnects(
+    client: TestClient, world: dict[str, Any], services: Services
+) -> None:
+    """A decision whose wake-up never came (as when a replica's change listener was
+    disconnected) reaches the waiting long poll once the listener reconnects; a wake-up
+    that finds the request still pending does not end the wait."""
+    asked = ask(client, world).json()
+    hub = client.app.state.hub  # type: ignore[attr-defined]
+    answers: list[Any] = []
+    poll = threading.Thread(
+        target=lambda: answers.append(
+            client.get(f"/sdk/v1/approvals/{asked['id']}?wait=20", headers=world["key"])
+        )
+    )
+    poll.start()
+    for _ in range(200):  # the long poll is registered
+        if hub.approvals.waiting():
+            break
+        threading.Event().wait(0.01)
+    hub.approvals.notify_all()  # still pending: the poll goes on waiting
+    threading.Event().wait(0.3)
+    assert poll.is_alive()
+    with services.view() as conn:
+        approver = authenticate_token_caller(conn, services, world["approver"])
+    runtime.deny(services, approver, asked["id"], comment="decided elsewhere")  # no wake-up
+    if services.database.is_sqlite:
+        threading.Event().wait(0.3)
+        assert poll.is_alive()  # nothing told this process
+        hub.approvals.notify_all()  # the listener reconnects: every reader reads again
+    # (On PostgreSQL the decision's NOTIFY reaches this process's listener by itself.)
+    poll.join(10)
+    assert not poll.is_alive()
+    assert answers[0].json()["state"] == "denied"
+
+
+def authenticate_token_caller(conn: Any, services: Services, token: str) -> Any:
+    from lockgate.control.base import Caller
+    from lockgate.control.identity.credentials import authenticate_token
+
+    return Caller(authenticate_token(conn, token, services.now()), "test")

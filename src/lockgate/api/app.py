@@ -111,6 +111,7 @@ def _lifespan(settings: Settings, services: Services) -> object:
                 on_change=hub.notify,
                 on_resync=hub.request_resync,
                 on_approval=hub.approvals.notify,
+                on_reconnect=hub.approvals.notify_all,
                 on_identity=services.principals.clear,
                 connect_timeout=services.database.connect_timeout,
             )

@@ -4,8 +4,9 @@ One registry per server process, living on the hub's event loop. A long poll reg
 before it reads the request, so a decision committed between the read and the wait still
 wakes it. Decisions made through this process wake it directly (the route that made them
 calls :meth:`ApprovalWaiters.notify`); decisions made on another replica arrive through
-PostgreSQL ``NOTIFY`` (:mod:`lockgate.delivery.pg_notify`). A missed notification costs at
-most one long poll's wait: every wait is bounded, and the reader then reads again.
+PostgreSQL ``NOTIFY`` (:mod:`lockgate.delivery.pg_notify`). When the listener reconnects,
+every reader is woken to read again (a notification may have been missed meanwhile); a
+reader that finds its request still pending goes on waiting. Every wait is bounded.
 """
 
 from __future__ import annotations
@@ -53,6 +54,15 @@ class ApprovalWaiters:
     def _wake(self, approval_id: int) -> None:
         for event in self._waiting.get(approval_id, ()):
             event.set()
+
+    def notify_all(self) -> None:
+        """Thread-safe: wake every reader to read again (a notification may have been
+        missed while the change listener was disconnected)."""
+        loop = self.loop
+        if loop is None or loop.is_closed():
+            return
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(self.wake_all)
 
     def wake_all(self) -> None:
         """Wake every reader (on the loop): they read again and answer what they find."""

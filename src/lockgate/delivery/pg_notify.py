@@ -56,12 +56,15 @@ class ChangeListener:
         max_backoff: float = 2.0,
         connect_timeout: float = 5.0,
         on_approval: Callable[[int], None] | None = None,
+        on_reconnect: Callable[[], None] | None = None,
     ) -> None:
         self.url = url.replace("postgresql+psycopg://", "postgresql://", 1)
         self.on_change = on_change
         self.on_resync = on_resync
         self.on_approval = on_approval
         """Called with the id of each runtime approval decided (on any replica)."""
+        self.on_reconnect = on_reconnect or _nothing
+        """Called each time the listener (re)connects: what it may have missed meanwhile."""
         self.on_identity = on_identity or _nothing
         self.connect_timeout = connect_timeout
         self.resync_interval = resync_interval
@@ -106,6 +109,7 @@ class ChangeListener:
             self.connected.set()
             # Catch up on anything sent while we were not listening.
             self.on_identity()
+            self.on_reconnect()
             self.on_resync()
             last_resync = time.monotonic()
             while not self._stop.is_set():

@@ -157,10 +157,20 @@ async def get_approval_for_key(
         view = await to_thread.run_sync(use.get_for_key, services, principal, approval_id)
         if view["state"] != "pending" or wait <= 0:
             return view
-        # Until the decision, the wait or the deadline (then the read times it out).
-        bound = max(0.0, min(wait, _seconds_left(view) + 0.01))
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(decided.wait(), timeout=bound)
+        # Until the decision, the wait or the deadline (then the read times it out). A
+        # wake-up that finds the request still pending (every reader is woken when the
+        # change listener reconnects) goes on waiting.
+        loop = asyncio.get_running_loop()
+        until = loop.time() + max(0.0, min(wait, _seconds_left(view) + 0.01))
+        while (left := until - loop.time()) > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(decided.wait(), timeout=left)
+            if waiters.closing or not decided.is_set():
+                break
+            decided.clear()
+            view = await to_thread.run_sync(use.get_for_key, services, principal, approval_id)
+            if view["state"] != "pending":
+                return view
     result: dict[str, Any] = await to_thread.run_sync(
         use.get_for_key, services, principal, approval_id
     )
