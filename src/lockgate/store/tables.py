@@ -12,6 +12,7 @@ from sqlalchemy import (
     JSON,
     Boolean,
     Column,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -484,4 +485,42 @@ incidents = Table(
     Column("ended_at", TS, nullable=True),
     Column("end_reason", Text, nullable=True),
     Index("ix_incidents_environment_state", "environment_id", "state"),
+)
+
+# Guardrail signals: pre-aggregated summaries of tracked metrics, one row per environment x
+# behavior x variation x metric x cohort x bucket. SDKs and the ingestion API add into a row
+# (count, sum, sum of squares); ``exposures`` counts the evaluations that served ``variation``
+# of ``flag`` in the bucket (rows with ``metric`` ``$exposure`` carry exposures only).
+# ``cohort`` scopes a row to one cohort (for example an account key) for cohort-scoped
+# limits; ``""`` is the whole population. ``bucket`` is the bucket's start in Unix seconds,
+# ``resolution`` its length in seconds (60: minute rows; 3600: hour rows rolled up from
+# minutes after the retention window).
+metric_summaries = Table(
+    "metric_summaries",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column(
+        "environment_id", Integer, ForeignKey("environments.id", ondelete="CASCADE"), nullable=False
+    ),
+    Column("flag", String(128), nullable=False),
+    Column("variation", String(128), nullable=False),
+    Column("metric", String(128), nullable=False),
+    Column("cohort", String(200), nullable=False),
+    Column("resolution", Integer, nullable=False),
+    Column("bucket", Integer, nullable=False),
+    Column("count", Integer, nullable=False),
+    Column("sum", Float, nullable=False),
+    Column("sum_sq", Float, nullable=False),
+    Column("exposures", Integer, nullable=False),
+    UniqueConstraint(
+        "environment_id",
+        "flag",
+        "metric",
+        "variation",
+        "cohort",
+        "resolution",
+        "bucket",
+        name="uq_metric_summaries_row",
+    ),
+    Index("ix_metric_summaries_environment_id_bucket", "environment_id", "bucket"),
 )
