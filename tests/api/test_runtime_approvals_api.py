@@ -443,3 +443,27 @@ def authenticate_token_caller(conn: Any, services: Services, token: str) -> Any:
     from lockgate.control.identity.credentials import authenticate_token
 
     return Caller(authenticate_token(conn, token, services.now()), "test")
+
+
+def test_requests_are_filtered_by_the_kind_of_behavior(
+    client: TestClient, world: dict[str, Any]
+) -> None:
+    r = client.patch(
+        "/api/v1/projects/shop/flags/wire",
+        json={"behavior_kind": "data_movement", "reason": "classified"},
+        headers={"If-Match": '"1"'},
+    )
+    assert r.status_code == 200, r.text
+    assert ask(client, world).status_code == 201
+    assert ask(client, world, behavior="wire", action="wire-out").status_code == 201
+
+    def listed(kind: str) -> list[str]:
+        r = client.get("/api/v1/projects/shop/runtime-approvals", params={"behavior_kind": kind})
+        assert r.status_code == 200, r.text
+        return [item["behavior"] for item in r.json()["items"]]
+
+    assert listed("data_movement") == ["wire"]
+    assert listed("tool_action") == []
+    r = client.get("/api/v1/projects/shop/runtime-approvals", params={"behavior_kind": "x"})
+    assert r.status_code == 422
+    assert "behavior_kind" in r.text

@@ -359,3 +359,50 @@ def test_a_behavior_under_a_contract_can_always_be_killed_and_rolled_back(
     rollback = {"audience": "region:eu", "reason": "EU errors"}
     excluded = client.post(f"{FLAG}/environments/staging/exclusions", json=rollback)
     assert excluded.status_code == 201, excluded.text
+
+
+def test_the_behavior_kind_filters_audit_entries_and_change_requests(client: TestClient) -> None:
+    _setup(client)
+    assert _apply(client).status_code == 202
+    # Another behavior, of another kind, with its own audit entries and change request.
+    other = {
+        "key": "summary-prompt",
+        "kind": "boolean",
+        "behavior_kind": "prompt",
+        "risk_tier": "high",
+        "reason": "summaries from the new prompt",
+    }
+    r = client.post("/api/v1/projects/shop/flags", json=other)
+    assert r.status_code == 201, r.text
+    r = client.patch(
+        "/api/v1/projects/shop/flags/summary-prompt/environments/production",
+        json={"on": True, "default": {"variation": "on"}, "reason": "first exposure"},
+        headers={"If-Match": '"1"'},
+    )
+    assert r.status_code == 202, r.text
+
+    def audit_keys(kind: str) -> set[str]:
+        r = client.get("/api/v1/audit", params={"behavior_kind": kind, "limit": 500})
+        assert r.status_code == 200, r.text
+        items = r.json()["items"]
+        assert all(e["object_type"] == "flag" for e in items)
+        return {e["object_key"] for e in items}
+
+    assert audit_keys("backend_workflow") == {"renewal-recommendations"}
+    assert audit_keys("prompt") == {"summary-prompt"}
+    assert audit_keys("data_movement") == set()
+
+    def request_keys(kind: str) -> list[str]:
+        r = client.get("/api/v1/projects/shop/change-requests", params={"behavior_kind": kind})
+        assert r.status_code == 200, r.text
+        return [item["object_key"] for item in r.json()["items"]]
+
+    assert request_keys("backend_workflow") == ["renewal-recommendations"]
+    assert request_keys("prompt") == ["summary-prompt"]
+    assert request_keys("integration") == []
+
+    for path in ("/api/v1/audit", "/api/v1/projects/shop/change-requests"):
+        r = client.get(path, params={"behavior_kind": "spaceship"})
+        assert r.status_code == 422
+        assert r.headers["content-type"].startswith("application/problem+json")
+        assert "behavior_kind" in r.text

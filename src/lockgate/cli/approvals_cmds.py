@@ -12,6 +12,7 @@ from lockgate.cli.errors import EXIT_OK, EXIT_PENDING, CliError
 from lockgate.cli.groups import add_command, add_group, json_option
 from lockgate.cli.http import Answer, api_path, client_for
 from lockgate.cli.output import Column, print_fields, print_json, print_table
+from lockgate.contracts.model import BEHAVIOR_KINDS
 
 __all__ = ["add_plan", "governed", "register"]
 
@@ -90,6 +91,9 @@ def register(commands: Any) -> None:
     ls.add_argument("project", metavar="PROJECT")
     ls.add_argument("--state", choices=STATES, help="only requests in this state")
     ls.add_argument("--env", metavar="ENV", help="only requests in this environment")
+    ls.add_argument(
+        "--behavior-kind", choices=BEHAVIOR_KINDS, help="only requests about this kind of behavior"
+    )
     for name, help_text, run in (
         ("show", "one change request, with its approvals and comments", run_show),
         ("diff", "what the change would set, field by field", run_diff),
@@ -136,7 +140,7 @@ def _path(request_id: int, *more: str) -> str:
 
 
 def run_list(args: argparse.Namespace) -> int:
-    params = {"state": args.state, "environment": args.env}
+    params = {"state": args.state, "environment": args.env, "behavior_kind": args.behavior_kind}
     with client_for(args) as api:
         items = list(api.paged(api_path("projects", args.project, "change-requests"), params))
     if args.json:

@@ -18,13 +18,16 @@ from lockgate.cli.errors import EXIT_INTERRUPTED, CliError
 from lockgate.cli.groups import add_command
 from lockgate.cli.http import ApiClient, Params, api_path, client_for
 from lockgate.cli.output import Column, print_json, print_table
+from lockgate.contracts.model import BEHAVIOR_KINDS
 
 __all__ = ["add_http_audit_commands", "entry_line"]
 
 PAGE = 500
 MIN_INTERVAL = 0.1
 
-FILTERS = ("project", "environment", "behavior", "actor", "action", "since", "until")
+FILTERS = (
+    "project", "environment", "behavior", "behavior_kind", "actor", "action", "since", "until",
+)  # fmt: skip
 
 
 def add_http_audit_commands(sub: Any) -> None:
@@ -42,6 +45,9 @@ def add_http_audit_commands(sub: Any) -> None:
     ls.add_argument("--project", metavar="PROJECT")
     ls.add_argument("--env", dest="environment", metavar="ENV")
     ls.add_argument("--behavior", metavar="FLAG", help="flag (behavior) key")
+    ls.add_argument(
+        "--behavior-kind", choices=BEHAVIOR_KINDS, help="only entries about this kind of behavior"
+    )
     ls.add_argument("--actor", metavar="NAME")
     ls.add_argument("--action", metavar="ACTION", help="e.g. flag:configured")
     ls.add_argument("--since", metavar="TIME", help="ISO 8601 time, inclusive")

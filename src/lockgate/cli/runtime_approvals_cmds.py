@@ -9,6 +9,7 @@ from typing import Any
 from lockgate.cli.groups import add_command, add_group
 from lockgate.cli.http import api_path, client_for
 from lockgate.cli.output import Column, print_fields, print_json, print_table
+from lockgate.contracts.model import BEHAVIOR_KINDS
 
 __all__ = ["register"]
 
@@ -41,6 +42,9 @@ def register(commands: Any) -> None:
     ls.add_argument("--state", choices=STATES, help="only requests in this state (e.g. pending)")
     ls.add_argument("--env", metavar="ENV", help="only requests in this environment")
     ls.add_argument("--behavior", metavar="BEHAVIOR", help="only requests of this behavior")
+    ls.add_argument(
+        "--behavior-kind", choices=BEHAVIOR_KINDS, help="only requests of this kind of behavior"
+    )
     show = add_command(sub, "show", "one request: what, for whom, why, and who decided", run_show)
     show.add_argument("id", type=int, metavar="ID")
     for name, help_text, run in (
@@ -57,7 +61,12 @@ def _path(approval_id: int, *more: str) -> str:
 
 
 def run_list(args: argparse.Namespace) -> int:
-    params = {"state": args.state, "environment": args.env, "behavior": args.behavior}
+    params = {
+        "state": args.state,
+        "environment": args.env,
+        "behavior": args.behavior,
+        "behavior_kind": args.behavior_kind,
+    }
     with client_for(args) as api:
         items = list(api.paged(api_path("projects", args.project, "runtime-approvals"), params))
     if args.json:

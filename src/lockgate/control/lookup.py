@@ -6,14 +6,16 @@ import base64
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Row, select
+from sqlalchemy import ColumnElement, Connection, Row, and_, exists, select
 
+from lockgate.contracts.model import BEHAVIOR_KINDS
 from lockgate.engine.validate import KEY_PATTERN
 from lockgate.errors import Conflict, FieldProblem, InvalidInput, NotFound
 from lockgate.store.tables import environments, flags, projects, segments
 
 __all__ = [
     "Page",
+    "behavior_of_kind",
     "check_key",
     "check_version",
     "environment",
@@ -27,6 +29,26 @@ __all__ = [
 def _query_key(key: str) -> str:
     """``key`` if it could name an object; any other text (NUL bytes…) names nothing."""
     return key if KEY_PATTERN.match(key) else ""
+
+
+def behavior_of_kind(
+    kind: str, key: ColumnElement[str], project: ColumnElement[Any], *, by_project_key: bool = False
+) -> ColumnElement[bool]:
+    """Rows whose behavior (``key`` in ``project``: its id, or its key with ``by_project_key``)
+    is of ``kind`` as it is now; an unknown kind is refused naming ``behavior_kind``."""
+    if kind not in BEHAVIOR_KINDS:
+        raise InvalidInput(
+            "bad behavior kind",
+            [FieldProblem("behavior_kind", f"must be one of {', '.join(BEHAVIOR_KINDS)}")],
+        )
+    query = select(flags.c.id).where(and_(flags.c.key == key, flags.c.behavior_kind == kind))
+    if by_project_key:
+        query = query.join(projects, flags.c.project_id == projects.c.id).where(
+            projects.c.key == project
+        )
+    else:
+        query = query.where(flags.c.project_id == project)
+    return exists(query)
 
 
 def project(conn: Connection, key: str) -> Row[Any]:

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Path, Query
 from pydantic import Field
 
 from lockgate.api.deps import CallerDep, ServicesDep
-from lockgate.api.schemas import Body, FlagConfigUpdate, Reason, changes
+from lockgate.api.schemas import BehaviorKind, Body, FlagConfigUpdate, Reason, changes
 from lockgate.control.governance import requests as use
 
 router = APIRouter(tags=["change requests"])
@@ -62,6 +62,9 @@ def list_requests(
     caller: CallerDep,
     state: State | None = None,
     environment: Annotated[str | None, Query(min_length=1, max_length=128)] = None,
+    behavior_kind: Annotated[
+        BehaviorKind | None, Query(description="only requests about behaviors of this kind")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> dict[str, Any]:
@@ -71,6 +74,7 @@ def list_requests(
         project,
         state=state,
         environment=environment,
+        behavior_kind=behavior_kind,
         limit=limit,
         cursor=cursor,
     )

@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query
 
 from lockgate.api.deps import CallerDep, ServicesDep
+from lockgate.api.schemas import BehaviorKind
 from lockgate.control.evidence import audit_query as use
 from lockgate.store.tables import MAX_INTEGER
 
@@ -27,6 +28,9 @@ def list_audit(
     project: Annotated[str | None, _text(128)] = None,
     environment: Annotated[str | None, _text(128)] = None,
     behavior: Annotated[str | None, _text(200, "a flag's key")] = None,
+    behavior_kind: Annotated[
+        BehaviorKind | None, Query(description="only entries about behaviors of this kind")
+    ] = None,
     object_type: Annotated[str | None, _text(32)] = None,
     object_key: Annotated[str | None, _text(200)] = None,
     actor: Annotated[str | None, _text(200, "actor name or id")] = None,
@@ -45,6 +49,7 @@ def list_audit(
         project=project,
         environment=environment,
         behavior=behavior,
+        behavior_kind=behavior_kind,
         object_type=object_type,
         object_key=object_key,
         actor=actor,

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import Field, field_validator
 
 from lockgate.api.deps import CallerDep, ServicesDep
-from lockgate.api.schemas import Body, Key
+from lockgate.api.schemas import BehaviorKind, Body, Key
 from lockgate.control.governance import runtime as use
 from lockgate.control.identity.sdk_keys import SdkKeyPrincipal
 from lockgate.delivery.auth import ServerKey
@@ -208,6 +208,9 @@ def list_approvals(
     state: State | None = None,
     environment: Annotated[str | None, Query(min_length=1, max_length=128)] = None,
     behavior: Annotated[str | None, Query(min_length=1, max_length=128)] = None,
+    behavior_kind: Annotated[
+        BehaviorKind | None, Query(description="only requests of behaviors of this kind")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> dict[str, Any]:
@@ -218,6 +221,7 @@ def list_approvals(
         state=state,
         environment=environment,
         behavior=behavior,
+        behavior_kind=behavior_kind,
         limit=limit,
         cursor=cursor,
     )

@@ -15,6 +15,7 @@ from typing import Any, Literal
 from sqlalchemy import ColumnElement, Connection, or_, select
 
 from lockgate.control.base import Caller, Services, iso
+from lockgate.control.lookup import behavior_of_kind
 from lockgate.errors import FieldProblem, InvalidInput, NotFound
 from lockgate.policy.access import Action, Decision, decide
 from lockgate.store.audit import row_to_entry
@@ -33,6 +34,7 @@ class AuditQuery:
     project: str | None = None
     environment: str | None = None
     behavior: str | None = None
+    behavior_kind: str | None = None
     object_type: str | None = None
     object_key: str | None = None
     actor: str | None = None
@@ -104,6 +106,11 @@ def _conditions(query: AuditQuery) -> list[ColumnElement[bool]]:
     where.extend(column == value for column, value in exact.items() if value is not None)
     if query.behavior is not None:
         where.extend([c.object_type == "flag", c.object_key == query.behavior])
+    if query.behavior_kind is not None:
+        of_kind = behavior_of_kind(
+            query.behavior_kind, c.object_key, c.project, by_project_key=True
+        )
+        where.extend([c.object_type == "flag", of_kind])
     if query.actor is not None:
         where.append(or_(c.actor_name == query.actor, c.actor_id == query.actor))
     if query.action is not None:

@@ -21,7 +21,15 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, and_, func, insert, select, update
+from sqlalchemy import (
+    Connection,
+    Row,
+    and_,
+    func,
+    insert,
+    select,
+    update,
+)
 
 from lockgate.control import lookup
 from lockgate.control.base import Caller, Services, Transaction, iso
@@ -181,6 +189,7 @@ def list_requests(
     *,
     state: str | None = None,
     environment: str | None = None,
+    behavior_kind: str | None = None,
     limit: int = 50,
     cursor: str | None = None,
 ) -> lookup.Page:
@@ -195,6 +204,10 @@ def list_requests(
         if environment is not None:
             lookup.environment(conn, project, environment)
             where.append(change_requests.c.environment == environment)
+        if behavior_kind is not None:
+            c = change_requests.c
+            of_kind = lookup.behavior_of_kind(behavior_kind, c.object_key, c.project_id)
+            where.extend([c.object_type == "flag", of_kind])
         total = conn.execute(
             select(func.count()).select_from(change_requests).where(and_(*where))
         ).scalar_one()

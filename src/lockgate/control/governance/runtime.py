@@ -517,6 +517,7 @@ def list_approvals(
     state: str | None = None,
     environment: str | None = None,
     behavior: str | None = None,
+    behavior_kind: str | None = None,
     limit: int = 50,
     cursor: str | None = None,
 ) -> lookup.Page:
@@ -531,6 +532,9 @@ def list_approvals(
             where.append(runtime_approvals.c.environment_id == env.id)
         if behavior is not None:
             where.append(runtime_approvals.c.behavior == behavior)
+        if behavior_kind is not None:
+            c = runtime_approvals.c
+            where.append(lookup.behavior_of_kind(behavior_kind, c.behavior, c.project_id))
     _settle(svc, and_(*where))
     if state is not None:
         where.append(runtime_approvals.c.state == state)
