@@ -134,6 +134,12 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("log_level", str, "info", "server log level"),
     Setting(
+        "metrics_token",
+        str,
+        "",
+        "bearer token a scrape of /metrics must send; empty leaves /metrics open",
+    ),
+    Setting(
         "trusted_proxies",
         str,
         "",
@@ -174,6 +180,7 @@ class Settings:
     database_connect_timeout_seconds: int = 5
     shutdown_timeout_seconds: int = 10
     log_level: str = "info"
+    metrics_token: str = ""
     trusted_proxies: str = ""
     sources: dict[str, str] = field(default_factory=dict, compare=False)
 

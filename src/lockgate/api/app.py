@@ -16,6 +16,7 @@ from lockgate.api import docs_page, problems
 from lockgate.api.auth_first import CredentialGate
 from lockgate.api.deps import mark_if_match_required
 from lockgate.api.limits import RequestLimits
+from lockgate.api.metrics import Metrics, RequestMetrics
 from lockgate.api.routes import (
     approvals,
     audit,
@@ -25,6 +26,7 @@ from lockgate.api.routes import (
     flags,
     health,
     members,
+    metrics,
     ofrep,
     projects,
     reversal,
@@ -52,6 +54,7 @@ __all__ = ["build_services", "create_app"]
 
 ROUTERS = [
     health.router,
+    metrics.router,
     projects.router,
     flags.router,
     contracts.router,
@@ -123,6 +126,7 @@ def _lifespan(settings: Settings, services: Services) -> object:
                 checkpoint_every=settings.audit_checkpoint_every,
                 checkpoint_minutes=settings.audit_checkpoint_minutes,
             ),
+            observe=app.state.metrics.observe_job,
         )
         jobs_task = asyncio.create_task(jobs.run_forever(settings.background_job_seconds))
         try:
@@ -161,6 +165,8 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     )
     app.state.services = services
     app.state.hub = DeliveryHub(services, heartbeat=settings.stream_heartbeat_seconds)
+    app.state.metrics = Metrics(services, app.state.hub.stream_count)
+    app.state.hub.on_propagated = app.state.metrics.propagation.observe
     app.state.stream_admission = StreamAdmission(
         settings.max_streams, settings.max_new_streams_per_second
     )
@@ -181,6 +187,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
         body_timeout=float(settings.body_timeout_seconds),
         authenticate=CredentialGate(route for router in ROUTERS for route in router.routes),
     )
+    app.add_middleware(RequestMetrics, metrics=app.state.metrics)
     # Outermost: snapshot polls and streams of cached keys skip limits, routing and
     # dependencies (and, for streams, every middleware's send wrapper on each event).
     app.add_middleware(DeliveryFastPath, state=app.state)

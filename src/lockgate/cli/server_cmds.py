@@ -14,7 +14,7 @@ from lockgate.settings import SETTINGS, Settings, SettingsError, load_settings
 
 __all__ = ["register", "settings_from_args"]
 
-_SERVE_OPTIONS = [s for s in SETTINGS if s.name not in ("bootstrap_admin_token",)]
+_SERVE_OPTIONS = [s for s in SETTINGS if s.name not in ("bootstrap_admin_token", "metrics_token")]
 
 
 def _add_setting_options(parser: argparse.ArgumentParser, names: list[str] | None = None) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -70,9 +71,17 @@ def standard_jobs(
 class BackgroundJobs:
     """Runs a list of jobs in cycles, on one replica at a time."""
 
-    def __init__(self, services: Services, jobs: list[Job]) -> None:
+    def __init__(
+        self,
+        services: Services,
+        jobs: list[Job],
+        *,
+        observe: Callable[[str, bool, float], None] | None = None,
+    ) -> None:
         self.services = services
         self.jobs = jobs
+        self.observe = observe
+        """Told after each job's run: its name, whether it succeeded, how long it took."""
 
     @contextmanager
     def _leadership(self) -> Iterator[bool]:
@@ -104,11 +113,14 @@ class BackgroundJobs:
                 return None
             done: dict[str, int] = {}
             for job in self.jobs:
+                started = time.perf_counter()
                 try:
                     done[job.name] = job.run()
                 except Exception:
                     log.exception("background job %s failed", job.name)
                     done[job.name] = -1
+                if self.observe is not None:
+                    self.observe(job.name, done[job.name] >= 0, time.perf_counter() - started)
             return done
 
     async def run_forever(self, interval: float) -> None:

@@ -58,6 +58,12 @@ class DeliveryFastPath:
         self.app = app
         self.state = state
 
+    def _count(self, path: str, status: int) -> None:
+        """Answers given here, for ``/metrics`` (the application counts the rest)."""
+        metrics = getattr(self.state, "metrics", None)
+        if metrics is not None:
+            metrics.count_request("GET", path, status)
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] == "GET":
             path = scope["path"]
@@ -69,6 +75,7 @@ class DeliveryFastPath:
                 return
         if scope["type"] == "http" and scope["path"] == STREAM_PATH and self._draining():
             await _refuse_stream(send)
+            self._count(STREAM_PATH, 503)
             return
         await self.app(scope, receive, send)
 
@@ -86,6 +93,7 @@ class DeliveryFastPath:
         if reason is None:
             return False
         await refuse_stream(send, reason, admission.retry_after())
+        self._count(STREAM_PATH, 503)
         return True
 
     def _held(self, headers: dict[bytes, bytes]) -> tuple[Any, SdkKeyPrincipal, Any] | None:
@@ -112,6 +120,7 @@ class DeliveryFastPath:
             return False
         hub, principal, env = held
         since = last_event_id(headers.get(b"last-event-id", b"").decode("latin-1"))
+        self._count(STREAM_PATH, 200)
         await serve_stream(hub, env, principal.key_id, since, receive, send)
         return True
 
@@ -126,6 +135,7 @@ class DeliveryFastPath:
         if etag_matches(headers.get(b"if-none-match", b"").decode("latin-1"), version):
             await send({"type": "http.response.start", "status": 304, "headers": common})
             await send({"type": "http.response.body", "body": b""})
+            self._count(SNAPSHOT_PATH, 304)
             return True
         body = env.body()
         common += [
@@ -134,6 +144,7 @@ class DeliveryFastPath:
         ]
         await send({"type": "http.response.start", "status": 200, "headers": common})
         await send({"type": "http.response.body", "body": body})
+        self._count(SNAPSHOT_PATH, 200)
         return True
 
 

@@ -204,6 +204,10 @@ class DeliveryHub:
         """Keys whose streams the revocation watch closed: the key cache must not serve them."""
         self.approvals = ApprovalWaiters()
         """Long polls waiting for runtime approval decisions (closed with the streams)."""
+        self.on_propagated: Callable[[float], None] | None = None
+        """Told, after a new version was written to every stream of its environment, how
+        many seconds passed since this process learned of the change."""
+        self._noticed: dict[int, float] = {}
         self.draining = False
         """Set when the server was told to stop: streams are closed and new ones refused
         (``503``), so that SDKs reconnect to another replica."""
@@ -303,7 +307,9 @@ class DeliveryHub:
         loop = self.loop
         if loop is None or loop.is_closed():
             return
+        noticed = time.monotonic()
         for environment_id in environment_ids:
+            self._noticed.setdefault(environment_id, noticed)
             try:
                 loop.call_soon_threadsafe(self._schedule_refresh, environment_id)
             except RuntimeError:  # the loop closed meanwhile (shutdown)
@@ -326,6 +332,7 @@ class DeliveryHub:
     def _schedule_refresh(self, environment_id: int) -> None:
         state = self.states.get(environment_id)
         if state is None:
+            self._noticed.pop(environment_id, None)
             if environment_id in self._loading:
                 # Being loaded: the load may have read the version before this commit.
                 self._notified_while_loading.add(environment_id)
@@ -357,8 +364,11 @@ class DeliveryHub:
                     retry = min(retry * 2, _RETRY_MAX)
                     continue
                 retry = 0.5
+                noticed = self._noticed.pop(state.environment_id, None)
                 if version > state.version:
                     await self._fan_out(state, self._apply(state, version, document))
+                    if noticed is not None and self.on_propagated is not None:
+                        self.on_propagated(time.monotonic() - noticed)
                 if not state.dirty:
                     return
         finally:

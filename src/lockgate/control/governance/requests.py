@@ -52,6 +52,7 @@ from lockgate.store.tables import (
 )
 
 __all__ = [
+    "PENDING_STATES",
     "STATES",
     "apply_due",
     "apply_request",
@@ -70,7 +71,7 @@ __all__ = [
 ]
 
 STATES = ("open", "approved", "applied", "rejected", "cancelled", "expired", "conflicted")
-_PENDING = ("open", "approved")
+PENDING_STATES = ("open", "approved")
 
 Applier = Callable[[Transaction, Caller, Change, dict[str, Any]], dict[str, Any]]
 
@@ -247,7 +248,7 @@ def request_diff(svc: Services, caller: Caller, request_id: int) -> dict[str, An
 
 
 def _pending(row: Row[Any], now: str) -> None:
-    if row.state not in _PENDING:
+    if row.state not in PENDING_STATES:
         raise Conflict(f"change request {row.id} is {row.state}", state=row.state)
     if row.expires_at <= now:
         raise Conflict(f"change request {row.id} has expired", state="expired")
@@ -544,7 +545,7 @@ def expire_due(svc: Services, caller: Caller) -> int:
     with svc.change() as tx:
         due = tx.conn.execute(
             select(change_requests.c.id).where(
-                change_requests.c.state.in_(_PENDING), change_requests.c.expires_at <= tx.now
+                change_requests.c.state.in_(PENDING_STATES), change_requests.c.expires_at <= tx.now
             )
         ).all()
         for item in due:
