@@ -28,6 +28,8 @@ from openfeature.flag_evaluation import FlagEvaluationDetails, FlagType, Reason
 from openfeature.hook import Hook, HookContext, HookHints
 from openfeature.provider import ProviderStatus
 from openfeature.telemetry import create_evaluation_event
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader, NumberDataPoint
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -36,6 +38,7 @@ from lockgate.engine import ErrorCode, EvaluationDetail, FlagKind, decode
 from lockgate.engine import Reason as LockgateReason
 from lockgate.sdk import BackoffPolicy, Client, LockgateClient, SyncTuning
 from lockgate.sdk.openfeature import LockgateProvider, affected_flags, to_context
+from lockgate.sdk.otel import EvaluationMetricsHook
 from tests.engine.factories import (
     JSON,
     bool_flag,
@@ -458,3 +461,41 @@ def test_the_opentelemetry_hook_records_lockgate_evaluations(flags: OpenFeatureC
     assert miss["feature_flag.result.value"] == '"dflt"'
     # The flag version reaches telemetry through the well-known metadata key "version".
     assert captured.events[0].attributes["feature_flag.version"] == "3"
+
+
+def test_the_metrics_hook_counts_evaluations_with_the_variant(flags: OpenFeatureClient) -> None:
+    reader = InMemoryMetricReader()
+    api.add_hooks([EvaluationMetricsHook(MeterProvider(metric_readers=[reader]))])
+    corp = EvaluationContext("u1", {"email": "a@corp.example"})
+    other = EvaluationContext("u2", {"email": "b@else.example"})
+    for _ in range(3):
+        flags.get_boolean_value("beta", False, corp)
+    flags.get_boolean_value("beta", False, other)
+    flags.get_string_value("nope", "dflt", corp)
+    data = reader.get_metrics_data()
+    assert data is not None
+    (metric,) = [
+        m
+        for resource in data.resource_metrics
+        for scope in resource.scope_metrics
+        for m in scope.metrics
+        if m.name == "feature_flag.evaluations"
+    ]
+    counts = {
+        tuple(sorted(dict(point.attributes or {}).items())): point.value
+        for point in metric.data.data_points
+        if isinstance(point, NumberDataPoint)
+    }
+    base = {"feature_flag.provider.name": "lockgate"}
+    on = base | {"feature_flag.key": "beta", "feature_flag.result.variant": "on",
+                 "feature_flag.result.reason": "targeting_match"}  # fmt: skip
+    off = base | {"feature_flag.key": "beta", "feature_flag.result.variant": "off",
+                  "feature_flag.result.reason": "default"}  # fmt: skip
+    missing = base | {"feature_flag.key": "nope", "feature_flag.result.variant": "",
+                      "feature_flag.result.reason": "error",
+                      "error.type": "flag_not_found"}  # fmt: skip
+    assert counts == {
+        tuple(sorted(on.items())): 3,
+        tuple(sorted(off.items())): 1,
+        tuple(sorted(missing.items())): 1,
+    }

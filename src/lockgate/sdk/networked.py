@@ -11,7 +11,7 @@ import functools
 import logging
 import ssl
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -30,6 +30,7 @@ from lockgate.sdk.backup import BackupWriter, read_backup
 from lockgate.sdk.client import Context, LockgateClient, _not_ready
 from lockgate.sdk.counts import DEFAULT_MAX_KEYS, EvaluationCounts, EventsReporter
 from lockgate.sdk.failover import FailoverTransport, base_urls
+from lockgate.sdk.logs import note
 from lockgate.sdk.replica import Replica
 from lockgate.sdk.state import StateListener, StateTracker, SyncState
 from lockgate.sdk.sync import SyncLoop, SyncSettings
@@ -100,6 +101,7 @@ class Client(LockgateClient):
         ca_bundle: str | Path | None = None,
         tuning: SyncTuning | None = None,
         private_attributes: Iterable[str] = (),
+        log_variations: bool = False,
     ) -> None:
         super().__init__()
         if not sdk_key:
@@ -138,7 +140,11 @@ class Client(LockgateClient):
         self._replica = Replica(self, self._backup.offer if self._backup else None)
         self._sync = self._sync_loop(stream, poll_interval, tuning)
         self._counts = EvaluationCounts(tuning.max_count_keys) if events else None
-        self._record = self._counts.record if self._counts else _ignore
+        self._record: Callable[[str, EvaluationDetail], None] = (
+            self._counts.record if self._counts else _ignore
+        )
+        if log_variations:  # docs/sdk.md#variations-on-log-lines
+            self._record = _also_noting(self._record)
         self._reporter = self._events_reporter(events_interval, connect_timeout)
         if start:
             self.start()
@@ -362,6 +368,16 @@ class Client(LockgateClient):
                 return False  # retried with the next report
             self._log.warning("the server refused evaluation counts (%s); dropped", exc)
         return True
+
+
+def _also_noting(
+    record: Callable[[str, EvaluationDetail], None],
+) -> Callable[[str, EvaluationDetail], None]:
+    def record_and_note(key: str, detail: EvaluationDetail) -> None:
+        record(key, detail)
+        note(key, detail)
+
+    return record_and_note
 
 
 def _ignore(key: str, detail: EvaluationDetail) -> None:
