@@ -49,7 +49,7 @@ from lockgate.settings import Settings
 from tests.api.identity_helpers import PASSWORD, bearer, use_cheap_hashing
 
 OK = "2xx"
-SKIPPED_PATHS = ("/healthz", "/readyz", "/openapi.json", "/docs", "/redoc")
+SKIPPED_PATHS = ("/healthz", "/readyz", "/metrics", "/openapi.json", "/docs", "/redoc")
 SKIPPED_ROUTES = {("POST", "/api/v1/auth/login")}
 ENVIRONMENTS = ("staging", "production")
 SELF = "<self>"  # a path parameter replaced by the calling principal's username
@@ -413,6 +413,8 @@ ACCESS: dict[tuple[str, str], list[Case]] = {
         Case(Project(Action.WRITE_PROJECT_OBJECT), body=_contract)
     ],
     ("GET", FLAG + "/contract"): [Case(Project(Action.READ))],
+    ("GET", FLAG + "/evidence"): [Case(Project(Action.READ))],
+    ("GET", FLAG + "/release-notes"): [Case(Project(Action.READ))],
     ("GET", FLAG + "/contract/versions"): [Case(Project(Action.READ))],
     # segments
     ("GET", "/api/v1/projects/{project}/segments"): [Case(Project(Action.READ))],

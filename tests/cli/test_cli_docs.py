@@ -23,6 +23,7 @@ HTTP_GROUPS = (
     "approvals",
     "incident",
     "runtime-approvals",
+    "evidence",
     "users",
     "members",
     "tokens",
