@@ -17,7 +17,7 @@ from collections.abc import Iterable
 
 __all__ = ["SECRET_PREFIX", "headers", "make_secret", "sign", "valid_secret"]
 
-SECRET_PREFIX = "whsec_"
+SECRET_PREFIX = "whsec_"  # noqa: S105 - the standard prefix, not a secret
 SECRET_BYTES = 32
 
 
@@ -48,9 +48,7 @@ def sign(secret: str, message_id: str, timestamp: int, body: bytes) -> str:
     return "v1," + base64.b64encode(digest).decode("ascii")
 
 
-def headers(
-    secrets: Iterable[str], message_id: str, timestamp: int, body: bytes
-) -> dict[str, str]:
+def headers(secrets: Iterable[str], message_id: str, timestamp: int, body: bytes) -> dict[str, str]:
     """The three Standard Webhooks headers, signed with every secret given (newest first)."""
     return {
         "webhook-id": message_id,

@@ -18,7 +18,7 @@ __all__ = ["Target", "TargetProblem", "forbidden_address", "parse_target"]
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
-class TargetProblem(ValueError):
+class TargetProblem(ValueError):  # noqa: N818 - named for what it reports
     """Why a target URL is refused (the message names it)."""
 
 

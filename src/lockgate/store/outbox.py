@@ -15,7 +15,12 @@ from typing import Any
 from sqlalchemy import Integer, String, bindparam, cast, insert, literal_column, or_, select
 
 from lockgate.events.catalog import EventType, event_for_action
-from lockgate.store.tables import projects, webhook_deliveries, webhook_routes, webhook_subscriptions
+from lockgate.store.tables import (
+    projects,
+    webhook_deliveries,
+    webhook_routes,
+    webhook_subscriptions,
+)
 
 __all__ = ["ANY_ENVIRONMENT", "audit_params", "event_id_for", "matching_subscriptions"]
 

@@ -102,9 +102,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_index("ix_webhook_deliveries_state_next_attempt_at", table_name="webhook_deliveries")
-    op.drop_index(
-        "ix_webhook_deliveries_subscription_id_state_id", table_name="webhook_deliveries"
-    )
+    op.drop_index("ix_webhook_deliveries_subscription_id_state_id", table_name="webhook_deliveries")
     op.drop_table("webhook_deliveries")
     op.drop_table("webhook_routes")
     op.drop_table("webhook_subscriptions")
