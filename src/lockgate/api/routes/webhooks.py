@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Response
+from fastapi.responses import JSONResponse
 
 from lockgate.api.deps import CallerDep, IfMatch, ServicesDep, reason_header
 from lockgate.api.routes.projects import Plan, etag, governed
@@ -12,6 +13,7 @@ from lockgate.api.schemas import changes
 from lockgate.api.schemas_webhooks import ReplayRequest, RotateRequest, WebhookCreate, WebhookUpdate
 from lockgate.control.evidence import webhook_outbox as outbox
 from lockgate.control.evidence import webhooks as use
+from lockgate.control.governance.gate import Deferred
 from lockgate.store.tables import MAX_INTEGER
 
 router = APIRouter(prefix="/api/v1/projects/{project}/webhooks", tags=["webhooks"])
@@ -44,7 +46,9 @@ def create_webhook(
 ) -> Any:
     values = body.model_dump(mode="json", exclude={"reason"})
     result = use.create_webhook(services, caller, project, values, body.reason, plan=plan)
-    return governed(response, result)
+    if isinstance(result, Deferred):
+        return governed(response, result)
+    return JSONResponse(result, status_code=201, headers={"ETag": f'"{result["version"]}"'})
 
 
 @router.get("/{webhook}", summary="Get a webhook subscription")
