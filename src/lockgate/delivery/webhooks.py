@@ -138,6 +138,8 @@ class WebhookDispatcher:
     async def run_forever(self, interval: float) -> None:
         self._loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
+        with contextlib.suppress(Exception):  # the database may be away: leases run out then
+            await to_thread.run_sync(webhook_outbox.release_stale_leases, self.services)
         while True:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), interval)

@@ -42,6 +42,7 @@ __all__ = [
     "emit",
     "list_deliveries",
     "record_attempt",
+    "release_stale_leases",
     "replay",
 ]
 
@@ -151,9 +152,28 @@ def _bodies(conn: Any, rows: Sequence[Row[Any]]) -> dict[int, bytes]:
     return bodies
 
 
+def release_stale_leases(svc: Services) -> int:
+    """SQLite, at start: the server is the only sender, so a lease still held was held by a
+    process that died mid-attempt; its deliveries are due again at once. (On PostgreSQL,
+    other replicas may be sending: leases there run out by themselves.)"""
+    if not svc.database.is_sqlite:
+        return 0
+    with svc.database.write() as conn:
+        result = conn.execute(
+            update(D)
+            .where(D.c.state == "pending", D.c.lease_until.is_not(None))
+            .values(lease_until=None)
+        )
+    return int(result.rowcount or 0)
+
+
 def claim_due(svc: Services, *, limit: int = 20) -> list[Claimed]:
-    """Lease the deliveries due now (each subscription's oldest pending one)."""
-    lease = svc.webhooks.timeout_seconds + 60
+    """Lease the deliveries due now (each subscription's oldest pending one).
+
+    The lease outlasts an attempt (connect, send and read, each within the timeout) and
+    the recording of its answer.
+    """
+    lease = 3 * svc.webhooks.timeout_seconds + 10
     with svc.database.write() as conn:
         now = svc.now()
         rows = conn.execute(_due(now, limit, conn.dialect.name == "postgresql")).all()
