@@ -291,7 +291,10 @@ def _password(world: World, p: Principal) -> dict[str, str]:
 
 
 WEBHOOKS = "/api/v1/projects/{project}/webhooks"
-HOOK = {"url": "https://93.184.215.14/hooks", "event_types": ["cleanup.due"]}  # never sent here
+HOOK: dict[str, Any] = {
+    "url": "https://93.184.215.14/hooks",
+    "event_types": ["cleanup.due"],
+}  # never sent here
 
 
 def _webhook(world: World, _p: Principal, params: dict[str, str]) -> dict[str, str]:
@@ -311,9 +314,7 @@ def _failed_delivery(world: World, p: Principal, params: dict[str, str]) -> dict
     services = world.http.app.state.services  # type: ignore[attr-defined]
     with services.database.write() as conn:
         subscription = conn.execute(
-            select(webhook_subscriptions.c.id).where(
-                webhook_subscriptions.c.key == made["webhook"]
-            )
+            select(webhook_subscriptions.c.id).where(webhook_subscriptions.c.key == made["webhook"])
         ).scalar_one()
         row = conn.execute(
             insert(webhook_deliveries).values(

@@ -23,6 +23,7 @@ HTTP_GROUPS = (
     "approvals",
     "incident",
     "runtime-approvals",
+    "webhook",
     "users",
     "members",
     "tokens",

@@ -19,6 +19,7 @@ from lockgate.cli import (
     segments_cmds,
     server_cmds,
     snapshot_cmds,
+    webhooks_cmds,
 )
 from lockgate.cli.errors import CliError
 
@@ -35,6 +36,7 @@ COMMAND_GROUPS = [
     approvals_cmds,
     reversal_cmds,
     runtime_approvals_cmds,
+    webhooks_cmds,
     identity_cmds,
 ]
 
