@@ -36,7 +36,7 @@ def _subscribe(services: Services, event_type: str = "*", environment: str = "*"
                 key="shop", name="shop", description="", version=1, created_at=now,
                 updated_at=now, created_by="test",
             )
-        ).inserted_primary_key[0]  # fmt: skip
+        ).inserted_primary_key[0]  # type: ignore[index]  # fmt: skip
         subscription = tx.conn.execute(
             insert(webhook_subscriptions).values(
                 project_id=project, key="ops", description="", url="https://93.184.215.14/",
@@ -44,7 +44,7 @@ def _subscribe(services: Services, event_type: str = "*", environment: str = "*"
                 secret="whsec_" + "A" * 44, version=1, created_at=now, updated_at=now,
                 created_by="test",
             )
-        ).inserted_primary_key[0]  # fmt: skip
+        ).inserted_primary_key[0]  # type: ignore[index]  # fmt: skip
         tx.conn.execute(
             insert(webhook_routes).values(
                 subscription_id=subscription, event_type=event_type, environment=environment
