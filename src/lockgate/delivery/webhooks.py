@@ -33,6 +33,8 @@ from lockgate.store.db import is_unavailable
 __all__ = ["Attempt", "WebhookDispatcher", "WebhookSender"]
 
 log = logging.getLogger("lockgate.webhooks")
+MIN_GAP = 0.05
+"""Seconds between two looks for due deliveries, however often commits wake the sender."""
 
 
 @dataclass(frozen=True)
@@ -152,3 +154,6 @@ class WebhookDispatcher:
                     log.warning("webhook delivery paused: the database is unavailable")
                 else:
                     log.exception("webhook delivery failed")
+            # Wake-ups that arrive meanwhile are served together: under a burst of changes
+            # the sender looks a few times a second, not once per commit.
+            await asyncio.sleep(MIN_GAP)

@@ -174,6 +174,9 @@ def claim_due(svc: Services, *, limit: int = 20) -> list[Claimed]:
     the recording of its answer.
     """
     lease = 3 * svc.webhooks.timeout_seconds + 10
+    with svc.view() as conn:  # most looks find nothing: no write lock for them
+        if conn.execute(_due(svc.now(), 1, postgres=False)).first() is None:
+            return []
     with svc.database.write() as conn:
         now = svc.now()
         rows = conn.execute(_due(now, limit, conn.dialect.name == "postgresql")).all()
@@ -329,15 +332,15 @@ def replay(
                 )
             )
             tx.emitted = True
-            tx.record(
+            change = webhooks.plan_change(
                 caller,
-                {
-                    "action": AuditAction.WEBHOOK_REPLAYED.value,
-                    "object_type": "webhook",
-                    "object_key": key,
-                    "project": project_key,
-                    "reason": reason,
-                    "refs": {"deliveries": list(ids)},
-                },
+                AuditAction.WEBHOOK_REPLAYED,
+                project_key,
+                key,
+                None,
+                {"deliveries": list(ids)},
+                row.version,
+                reason,
             )
+            webhooks.apply_now(tx, caller, project, change, refs={"deliveries": list(ids)})
     return {"replayed": len(ids), "deliveries": list(ids)}

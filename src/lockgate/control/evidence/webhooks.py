@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, delete, insert, select, update
 
+from lockgate.control import lookup
 from lockgate.control.base import Caller, Services, Transaction, iso
 from lockgate.control.evidence.webhook_targets import check_target
 from lockgate.control.governance import gate
@@ -39,8 +40,10 @@ __all__ = [
     "disable_gone",
     "delete_webhook",
     "get_webhook",
+    "apply_now",
     "list_webhooks",
     "load_webhook",
+    "plan_change",
     "rotate_secret",
     "update_webhook",
     "webhook_view",
@@ -131,7 +134,7 @@ def _route(tx: Transaction, subscription_id: int, fields: dict[str, Any]) -> Non
     )
 
 
-def _change(
+def plan_change(
     caller: Caller,
     action: AuditAction,
     project_key: str,
@@ -153,6 +156,14 @@ def _change(
         actor_id=caller.actor_id,
         actor_name=caller.actor_name,
     )
+
+
+def apply_now(
+    tx: Transaction, caller: Caller, project: Row[Any], change: Change, **extra: Any
+) -> None:
+    """Pass the gate (which applies webhook changes at once) and audit ``change``."""
+    gate.govern(tx, caller, project, change, _APPLY, environment_ids=[])
+    _record(tx, caller, change, **extra)
 
 
 def _record(tx: Transaction, caller: Caller, change: Change, **extra: Any) -> None:
@@ -205,7 +216,7 @@ def create_webhook(
             )
         ).first():
             raise Conflict(f"webhook {key!r} already exists in project {project_key!r}")
-        change = _change(
+        change = plan_change(
             caller, AuditAction.WEBHOOK_CREATED, project_key, key, None, fields, None, reason
         )
         deferred = gate.govern(tx, caller, project, change, _APPLY, environment_ids=[], plan=plan)
@@ -270,7 +281,7 @@ def update_webhook(
         after = _check_fields(tx.conn, project, merged)
         if after == before:
             return webhook_view(row)
-        change = _change(
+        change = plan_change(
             caller,
             AuditAction.WEBHOOK_UPDATED,
             project_key,
@@ -311,7 +322,7 @@ def delete_webhook(
         row = load_webhook(tx.conn, project, key)
         check_version(row.version, expected_version, f"webhook {key!r}")
         before = {name: getattr(row, name) for name in FIELDS}
-        change = _change(
+        change = plan_change(
             caller, AuditAction.WEBHOOK_DELETED, project_key, key, before, None, row.version, reason
         )
         gate.govern(tx, caller, project, change, _APPLY, environment_ids=[])
@@ -332,7 +343,7 @@ def rotate_secret(
         row = load_webhook(tx.conn, project, key)
         overlap = timedelta(seconds=svc.webhooks.secret_overlap_seconds)
         expires = iso(datetime.fromisoformat(tx.now.replace("Z", "+00:00")) + overlap)
-        change = _change(
+        change = plan_change(
             caller,
             AuditAction.WEBHOOK_SECRET_ROTATED,
             project_key,
@@ -372,7 +383,7 @@ def disable_gone(tx: Transaction, caller: Caller, subscription_id: int, why: str
     ).first()
     if row is None or not row.enabled:
         return
-    change = _change(
+    change = plan_change(
         caller,
         AuditAction.WEBHOOK_DISABLED,
         row.project_key,
@@ -387,4 +398,4 @@ def disable_gone(tx: Transaction, caller: Caller, subscription_id: int, why: str
         .where(webhook_subscriptions.c.id == row.id)
         .values(enabled=False, disabled_reason=why, version=row.version + 1, updated_at=tx.now)
     )
-    _record(tx, caller, change)
+    apply_now(tx, caller, lookup.project(tx.conn, row.project_key), change)
