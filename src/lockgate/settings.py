@@ -140,6 +140,37 @@ SETTINGS: tuple[Setting, ...] = (
         "bearer token a scrape of /metrics must send; empty leaves /metrics open",
     ),
     Setting(
+        "webhook_allow_private_targets",
+        bool,
+        False,
+        "let webhooks call loopback, private and link-local addresses (local development only)",
+    ),
+    Setting("webhook_timeout_seconds", int, 10, "seconds each webhook attempt may take"),
+    Setting("webhook_max_attempts", int, 10, "attempts of one webhook delivery before it fails"),
+    Setting(
+        "webhook_max_age_hours", int, 24, "hours after its event a webhook delivery stops retrying"
+    ),
+    Setting(
+        "webhook_backoff_seconds",
+        int,
+        5,
+        "base of the exponential backoff between webhook attempts (full jitter)",
+    ),
+    Setting("webhook_max_backoff_seconds", int, 3600, "longest backoff between webhook attempts"),
+    Setting(
+        "webhook_max_retry_after_seconds",
+        int,
+        3600,
+        "longest wait a webhook endpoint's Retry-After is honoured for",
+    ),
+    Setting(
+        "webhook_secret_overlap_hours",
+        int,
+        24,
+        "hours a rotated webhook secret keeps signing beside the new one",
+    ),
+    Setting("webhook_poll_seconds", int, 2, "seconds between looks for due webhook deliveries"),
+    Setting(
         "trusted_proxies",
         str,
         "",
@@ -181,6 +212,15 @@ class Settings:
     shutdown_timeout_seconds: int = 10
     log_level: str = "info"
     metrics_token: str = ""
+    webhook_allow_private_targets: bool = False
+    webhook_timeout_seconds: int = 10
+    webhook_max_attempts: int = 10
+    webhook_max_age_hours: int = 24
+    webhook_backoff_seconds: int = 5
+    webhook_max_backoff_seconds: int = 3600
+    webhook_max_retry_after_seconds: int = 3600
+    webhook_secret_overlap_hours: int = 24
+    webhook_poll_seconds: int = 2
     trusted_proxies: str = ""
     sources: dict[str, str] = field(default_factory=dict, compare=False)
 
@@ -197,6 +237,21 @@ class Settings:
     @property
     def is_sqlite(self) -> bool:
         return self.effective_database_url.startswith("sqlite")
+
+    def webhook_policy(self) -> Any:
+        """The webhook settings as a :class:`lockgate.events.schedule.DeliveryPolicy`."""
+        from lockgate.events.schedule import DeliveryPolicy
+
+        return DeliveryPolicy(
+            allow_private_targets=self.webhook_allow_private_targets,
+            timeout_seconds=float(max(1, self.webhook_timeout_seconds)),
+            max_attempts=max(1, self.webhook_max_attempts),
+            max_age_seconds=self.webhook_max_age_hours * 3600.0,
+            backoff_seconds=float(self.webhook_backoff_seconds),
+            max_backoff_seconds=float(self.webhook_max_backoff_seconds),
+            max_retry_after_seconds=float(self.webhook_max_retry_after_seconds),
+            secret_overlap_seconds=self.webhook_secret_overlap_hours * 3600.0,
+        )
 
     def with_overrides(self, **values: Any) -> Settings:
         return replace(self, **values)

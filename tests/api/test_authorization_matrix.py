@@ -290,6 +290,48 @@ def _password(world: World, p: Principal) -> dict[str, str]:
     return {"current_password": p.password, "new_password": p.password}
 
 
+WEBHOOKS = "/api/v1/projects/{project}/webhooks"
+HOOK: dict[str, Any] = {
+    "url": "https://93.184.215.14/hooks",
+    "event_types": ["cleanup.due"],
+}  # never sent here
+
+
+def _webhook(world: World, _p: Principal, params: dict[str, str]) -> dict[str, str]:
+    key = world.unique("hook")
+    r = world.call("POST", WEBHOOKS.format(**params), json={"key": key, **HOOK})
+    assert r.status_code == 201, r.text
+    return {"webhook": key}
+
+
+def _failed_delivery(world: World, p: Principal, params: dict[str, str]) -> dict[str, str]:
+    """A webhook with one failed delivery (written straight into the outbox)."""
+    from sqlalchemy import insert, select
+
+    from lockgate.store.tables import webhook_deliveries, webhook_subscriptions
+
+    made = _webhook(world, p, params)
+    services = world.http.app.state.services  # type: ignore[attr-defined]
+    with services.database.write() as conn:
+        subscription = conn.execute(
+            select(webhook_subscriptions.c.id).where(webhook_subscriptions.c.key == made["webhook"])
+        ).scalar_one()
+        row = conn.execute(
+            insert(webhook_deliveries).values(
+                subscription_id=subscription,
+                event_id="evt_matrix",
+                event_type="cleanup.due",
+                data={},
+                created_at="2026-12-05T00:00:00.000000Z",
+                state="failed",
+                attempts=10,
+                next_attempt_at="2026-12-05T00:00:00.000000Z",
+                last_error="matrix",
+            )
+        )
+    return made | {"delivery": str(row.inserted_primary_key[0])}
+
+
 def _unique(stem: str, field_name: str = "key", **more: Any) -> Body:
     return lambda world, _p: {field_name: world.unique(stem), **more}
 
@@ -416,6 +458,33 @@ ACCESS: dict[tuple[str, str], list[Case]] = {
     ("GET", FLAG + "/evidence"): [Case(Project(Action.READ))],
     ("GET", FLAG + "/release-notes"): [Case(Project(Action.READ))],
     ("GET", FLAG + "/contract/versions"): [Case(Project(Action.READ))],
+    # webhooks
+    ("GET", WEBHOOKS): [Case(Project(Action.ADMIN_PROJECT))],
+    ("POST", WEBHOOKS): [Case(Project(Action.ADMIN_PROJECT), body=_unique("hook", **HOOK))],
+    ("GET", WEBHOOKS + "/{webhook}"): [Case(Project(Action.ADMIN_PROJECT), prepare=_webhook)],
+    ("PATCH", WEBHOOKS + "/{webhook}"): [
+        Case(
+            Project(Action.ADMIN_PROJECT),
+            prepare=_webhook,
+            body=_unique("d", "description"),
+            if_match=WEBHOOKS + "/{webhook}",
+        )
+    ],
+    ("DELETE", WEBHOOKS + "/{webhook}"): [
+        Case(Project(Action.ADMIN_PROJECT), prepare=_webhook, if_match=WEBHOOKS + "/{webhook}")
+    ],
+    ("POST", WEBHOOKS + "/{webhook}/rotate-secret"): [
+        Case(Project(Action.ADMIN_PROJECT), prepare=_webhook, body=lambda w, p: {})
+    ],
+    ("GET", WEBHOOKS + "/{webhook}/deliveries"): [
+        Case(Project(Action.ADMIN_PROJECT), prepare=_webhook)
+    ],
+    ("POST", WEBHOOKS + "/{webhook}/deliveries/{delivery}/replay"): [
+        Case(Project(Action.ADMIN_PROJECT), prepare=_failed_delivery, body=lambda w, p: {})
+    ],
+    ("POST", WEBHOOKS + "/{webhook}/replay-failed"): [
+        Case(Project(Action.ADMIN_PROJECT), prepare=_failed_delivery, body=lambda w, p: {})
+    ],
     # segments
     ("GET", "/api/v1/projects/{project}/segments"): [Case(Project(Action.READ))],
     ("POST", "/api/v1/projects/{project}/segments"): [

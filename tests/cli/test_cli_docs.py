@@ -24,6 +24,7 @@ HTTP_GROUPS = (
     "incident",
     "runtime-approvals",
     "evidence",
+    "webhook",
     "users",
     "members",
     "tokens",

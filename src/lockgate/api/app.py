@@ -37,6 +37,7 @@ from lockgate.api.routes import (
     segments,
     tokens,
     users,
+    webhooks,
 )
 from lockgate.control.base import Services
 from lockgate.control.identity.login_limits import LoginLimiter
@@ -46,6 +47,7 @@ from lockgate.delivery.auth import KeyCache
 from lockgate.delivery.fastpath import DeliveryFastPath
 from lockgate.delivery.hub import DeliveryHub
 from lockgate.delivery.pg_notify import ChangeListener
+from lockgate.delivery.webhooks import WebhookDispatcher, WebhookSender
 from lockgate.engine.budget import ContextLimits
 from lockgate.settings import Settings, trusted_proxy_list
 from lockgate.store import migrate
@@ -65,6 +67,7 @@ ROUTERS = [
     runtime_approvals.router,
     audit.router,
     evidence.router,
+    webhooks.router,
     evaluate.router,
     auth.router,
     users.router,
@@ -99,6 +102,7 @@ def build_services(settings: Settings, *, run_migrations: bool = True) -> Servic
         signer=signer,
         checkpoint_every=settings.audit_checkpoint_every,
         change_request_ttl=timedelta(days=settings.change_request_ttl_days),
+        webhooks=settings.webhook_policy(),
     )
 
 
@@ -131,9 +135,17 @@ def _lifespan(settings: Settings, services: Services) -> object:
             observe=app.state.metrics.observe_job,
         )
         jobs_task = asyncio.create_task(jobs.run_forever(settings.background_job_seconds))
+        sender = WebhookSender(services.webhooks)
+        dispatcher = WebhookDispatcher(services, sender)
+        services.outbox_wake = dispatcher.wake
+        webhooks_task = asyncio.create_task(
+            dispatcher.run_forever(max(0.2, float(settings.webhook_poll_seconds)))
+        )
         try:
             yield
         finally:
+            webhooks_task.cancel()
+            services.outbox_wake = None
             jobs_task.cancel()
             if listener is not None:
                 listener.stop()

@@ -20,6 +20,7 @@ from lockgate.cli import (
     segments_cmds,
     server_cmds,
     snapshot_cmds,
+    webhooks_cmds,
 )
 from lockgate.cli.errors import CliError
 
@@ -37,6 +38,7 @@ COMMAND_GROUPS = [
     reversal_cmds,
     runtime_approvals_cmds,
     evidence_cmds,
+    webhooks_cmds,
     identity_cmds,
 ]
 

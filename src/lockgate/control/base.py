@@ -15,6 +15,8 @@ from lockgate.control import lookup
 from lockgate.control.cache import SnapshotCache
 from lockgate.control.identity.credentials import PrincipalCache
 from lockgate.errors import NotFound, PermissionDenied
+from lockgate.events.catalog import event_for_action
+from lockgate.events.schedule import DeliveryPolicy
 from lockgate.policy.access import Action, Decision, Principal, decide
 from lockgate.policy.changes import AuditAction
 from lockgate.store import audit
@@ -131,6 +133,10 @@ class Services:
     principals: PrincipalCache = field(default_factory=PrincipalCache)
     """Principals of recently seen API tokens (emptied by every identity change)."""
     """Committed snapshots for incremental checks of configuration writes."""
+    webhooks: DeliveryPolicy = field(default_factory=DeliveryPolicy)
+    """How webhooks are checked and delivered (settings ``webhook_*``)."""
+    outbox_wake: Callable[[], None] | None = None
+    """Called after a commit that may have added webhook deliveries (the sender's wake-up)."""
     _listeners: list[Callable[[ChangeEvent], None]] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -167,6 +173,9 @@ class Services:
             callback()
         for event in tx.events:
             self.publish(event)
+        wake = self.outbox_wake
+        if wake is not None and (tx.emitted or any(event_for_action(e.action) for e in tx.entries)):
+            wake()
 
     @contextmanager
     def view(self) -> Iterator[Connection]:
@@ -184,6 +193,8 @@ class Transaction:
         self.events: list[ChangeEvent] = []
         self.entries: list[audit.AuditEntry] = []
         self.committed: list[Callable[[], None]] = []
+        self.emitted = False
+        """Whether an event was emitted without an audit entry (webhook deliveries added)."""
         self._audit_head: tuple[int, str] | None = None
 
     def saw_audit_head(self, seq: int, hash_: str) -> None:

@@ -70,6 +70,12 @@ class AuditAction(StrEnum):
     RUNTIME_APPROVAL_TIMED_OUT = "runtime_approval:timed_out"
     RUNTIME_APPROVAL_WITHDRAWN = "runtime_approval:withdrawn"
     CONTRACT_APPLIED = "contract:applied"
+    WEBHOOK_CREATED = "webhook:created"
+    WEBHOOK_UPDATED = "webhook:updated"
+    WEBHOOK_DELETED = "webhook:deleted"
+    WEBHOOK_SECRET_ROTATED = "webhook:secret_rotated"  # noqa: S105 - an action name
+    WEBHOOK_DISABLED = "webhook:disabled"
+    WEBHOOK_REPLAYED = "webhook:replayed"
 
 
 class ObjectType(StrEnum):
@@ -80,6 +86,7 @@ class ObjectType(StrEnum):
     FLAG = "flag"
     SEGMENT = "segment"
     INCIDENT = "incident"
+    WEBHOOK = "webhook"
 
 
 def canonical_json(value: Any) -> str:

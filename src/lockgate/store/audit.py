@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, insert, select, update
 
 from lockgate.audit_chain import GENESIS, entry_hash
+from lockgate.store import outbox
 from lockgate.store.tables import audit_head, audit_log
 
 __all__ = [
@@ -105,6 +106,9 @@ def append(
     else:
         conn.execute(_INSERT_ENTRY, entry.to_dict())
         conn.execute(_MOVE_HEAD, {"new_seq": entry.seq, "new_hash": entry.hash})
+        params = _outbox_params(entry)
+        if params["ob_project"] is not None:  # the entry makes an event: any subscribers?
+            conn.execute(outbox.ENQUEUE_FOR_AUDIT, params)
     return entry
 
 
@@ -128,14 +132,24 @@ def prepare(draft: AuditDraft, now: str, head: tuple[int, str]) -> AuditEntry:
 
 
 def pg_entry_ctes() -> list[Any]:
-    """PostgreSQL: the entry's insert and the head's move, as CTEs for a caller's statement
-    (parameters: :func:`pg_entry_params`)."""
-    return [_MOVE_HEAD.cte("moved_head"), _INSERT_NAMED_ENTRY.cte("appended")]
+    """PostgreSQL: the entry's insert, the head's move and the webhook outbox rows the entry
+    makes, as CTEs for a caller's statement (parameters: :func:`pg_entry_params`)."""
+    return [
+        _MOVE_HEAD.cte("moved_head"),
+        _INSERT_NAMED_ENTRY.cte("appended"),
+        outbox.enqueue_cte(),
+    ]
 
 
 def pg_entry_params(entry: AuditEntry) -> dict[str, Any]:
     named = {f"entry_{name}": value for name, value in entry.to_dict().items()}
-    return named | {"new_seq": entry.seq, "new_hash": entry.hash}
+    return named | {"new_seq": entry.seq, "new_hash": entry.hash} | _outbox_params(entry)
+
+
+def _outbox_params(entry: AuditEntry) -> dict[str, Any]:
+    return outbox.audit_params(
+        entry.action, entry.id, entry.seq, entry.project, entry.environment, entry.ts
+    )
 
 
 # Statements built once: executed with parameters, they compile once per dialect.
@@ -153,7 +167,9 @@ _MOVE_HEAD = (
 _INSERT_NAMED_ENTRY = insert(audit_log).values(
     {name: bindparam(f"entry_{name}", type_=audit_log.c[name].type) for name in _ENTRY_FIELDS}
 )
-_INSERT_ENTRY_MOVING_HEAD = _INSERT_NAMED_ENTRY.add_cte(_MOVE_HEAD.cte("moved_head"))
+_INSERT_ENTRY_MOVING_HEAD = _INSERT_NAMED_ENTRY.add_cte(
+    _MOVE_HEAD.cte("moved_head"), outbox.enqueue_cte()
+)
 
 
 def read_entries(

@@ -524,3 +524,74 @@ metric_summaries = Table(
     ),
     Index("ix_metric_summaries_environment_id_bucket", "environment_id", "bucket"),
 )
+
+# Webhook subscriptions of a project (lockgate.control.evidence.webhooks). ``secret`` signs
+# every delivery (Standard Webhooks); after a rotation ``previous_secret`` signs too, until
+# ``previous_secret_expires_at``. Both are stored as issued: they must be usable to sign.
+webhook_subscriptions = Table(
+    "webhook_subscriptions",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("project_id", Integer, ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
+    Column("key", String(128), nullable=False),
+    Column("description", Text, nullable=False),
+    Column("url", String(2000), nullable=False),
+    Column("event_types", JSON, nullable=False),
+    Column("environments", JSON, nullable=False),
+    Column("enabled", Boolean, nullable=False),
+    Column("disabled_reason", Text, nullable=False),
+    Column("secret", String(200), nullable=False),
+    Column("previous_secret", String(200), nullable=True),
+    Column("previous_secret_expires_at", TS, nullable=True),
+    Column("version", Integer, nullable=False),
+    Column("created_at", TS, nullable=False),
+    Column("updated_at", TS, nullable=False),
+    Column("created_by", String(200), nullable=False),
+    UniqueConstraint("project_id", "key"),
+)
+
+# What each subscription receives: one row per event type x environment ("*": any), so that
+# the outbox insert on the write path matches subscriptions with one indexed lookup.
+webhook_routes = Table(
+    "webhook_routes",
+    metadata,
+    Column(
+        "subscription_id",
+        Integer,
+        ForeignKey("webhook_subscriptions.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("event_type", String(64), primary_key=True),
+    Column("environment", String(128), primary_key=True),
+)
+
+# The durable outbox: one row per event x subscription, written in the change's transaction
+# and sent by the delivery job. ``audit_seq`` points at the audit entry the payload is built
+# from; events emitted without an audit entry keep their payload's data in ``data``.
+# ``lease_until``: a sender claimed the row until then (no other replica sends it meanwhile).
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column(
+        "subscription_id",
+        Integer,
+        ForeignKey("webhook_subscriptions.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("event_id", String(64), nullable=False),
+    Column("event_type", String(64), nullable=False),
+    Column("audit_seq", Integer, nullable=True),
+    Column("data", JSON, nullable=True),
+    Column("created_at", TS, nullable=False),
+    Column("state", String(16), nullable=False),  # pending | delivered | failed
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", TS, nullable=False),
+    Column("lease_until", TS, nullable=True),
+    Column("last_attempt_at", TS, nullable=True),
+    Column("last_status", Integer, nullable=True),
+    Column("last_error", Text, nullable=False),
+    Column("finished_at", TS, nullable=True),
+    Index("ix_webhook_deliveries_subscription_id_state_id", "subscription_id", "state", "id"),
+    Index("ix_webhook_deliveries_state_next_attempt_at", "state", "next_attempt_at"),
+)
