@@ -21,6 +21,7 @@ from lockgate.api.routes import (
     audit,
     auth,
     contracts,
+    decisions,
     evaluate,
     flags,
     health,
@@ -44,7 +45,7 @@ from lockgate.delivery.fastpath import DeliveryFastPath
 from lockgate.delivery.hub import DeliveryHub
 from lockgate.delivery.pg_notify import ChangeListener
 from lockgate.engine.budget import ContextLimits
-from lockgate.settings import Settings, trusted_proxy_list
+from lockgate.settings import Settings, decision_retention, trusted_proxy_list
 from lockgate.store import migrate
 from lockgate.store.db import Database
 
@@ -67,6 +68,8 @@ ROUTERS = [
     tokens.router,
     sdk_keys.router,
     sdk.router,
+    decisions.sdk_router,
+    decisions.router,
     ofrep.router,
 ]
 
@@ -94,6 +97,7 @@ def build_services(settings: Settings, *, run_migrations: bool = True) -> Servic
         signer=signer,
         checkpoint_every=settings.audit_checkpoint_every,
         change_request_ttl=timedelta(days=settings.change_request_ttl_days),
+        decision_retention=decision_retention(settings),
     )
 
 

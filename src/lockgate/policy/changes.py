@@ -70,6 +70,8 @@ class AuditAction(StrEnum):
     RUNTIME_APPROVAL_TIMED_OUT = "runtime_approval:timed_out"
     RUNTIME_APPROVAL_WITHDRAWN = "runtime_approval:withdrawn"
     CONTRACT_APPLIED = "contract:applied"
+    SUBJECT_EXPORTED = "subject:exported"
+    SUBJECT_DELETED = "subject:deleted"
 
 
 class ObjectType(StrEnum):
@@ -80,6 +82,7 @@ class ObjectType(StrEnum):
     FLAG = "flag"
     SEGMENT = "segment"
     INCIDENT = "incident"
+    SUBJECT = "subject"  # a context key's decision records, named by its SHA-256
 
 
 def canonical_json(value: Any) -> str:
