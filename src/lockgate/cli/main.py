@@ -11,6 +11,7 @@ from lockgate.cli import (
     approvals_cmds,
     audit_cmds,
     contract_cmds,
+    decisions_cmds,
     flags_cmds,
     identity_cmds,
     projects_cmds,
@@ -35,6 +36,7 @@ COMMAND_GROUPS = [
     approvals_cmds,
     reversal_cmds,
     runtime_approvals_cmds,
+    decisions_cmds,
     identity_cmds,
 ]
 
