@@ -1,11 +1,19 @@
-"""What evaluation counting costs: ``LockgateClient`` (never counts) vs ``Client`` (counts).
+"""What evaluation counting and decision records cost: ``LockgateClient`` (never counts)
+vs ``Client`` (counts, and keeps full records of the decisions that are evidence).
 
 Both evaluate the benchmark flag (``workload.FLAG``: four rules, then a split) and a
 trivial boolean flag over the same deterministic contexts, offline (the ``Client`` is not
 started). Each case is timed over all contexts in interleaved rounds; the best round is
 kept and the cost of the timing loop itself is subtracted.
 
-    .venv/bin/python bench/sdk_counting.py [--contexts N] [--rounds N]
+    .venv/bin/python bench/sdk_counting.py [--contexts N] [--rounds N] [--json PATH]
+
+The "decisions off" rows are the same ``Client`` with ``decisions=False``: the difference
+is what decision records cost. On the trivial flag no evaluation is a record (the common
+case: one dictionary read); on the benchmark flag the ~10 % of contexts served
+``approval_required`` are records (a context copy and a queue append each; the queue is
+bounded, so the oldest are dropped once it is full, as in an application whose reporting
+thread cannot keep up).
 
 ``detail()`` is not counted (it stays bound to the compiled evaluator); the row "detail +
 counting" shows what counting it would cost, which is why it is not (docs/sdk.md).
@@ -15,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import json
 import sys
 import time
 from collections.abc import Callable
@@ -43,7 +52,10 @@ def cases() -> dict[str, Case]:
     doc["flags"]["b"] = BOOL
     plain = LockgateClient(doc)
     counted = Client("lgs_bench", "http://127.0.0.1:9", bootstrap=doc, start=False)
-    silent = Client("lgs_bench", "http://127.0.0.1:9", bootstrap=doc, start=False, events=False)
+    silent = Client(
+        "lgs_bench", "http://127.0.0.1:9", bootstrap=doc, start=False, events=False, decisions=False
+    )
+    nodec = Client("lgs_bench", "http://127.0.0.1:9", bootstrap=doc, start=False, decisions=False)
     evaluate, record = counted._compiled.evaluate, counted._record
 
     def counted_detail(key: str, context: Any, default: Any = None) -> EvaluationDetail:
@@ -57,17 +69,22 @@ def cases() -> dict[str, Case]:
         "detail (Client: not counted)": lambda c: counted.detail(k, c, "x"),
         "detail + counting (not used)": lambda c: counted_detail(k, c, "x"),
         "variation (LockgateClient)": lambda c: plain.variation(k, c, "x"),
-        "variation (Client, events=False)": lambda c: silent.variation(k, c, "x"),
-        "variation (Client, counted)": lambda c: counted.variation(k, c, "x"),
+        "variation (Client, events=False, decisions off)": lambda c: silent.variation(k, c, "x"),
+        "variation (Client, counted, decisions off)": lambda c: nodec.variation(k, c, "x"),
+        "variation (Client, counted + decisions)": lambda c: counted.variation(k, c, "x"),
         "mode (LockgateClient)": lambda c: plain.mode(k, c),
-        "mode (Client, counted)": lambda c: counted.mode(k, c),
+        "mode (Client, counted, decisions off)": lambda c: nodec.mode(k, c),
+        "mode (Client, counted + decisions)": lambda c: counted.mode(k, c),
         "trivial flag: detail (LockgateClient)": lambda c: plain.detail("b", c, False),
         "trivial flag: detail + counting": lambda c: counted_detail("b", c, False),
         "trivial flag: bool_variation (LockgateClient)": lambda c: plain.bool_variation(
             "b", c, False
         ),
-        "trivial flag: bool_variation (Client, counted)": lambda c: counted.bool_variation(
-            "b", c, False
+        "trivial flag: bool_variation (Client, counted, decisions off)": (
+            lambda c: nodec.bool_variation("b", c, False)
+        ),
+        "trivial flag: bool_variation (Client, counted + decisions)": (
+            lambda c: counted.bool_variation("b", c, False)
         ),
     }
 
@@ -83,6 +100,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--contexts", type=int, default=2000)
     parser.add_argument("--rounds", type=int, default=25)
+    parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON")
     args = parser.parse_args()
     contexts = make_contexts(args.contexts)
     timed = cases()
@@ -94,9 +112,19 @@ def main() -> None:
             best[name] = min(best[name], best_per_call(case, contexts))
         loop = min(loop, best_per_call(lambda c: None, contexts))
     gc.enable()
+    per_call = {name: (seconds - loop) * 1e9 for name, seconds in best.items()}
     print(f"per call, best of {args.rounds} rounds over {len(contexts)} contexts")
-    for name, seconds in best.items():
-        print(f"  {name:48s} {(seconds - loop) * 1e9:7.0f} ns")
+    for name, ns in per_call.items():
+        print(f"  {name:62s} {ns:7.0f} ns")
+    if args.json:
+        document = {
+            "benchmark": "sdk_counting",
+            "contexts": len(contexts),
+            "rounds": args.rounds,
+            "python": sys.version.split()[0],
+            "ns_per_call": {name: round(ns, 1) for name, ns in per_call.items()},
+        }
+        Path(args.json).write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
 
 
 if __name__ == "__main__":

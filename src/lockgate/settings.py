@@ -19,6 +19,7 @@ __all__ = [
     "Setting",
     "Settings",
     "SettingsError",
+    "decision_retention",
     "load_settings",
     "trusted_proxy_list",
 ]
@@ -103,6 +104,19 @@ SETTINGS: tuple[Setting, ...] = (
         "change_request_ttl_days", int, 7, "days a change request stays open before it expires"
     ),
     Setting("background_job_seconds", int, 30, "seconds between runs of the background jobs"),
+    Setting(
+        "decision_retention_days",
+        int,
+        90,
+        "days decision records are kept (deleted by the background job; 0: kept forever)",
+    ),
+    Setting(
+        "decision_retention",
+        str,
+        "",
+        "per record kind, days kept instead of decision_retention_days, e.g. "
+        "kill_fallback=365,denied=30 (docs/decisions.md)",
+    ),
     Setting("stream_heartbeat_seconds", int, 15, "seconds between heartbeats on idle SDK streams"),
     Setting(
         "max_streams",
@@ -204,6 +218,8 @@ class Settings:
     audit_anchor_file: str = ""
     change_request_ttl_days: int = 7
     background_job_seconds: int = 30
+    decision_retention_days: int = 90
+    decision_retention: str = ""
     stream_heartbeat_seconds: int = 15
     max_streams: int = 20_000
     max_new_streams_per_second: int = 1_000
@@ -321,7 +337,9 @@ def load_settings(
             sources[setting.name] = "file"
     _check_database_url(values.get("database_url", ""), _source_of("database_url", sources))
     _check_trusted_proxies(values.get("trusted_proxies", ""))
-    return Settings(**values, sources=sources)
+    settings = Settings(**values, sources=sources)
+    decision_retention(settings)  # refused here, before anything starts
+    return settings
 
 
 def _source_of(name: str, sources: Mapping[str, str]) -> str:
@@ -360,3 +378,22 @@ def trusted_proxy_list(text: str) -> list[str]:
 
 
 assert {f.name for f in fields(Settings)} - {"sources"} == {s.name for s in SETTINGS}
+
+
+def decision_retention(settings: Settings) -> dict[str, int]:
+    """Days each kind of decision record is kept: the default, then the per-kind list."""
+    from lockgate.decisionlog import DecisionKind
+
+    kinds = [kind.value for kind in DecisionKind]
+    days = dict.fromkeys(kinds, settings.decision_retention_days)
+    for item in filter(None, (part.strip() for part in settings.decision_retention.split(","))):
+        kind, sep, number = item.partition("=")
+        kind = kind.strip()
+        if not sep or kind not in days:
+            raise SettingsError(
+                f"decision_retention: {item!r} is not KIND=DAYS with KIND one of {', '.join(kinds)}"
+            )
+        if not number.strip().isdigit():
+            raise SettingsError(f"decision_retention: {kind} needs a whole number of days")
+        days[kind] = int(number)
+    return days

@@ -158,6 +158,7 @@ DEFAULT_PARAMS = {
 FLAG = "/api/v1/projects/{project}/flags/{flag}"
 CONFIG = FLAG + "/environments/{environment}"
 SDK_KEYS = "/api/v1/projects/{project}/environments/{environment}/sdk-keys"
+DECISIONS = "/api/v1/projects/{project}/environments/{environment}/decisions"
 
 
 def _fresh_segment(world: World, _p: Principal, params: dict[str, str]) -> dict[str, str]:
@@ -572,6 +573,17 @@ ACCESS: dict[tuple[str, str], list[Case]] = {
     ("POST", "/sdk/v1/approvals/{approval_id}/withdraw"): [
         Case(DELIVERY, prepare=_runtime_approval, body=lambda w, p: {})
     ],
+    # the decision log: readers of the environment read; project admins handle subjects
+    ("GET", DECISIONS): [Case(Project(Action.READ_ENVIRONMENT))],
+    ("GET", DECISIONS + "/export"): [Case(Project(Action.READ_ENVIRONMENT))],
+    ("POST", "/api/v1/projects/{project}/subjects/export"): [
+        Case(Project(Action.ADMIN_PROJECT), body=lambda w, p: {"key": "u1"})
+    ],
+    ("POST", "/api/v1/projects/{project}/subjects/delete"): [
+        Case(Project(Action.ADMIN_PROJECT), body=lambda w, p: {"key": "u1"})
+    ],
+    ("GET", "/sdk/v1/privacy"): [Case(DELIVERY)],
+    ("POST", "/sdk/v1/decisions"): [Case(DELIVERY, body=lambda w, p: {"records": []})],
     # audit log and server-side evaluation
     ("GET", "/api/v1/audit"): [
         Case(ANY_USER),

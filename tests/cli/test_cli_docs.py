@@ -29,6 +29,8 @@ HTTP_GROUPS = (
     "members",
     "tokens",
     "sdk-keys",
+    "decisions",
+    "subject",
 )
 HTTP_COMMANDS = ("login", "kill", "restore", "rollback")
 

@@ -88,7 +88,9 @@ def scripted() -> Iterator[tuple[Script, str]]:
 
 
 def sdk(url: str) -> Client:
-    return Client("lgs_key", url, events=False, start=False, private_attributes=["email"])
+    return Client(
+        "lgs_key", url, events=False, decisions=False, start=False, private_attributes=["email"]
+    )
 
 
 def test_a_failed_request_is_retried_with_the_same_idempotency_key(

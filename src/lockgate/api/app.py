@@ -22,6 +22,7 @@ from lockgate.api.routes import (
     audit,
     auth,
     contracts,
+    decisions,
     evaluate,
     evidence,
     flags,
@@ -49,7 +50,7 @@ from lockgate.delivery.hub import DeliveryHub
 from lockgate.delivery.pg_notify import ChangeListener
 from lockgate.delivery.webhooks import WebhookDispatcher, WebhookSender
 from lockgate.engine.budget import ContextLimits
-from lockgate.settings import Settings, trusted_proxy_list
+from lockgate.settings import Settings, decision_retention, trusted_proxy_list
 from lockgate.store import migrate
 from lockgate.store.db import Database
 
@@ -75,6 +76,8 @@ ROUTERS = [
     tokens.router,
     sdk_keys.router,
     sdk.router,
+    decisions.sdk_router,
+    decisions.router,
     ofrep.router,
 ]
 
@@ -103,6 +106,7 @@ def build_services(settings: Settings, *, run_migrations: bool = True) -> Servic
         checkpoint_every=settings.audit_checkpoint_every,
         change_request_ttl=timedelta(days=settings.change_request_ttl_days),
         webhooks=settings.webhook_policy(),
+        decision_retention=decision_retention(settings),
     )
 
 

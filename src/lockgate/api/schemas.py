@@ -53,6 +53,12 @@ class EnvironmentUpdate(Body):
     protected: bool | None = None
     development: bool | None = None
     position: int | None = Field(default=None, ge=0, le=10_000)
+    privacy: dict[str, Any] | None = Field(
+        default=None,
+        description='{"private_attributes": [name], "rules": {name: "drop"|"hash"|"keep"}}: '
+        "context attributes whose values never leave applications, and how each attribute "
+        "is recorded (docs/privacy.md); recording one more openly needs an approval",
+    )
     reason: str = Reason
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import os
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -199,6 +199,35 @@ class ApiClient:
         if response.is_success:
             return Answer(_json_body(response), _etag_version(response), response.status_code)
         raise self._failure(response)
+
+    def stream_text(
+        self,
+        method: str,
+        path: str,
+        out: Callable[[str], Any],
+        *,
+        body: Any = None,
+        params: Params | None = None,
+    ) -> None:
+        """Send one request and pass its text body to ``out`` as it arrives (JSON lines
+        exports: memory does not grow with the answer); failures become :class:`CliError`."""
+        sent = {"X-Request-ID": uuid.uuid4().hex, "Accept": "application/x-ndjson"}
+        query = {k: _param(v) for k, v in (params or {}).items() if v is not None}
+        import httpx
+
+        try:
+            with self._http.stream(method, path, json=body, params=query, headers=sent) as response:
+                if not response.is_success:
+                    response.read()
+                    raise self._failure(response)
+                for chunk in response.iter_text():
+                    out(chunk)
+        except httpx.TimeoutException:
+            raise self._unreachable("no answer in time (timeout)") from None
+        except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
+            raise CliError(f"invalid lockgate URL {self.url!r}: {exc}", EXIT_USAGE) from None
+        except httpx.TransportError as exc:
+            raise self._unreachable(_transport_reason(exc)) from None
 
     def paged(self, path: str, params: Params | None = None) -> Iterator[dict[str, Any]]:
         """Every item of a paged list, following ``next_cursor``."""

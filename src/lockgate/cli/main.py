@@ -11,6 +11,7 @@ from lockgate.cli import (
     approvals_cmds,
     audit_cmds,
     contract_cmds,
+    decisions_cmds,
     evidence_cmds,
     flags_cmds,
     identity_cmds,
@@ -39,6 +40,7 @@ COMMAND_GROUPS = [
     runtime_approvals_cmds,
     evidence_cmds,
     webhooks_cmds,
+    decisions_cmds,
     identity_cmds,
 ]
 

@@ -64,6 +64,21 @@ def _register_envs(sub: Any) -> None:
     protect.add_argument("key", metavar="KEY")
     protect.add_argument("--off", action="store_true", help="remove the protection instead")
     add_reason(protect)
+    privacy = add_command(
+        sub,
+        "privacy",
+        "show an environment's privacy settings, or propose new ones with --set",
+        run_envs_privacy,
+    )
+    privacy.add_argument("project", metavar="PROJECT")
+    privacy.add_argument("key", metavar="KEY")
+    privacy.add_argument(
+        "--set",
+        metavar="JSON|@FILE",
+        help='e.g. \'{"private_attributes": ["email"], "rules": {"ip": "hash"}}\' '
+        "(recording an attribute more openly needs an approval; docs/privacy.md)",
+    )
+    add_reason(privacy)
 
 
 def _register_posture(sub: Any) -> None:
@@ -187,6 +202,26 @@ def run_envs_create(args: argparse.Namespace) -> int:
         guard = " (protected)" if env.get("protected") else ""
         print(f"created environment {env['key']} in {args.project}{guard}")
     return 0
+
+
+def run_envs_privacy(args: argparse.Namespace) -> int:
+    path = api_path("projects", args.project, "environments", args.key)
+    with client_for(args) as api:
+        current = api.get(path)
+        if args.set is None:
+            print_json(current.body["privacy"])
+            return 0
+        body = {"privacy": json_option(args.set, "--set", files=True), "reason": args.reason}
+        answer = api.patch(path, body, version=current.version)
+
+    def applied(env: dict[str, Any]) -> None:
+        if args.json:
+            print_json(env)
+        else:
+            print(f"privacy of {env['key']} in {args.project} (version {env['version']}):")
+            print_json(env["privacy"])
+
+    return governed(args, answer, applied)
 
 
 def run_envs_protect(args: argparse.Namespace) -> int:

@@ -128,6 +128,9 @@ class Services:
     checkpoint_every: int = 100
     change_request_ttl: timedelta = timedelta(days=7)
     """How long a change request stays open before the background job expires it."""
+    decision_retention: dict[str, int] = field(default_factory=dict)
+    """Days each kind of decision record is kept (``0``: kept); the background job deletes
+    older ones."""
     signer: Any = None  # lockgate.store.checkpoints.Signer, when checkpoints are enabled
     snapshot_cache: SnapshotCache = field(default_factory=SnapshotCache)
     principals: PrincipalCache = field(default_factory=PrincipalCache)

@@ -1,5 +1,5 @@
 """Background jobs, in one place: audit checkpoints, expiring and scheduled change requests,
-runtime approvals past their deadline.
+runtime approvals past their deadline, decision records past their retention.
 
 :class:`BackgroundJobs` runs every job once per cycle. On PostgreSQL, where several
 replicas share one database, a cycle runs only on the replica that holds a session-level
@@ -65,6 +65,13 @@ def standard_jobs(
     jobs.append(Job("change-request-expiry", lambda: requests.expire_due(services, expirer)))
     jobs.append(Job("change-request-schedule", lambda: requests.apply_due(services, scheduler)))
     jobs.append(Job("runtime-approval-timeout", lambda: runtime.expire_due(services)))
+    if any(days > 0 for days in services.decision_retention.values()):
+        from lockgate.control.evidence import decisions
+
+        retention = services.decision_retention
+        jobs.append(
+            Job("decision-retention", lambda: decisions.apply_retention(services, retention))
+        )
     return jobs
 
 

@@ -76,6 +76,8 @@ class AuditAction(StrEnum):
     WEBHOOK_SECRET_ROTATED = "webhook:secret_rotated"  # noqa: S105 - an action name
     WEBHOOK_DISABLED = "webhook:disabled"
     WEBHOOK_REPLAYED = "webhook:replayed"
+    SUBJECT_EXPORTED = "subject:exported"
+    SUBJECT_DELETED = "subject:deleted"
 
 
 class ObjectType(StrEnum):
@@ -87,6 +89,7 @@ class ObjectType(StrEnum):
     SEGMENT = "segment"
     INCIDENT = "incident"
     WEBHOOK = "webhook"
+    SUBJECT = "subject"  # a context key's decision records, named by its SHA-256
 
 
 def canonical_json(value: Any) -> str:

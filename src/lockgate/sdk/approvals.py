@@ -148,7 +148,10 @@ class ApprovalHandle:
         body: dict[str, Any],
         timeout: float,
         clock: Callable[[], float] = time.monotonic,
+        on_final: Callable[[ApprovalDecision], None] | None = None,
     ) -> None:
+        self._on_final = on_final
+        """Called once with the final decision (the decision log's ``runtime_approval``)."""
         self._transport = transport
         self._body = body
         self._clock = clock
@@ -178,9 +181,15 @@ class ApprovalHandle:
 
     def _settle(self, decision: ApprovalDecision) -> ApprovalDecision:
         with self._lock:
-            if self._final is None:
+            first = self._final is None
+            if first:
                 self._final = decision
-            return self._final
+            final = self._final
+        if first and self._on_final is not None:
+            with contextlib.suppress(Exception):  # a record never changes the decision
+                self._on_final(decision)
+        assert final is not None
+        return final
 
     def _seen(self, body: Mapping[str, Any]) -> ApprovalDecision | None:
         self._last = body

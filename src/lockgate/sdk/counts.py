@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lockgate.engine import EvaluationDetail
+from lockgate.sdk.decisions import DecisionRecorder
 
 __all__ = [
     "DEFAULT_MAX_KEYS",
@@ -156,19 +157,27 @@ class EvaluationCounts:
 
 
 class EventsReporter:
-    """Sends the counts every ``interval`` seconds from a daemon thread, and on close."""
+    """Sends the counts every ``interval`` seconds from a daemon thread, and on close.
+
+    The same thread sends the client's decision records (``decisions``), at the same
+    interval or as soon as a full batch is queued (:meth:`wake`): one thread per client
+    for everything it reports.
+    """
 
     def __init__(
         self,
-        counts: EvaluationCounts,
+        counts: EvaluationCounts | None,
         send: Sender,
         *,
         interval: float,
         timeout: float,
         logger: logging.Logger,
         sdk: dict[str, str],
+        decisions: DecisionRecorder | None = None,
     ) -> None:
         self._counts = counts
+        self._decisions = decisions
+        self._wakeup = threading.Event()
         self._send = send
         self._interval = interval
         self._timeout = timeout
@@ -189,12 +198,33 @@ class EventsReporter:
                 thread.start()
                 self._thread = thread
 
+    def wake(self) -> None:
+        """Send now rather than at the end of the interval (a batch of records is ready)."""
+        self._wakeup.set()
+
     def _run(self) -> None:
-        while not self._stop.wait(self._interval):
+        while True:
+            self._wakeup.wait(self._interval)
+            self._wakeup.clear()
+            if self._stop.is_set():
+                return
             self.flush()
 
     def flush(self, timeout: float | None = None) -> bool:
+        """Send what has been counted and recorded (plus anything unsent); ``True`` when
+        nothing is left."""
+        wait = self._timeout if timeout is None else timeout
+        counted = self._flush_counts(wait)
+        recorded = True if self._decisions is None else self._decisions.flush(wait)
+        return counted and recorded
+
+    def flush_counts(self, timeout: float | None = None) -> bool:
         """Send what has been counted (plus anything unsent); ``True`` when nothing is left."""
+        return self._flush_counts(self._timeout if timeout is None else timeout)
+
+    def _flush_counts(self, timeout: float) -> bool:
+        if self._counts is None:
+            return True
         with self._lock:
             batch = self._counts.take()
             if self._pending is not None:
@@ -211,7 +241,7 @@ class EventsReporter:
                 batch.dropped = 0
             if batch.empty:
                 return True
-            return self._deliver(batch, self._timeout if timeout is None else timeout)
+            return self._deliver(batch, timeout)
 
     def _deliver(self, batch: CountsBatch, timeout: float) -> bool:
         """Send ``batch`` in protocol-sized parts; what is not delivered becomes pending."""
@@ -236,10 +266,13 @@ class EventsReporter:
         """Stop the thread and send what is left, best effort, within about ``timeout``."""
         with self._life:
             self._stop.set()
+            self._wakeup.set()
             thread = self._thread
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout)
-        self.flush(timeout)
+        self._flush_counts(timeout)
+        if self._decisions is not None:
+            self._decisions.close(timeout)
 
 
 def _possible(name: CountKey) -> bool:

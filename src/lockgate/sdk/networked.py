@@ -7,7 +7,9 @@ sync thread (docs/delivery.md). Evaluation stays local and never waits on the ne
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import json
 import logging
 import ssl
 import threading
@@ -18,6 +20,7 @@ from types import TracebackType
 from typing import Any
 
 import lockgate
+from lockgate.decisionlog import DecisionKind, evaluation_kind
 from lockgate.engine import EvaluationDetail, FlagKind, Snapshot, SnapshotError
 from lockgate.sdk.approvals import (
     ApprovalDecision,
@@ -29,17 +32,27 @@ from lockgate.sdk.backoff import BackoffPolicy
 from lockgate.sdk.backup import BackupWriter, read_backup
 from lockgate.sdk.client import Context, LockgateClient, _not_ready
 from lockgate.sdk.counts import DEFAULT_MAX_KEYS, EvaluationCounts, EventsReporter
+from lockgate.sdk.decisions import (
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_MAX_QUEUED,
+    DecisionRecorder,
+    Watch,
+    watch_table,
+)
 from lockgate.sdk.failover import FailoverTransport, base_urls
 from lockgate.sdk.logs import note
+from lockgate.sdk.privacy_source import PrivacySource
 from lockgate.sdk.replica import Replica
 from lockgate.sdk.state import StateListener, StateTracker, SyncState
 from lockgate.sdk.sync import SyncLoop, SyncSettings
 from lockgate.sdk.transport import HttpError, HttpTransport, KeyRejectedError
 
-__all__ = ["EVENTS_PATH", "SDK_NAME", "Client", "SyncTuning"]
+__all__ = ["DECISIONS_PATH", "EVENTS_PATH", "SDK_NAME", "Client", "SyncTuning"]
 
 SDK_NAME = "lockgate-python"
 EVENTS_PATH = "/sdk/v1/events"
+DECISIONS_PATH = "/sdk/v1/decisions"
+_NO_REASONS: frozenset[str] = frozenset()
 HEARTBEAT_INTERVAL = 15.0
 """The server's heartbeat period; silence for three of them means the stream is dead."""
 
@@ -58,6 +71,10 @@ class SyncTuning:
     """At most one backup file write per this many seconds."""
     max_count_keys: int = DEFAULT_MAX_KEYS
     """Distinct (flag, variation, reason) counts held between reports."""
+    max_decisions_queued: int = DEFAULT_MAX_QUEUED
+    """Decision records held before sending; beyond it the oldest is dropped."""
+    decisions_batch_size: int = DEFAULT_BATCH_SIZE
+    """Decision records per request; a full batch is sent without waiting for the interval."""
     close_timeout: float = 1.0
     """How long ``close()`` waits for each background task (sync, last report, backup)."""
     ssl_context: ssl.SSLContext | None = None
@@ -75,7 +92,10 @@ class Client(LockgateClient):
 
     ``detail()`` is the raw, uncounted fast path; ``variation()``, the typed helpers,
     ``typed_detail()``, ``mode()`` and ``mode_detail()`` are counted for the decision log
-    when ``events`` is on.
+    when ``events`` is on, and those that are evidence on their own (denied, approval
+    required, kill, incident and rollback fallbacks) are also recorded in full when
+    ``decisions`` is on (:attr:`decisions`, docs/decisions.md), with the values of
+    ``private_attributes`` and of the environment's private attributes left out.
 
     ``base_url`` is one server's URL or a list of them (replicas of one database): the
     client uses the first that answers and moves on to the next when it cannot be
@@ -95,6 +115,7 @@ class Client(LockgateClient):
         read_timeout: float = 3 * HEARTBEAT_INTERVAL,
         events: bool = True,
         events_interval: float = 60.0,
+        decisions: bool = True,
         logger: logging.Logger | None = None,
         start: bool = True,
         proxy: str | None = None,
@@ -113,8 +134,9 @@ class Client(LockgateClient):
         self._close_lock = threading.Lock()
         self._closed = False
         self.private_attributes: frozenset[str] = frozenset(private_attributes)
-        """Context attributes whose values never leave the process in approval requests
-        (sent as names only); each request may name more."""
+        """Context attributes whose values never leave the process, in approval requests
+        and decision records (sent as names only), on top of the environment's own."""
+        self._watch: Watch = {}
         self._transport = FailoverTransport(
             [
                 HttpTransport(
@@ -130,6 +152,12 @@ class Client(LockgateClient):
                 for url in base_urls(base_url)
             ]
         )
+        self.decisions: DecisionRecorder | None = (
+            self._decision_recorder(tuning) if decisions else None
+        )
+        """The decision log's recorder (``None`` with ``decisions=False``)."""
+        if self.decisions is not None:
+            self.on_update(self._watch_snapshot)
         backup = None if backup_path is None else Path(backup_path)
         self._load_initial(backup, bootstrap)
         self._backup = (
@@ -167,7 +195,7 @@ class Client(LockgateClient):
         )
 
     def _events_reporter(self, interval: float, timeout: float) -> EventsReporter | None:
-        if self._counts is None:
+        if self._counts is None and self.decisions is None:
             return None
         return EventsReporter(
             self._counts,
@@ -176,7 +204,29 @@ class Client(LockgateClient):
             timeout=timeout,
             logger=self._log,
             sdk={"name": SDK_NAME, "version": lockgate.__version__},
+            decisions=self.decisions,
         )
+
+    def _decision_recorder(self, tuning: SyncTuning) -> DecisionRecorder:
+        self._privacy = PrivacySource(self._transport, self._log)
+        return DecisionRecorder(
+            self._send_decisions,
+            self._privacy.policy,
+            logger=self._log,
+            sdk={"name": SDK_NAME, "version": lockgate.__version__},
+            private_attributes=self.private_attributes,
+            max_queued=tuning.max_decisions_queued,
+            batch_size=tuning.decisions_batch_size,
+            on_batch_ready=self._wake_reporter,
+        )
+
+    def _wake_reporter(self) -> None:
+        reporter = getattr(self, "_reporter", None)
+        if reporter is not None:
+            reporter.wake()
+
+    def _watch_snapshot(self, snapshot: Snapshot) -> None:
+        self._watch = watch_table(snapshot.flags)
 
     def _load_initial(
         self, backup: Path | None, bootstrap: Snapshot | Mapping[str, Any] | None
@@ -251,7 +301,13 @@ class Client(LockgateClient):
 
     def flush_counts(self, timeout: float | None = None) -> bool:
         """Send the evaluation counts now; ``True`` when nothing is left to send."""
-        return True if self._reporter is None else self._reporter.flush(timeout)
+        return True if self._reporter is None else self._reporter.flush_counts(timeout)
+
+    def flush_decisions(self, timeout: float | None = None) -> bool:
+        """Send the queued decision records now; ``True`` when nothing is left to send."""
+        if self.decisions is None:
+            return True
+        return self.decisions.flush(self._tuning.close_timeout if timeout is None else timeout)
 
     # -- counted evaluation -------------------------------------------------------------
 
@@ -260,6 +316,9 @@ class Client(LockgateClient):
             self._compiled.evaluate(key, context, default) if self._ready else _not_ready(default)
         )
         self._record(key, detail)
+        watched = self._watch.get(key)
+        if watched is not None and detail.reason in watched.get(detail.variation, _NO_REASONS):
+            self._note(key, detail, context)
         return detail.value
 
     def _typed(self, key: str, context: Context, default: Any, kind: FlagKind) -> EvaluationDetail:
@@ -269,7 +328,20 @@ class Client(LockgateClient):
             else _not_ready(default)
         )
         self._record(key, detail)
+        watched = self._watch.get(key)
+        if watched is not None and detail.reason in watched.get(detail.variation, _NO_REASONS):
+            self._note(key, detail, context)
         return detail
+
+    def _note(self, key: str, detail: EvaluationDetail, context: Context) -> None:
+        """Queue the full record of an evaluation the watch table picked out."""
+        recorder = self.decisions
+        flag = self._compiled.flags.get(key)
+        if recorder is None or flag is None:
+            return
+        kind = evaluation_kind(detail.reason, detail.value, flag.kind is FlagKind.MODE)
+        if kind is not None:
+            recorder.record(kind, key, detail.variation, detail.reason, detail.rule_id, context)
 
     # -- runtime action approvals -------------------------------------------------------
 
@@ -287,6 +359,7 @@ class Client(LockgateClient):
         """Ask people before ``action`` and return at once with a handle to wait on, poll
         or withdraw (see :meth:`request_approval`). Tries once to reach the server; the
         handle retries, with the same idempotency key, while it waits."""
+        extra = frozenset(private_attributes)
         body = request_body(
             behavior,
             action,
@@ -294,9 +367,15 @@ class Client(LockgateClient):
             summary,
             timeout=timeout,
             idempotency_key=idempotency_key,
-            private_attributes=self.private_attributes.union(private_attributes),
+            private_attributes=self.private_attributes | extra,
         )
-        handle = ApprovalHandle(self._transport, body=body, timeout=timeout)
+        on_final = None
+        if self.decisions is not None:
+            recorder, copied = self.decisions, dict(context)
+            on_final = functools.partial(
+                _record_approval, recorder, behavior, action, copied, extra
+            )
+        handle = ApprovalHandle(self._transport, body=body, timeout=timeout, on_final=on_final)
         handle.poll()
         return handle
 
@@ -356,6 +435,22 @@ class Client(LockgateClient):
         )
         return await in_daemon_thread(call)
 
+    def _send_decisions(self, payload: dict[str, Any], timeout: float) -> bool | None:
+        try:
+            response = self._transport.request(
+                "POST", DECISIONS_PATH, json_body=payload, expect=(200, 202), timeout=timeout
+            )
+        except KeyRejectedError:
+            return None  # dropped; the sync thread reports the rejected key
+        except HttpError as exc:
+            if exc.status == 429 or exc.status >= 500:
+                return False  # retried with the next report
+            self._log.warning("the server refused decision records (%s); dropped", exc)
+            return None
+        with contextlib.suppress(ValueError, AttributeError):
+            self._privacy.seen(json.loads(response.body).get("privacy_version"))
+        return True
+
     def _send_counts(self, payload: dict[str, Any], timeout: float) -> bool:
         try:
             self._transport.request(
@@ -382,3 +477,24 @@ def _also_noting(
 
 def _ignore(key: str, detail: EvaluationDetail) -> None:
     return None
+
+
+def _record_approval(
+    recorder: DecisionRecorder,
+    behavior: str,
+    action: str,
+    context: Context,
+    private_attributes: Iterable[str],
+    decision: ApprovalDecision,
+) -> None:
+    """The ``runtime_approval`` record of a decided request (approved, denied, expired…)."""
+    recorder.record(
+        DecisionKind.RUNTIME_APPROVAL,
+        behavior,
+        None,
+        decision.status.value,
+        None,
+        context,
+        {"action": action, "request_id": decision.request_id},
+        private_attributes=private_attributes,
+    )

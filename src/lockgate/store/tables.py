@@ -8,6 +8,8 @@ same on both databases; structured fields are JSON.
 
 from __future__ import annotations
 
+import secrets
+
 from sqlalchemy import (
     JSON,
     Boolean,
@@ -72,6 +74,10 @@ environments = Table(
     Column("created_at", TS, nullable=False),
     Column("updated_at", TS, nullable=False),
     Column("created_by", String(200), nullable=False),
+    # Privacy settings ({"private_attributes": [...], "rules": {...}}; docs/privacy.md) and
+    # the salt of hashed attributes (handed to server-side SDK keys only).
+    Column("privacy", JSON, nullable=True),
+    Column("privacy_salt", String(64), nullable=True, default=lambda: secrets.token_hex(32)),
     UniqueConstraint("project_id", "key"),
 )
 
@@ -594,4 +600,33 @@ webhook_deliveries = Table(
     Column("finished_at", TS, nullable=True),
     Index("ix_webhook_deliveries_subscription_id_state_id", "subscription_id", "state", "id"),
     Index("ix_webhook_deliveries_state_next_attempt_at", "state", "next_attempt_at"),
+)
+
+decision_records = Table(
+    "decision_records",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column(
+        "environment_id",
+        Integer,
+        ForeignKey("environments.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("kind", String(32), nullable=False),
+    Column("flag", String(128), nullable=False),
+    Column("variation", String(128), nullable=True),
+    Column("reason", String(32), nullable=False),
+    Column("rule", String(128), nullable=True),
+    # The subject: the context's ``key`` as recorded (its hash when the key is hashed).
+    Column("context_key", String(1024), nullable=True),
+    # Redacted context (lockgate.privacy); ``redacted`` names the attributes left out.
+    Column("context", JSON, nullable=False),
+    Column("redacted", JSON, nullable=False),
+    Column("detail", JSON, nullable=True),
+    Column("decided_at", TS, nullable=False),
+    Column("received_at", TS, nullable=False),
+    Column("sdk", String(200), nullable=False),
+    Index("ix_decision_records_env_decided", "environment_id", "decided_at", "id"),
+    Index("ix_decision_records_env_subject", "environment_id", "context_key"),
+    Index("ix_decision_records_kind_decided", "kind", "decided_at"),
 )

@@ -6,6 +6,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, func, insert, select, update
 
+from lockgate import privacy
 from lockgate.control import lookup
 from lockgate.control.base import Caller, Services, Transaction
 from lockgate.control.configuration.flags import default_config
@@ -33,6 +34,26 @@ __all__ = [
 ]
 
 
+def privacy_document(stored: Any) -> dict[str, Any]:
+    """An environment's privacy settings in their JSON form (empty when never set)."""
+    stored = stored or {}
+    return {
+        "private_attributes": list(stored.get("private_attributes", [])),
+        "rules": dict(stored.get("rules", {})),
+    }
+
+
+def _privacy_setting(value: Any) -> dict[str, Any]:
+    """Checked privacy settings in canonical form; bad fields are named ``privacy.…``."""
+    policy, problems = privacy.parse_settings(value)
+    if policy is None:
+        raise InvalidInput(
+            "invalid privacy settings",
+            [FieldProblem(f"privacy.{name}".rstrip("."), message) for name, message in problems],
+        )
+    return policy.document()
+
+
 def project_view(row: Row[Any]) -> dict[str, Any]:
     return {
         "key": row.key,
@@ -52,6 +73,7 @@ def environment_view(row: Row[Any]) -> dict[str, Any]:
         "position": row.position,
         "protected": row.protected,
         "development": row.development,
+        "privacy": privacy_document(row.privacy),
         "version": row.version,
         "snapshot_version": row.snapshot_version,
         "created_at": row.created_at,
@@ -271,7 +293,9 @@ def update_environment(
         env = lookup.environment(tx.conn, project, key)
         check_version(env.version, expected_version, f"environment {key!r}")
         before = environment_view(env)
-        fields = ("name", "position", "protected", "development")
+        fields = ("name", "position", "protected", "development", "privacy")
+        if changes.get("privacy") is not None:
+            changes = {**changes, "privacy": _privacy_setting(changes["privacy"])}
         after = {f: changes.get(f, before[f]) for f in fields}
         if all(after[f] == before[f] for f in fields):
             return before
@@ -294,15 +318,23 @@ def update_environment(
         new_class = postures.environment_class(
             protected=after["protected"], development=after["development"]
         )
-        verdict = _governance_change_verdict(
-            postures.ENVIRONMENT_CLASSES.index(new_class)
-            < postures.ENVIRONMENT_CLASSES.index(old_class),
-            f"environment class {old_class} → {new_class}",
-        )
+        opened = privacy.loosened(_policy(before["privacy"]), _policy(after["privacy"]))
+        loosens_class = postures.ENVIRONMENT_CLASSES.index(
+            new_class
+        ) < postures.ENVIRONMENT_CLASSES.index(old_class)
+        what = [f"environment class {old_class} → {new_class}"] if loosens_class else []
+        if opened:
+            what.append(f"records more openly: {', '.join(opened)}")
+        verdict = _governance_change_verdict(bool(what), "; ".join(what))
         deferred = gate.govern(tx, caller, project, change, verdict, environment_ids=[], plan=plan)
         if deferred is not None:
             return deferred
         return _apply_environment(tx, caller, project, env, change, {"policy": verdict.document()})
+
+
+def _policy(document: dict[str, Any]) -> privacy.RedactionPolicy:
+    policy, _ = privacy.parse_settings(document)
+    return policy or privacy.RedactionPolicy()
 
 
 def _governance_change_verdict(loosens: bool, what: str) -> postures.Verdict:

@@ -29,8 +29,10 @@ from typing import Any
 from sqlalchemy import Connection, Row, and_, func, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 
+from lockgate import privacy
 from lockgate.control import lookup
 from lockgate.control.base import Caller, Services, Transaction, iso, system_caller
+from lockgate.control.evidence.decisions import environment_policy
 from lockgate.control.governance.gate import environment_class, posture_of
 from lockgate.errors import Conflict, FieldProblem, InvalidInput, NotFound, PermissionDenied
 from lockgate.policy.access import Action, Role, role_for
@@ -404,6 +406,9 @@ def _request(
         env_class = environment_class(env)
         required, rule = runtime_approvers(posture_of(project), behavior.risk_tier, env_class)
         context, private = redact(draft.context, draft.private_attributes)
+        # The environment's privacy rules too, whatever the client sent (docs/privacy.md).
+        context, dropped = privacy.redact(context, environment_policy(env))
+        private = sorted(set(private) | set(dropped))
         created = datetime.fromisoformat(tx.now.replace("Z", "+00:00"))
         result = conn.execute(
             insert(runtime_approvals).values(
