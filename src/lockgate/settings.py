@@ -117,6 +117,20 @@ SETTINGS: tuple[Setting, ...] = (
         "per record kind, days kept instead of decision_retention_days, e.g. "
         "kill_fallback=365,denied=30 (docs/decisions.md)",
     ),
+    Setting(
+        "guardrail_cycle_seconds",
+        int,
+        60,
+        "seconds between guardrail cycles (evaluate guardrails, act on breaches, advance "
+        "staged rollouts); 0 turns the cycle off",
+    ),
+    Setting(
+        "signals_minute_retention_hours",
+        int,
+        48,
+        "hours metric summaries keep minute resolution before they are rolled up into hours "
+        "(docs/guardrails.md; 0: never roll up)",
+    ),
     Setting("stream_heartbeat_seconds", int, 15, "seconds between heartbeats on idle SDK streams"),
     Setting(
         "max_streams",
@@ -220,6 +234,8 @@ class Settings:
     background_job_seconds: int = 30
     decision_retention_days: int = 90
     decision_retention: str = ""
+    guardrail_cycle_seconds: int = 60
+    signals_minute_retention_hours: int = 48
     stream_heartbeat_seconds: int = 15
     max_streams: int = 20_000
     max_new_streams_per_second: int = 1_000

@@ -21,8 +21,12 @@ Rules:
     system administrators, or the object's owner; everyone else 404.
 ``DELIVERY``
     SDK keys (server keys in this matrix); API tokens and no credentials get 401.
+``SECRET_URL``
+    the secret in the path is the credential (alert triggers' hooks): everyone who has the
+    URL may call it, whatever else they send (a wrong secret is tested in
+    tests/api/test_alert_triggers_api.py).
 
-Everything except ``DELIVERY`` refuses SDK keys and missing credentials with 401.
+Everything except ``DELIVERY`` and ``SECRET_URL`` refuses SDK keys and missing credentials with 401.
 Skipped: health probes, the OpenAPI document and docs, and ``POST /api/v1/auth/login``.
 Principals (see ``_world``): system admin; alpha admin, editor and viewer; an editor in
 alpha/staging only (a viewer elsewhere in alpha); a token narrowed to project beta (its
@@ -72,6 +76,7 @@ ANY_USER = Special("any user")
 SYSTEM_ADMIN = Special("system admin")
 ADMIN_OR_HIDDEN = Special("admin or owner, else 404")
 DELIVERY = Special("SDK key")
+SECRET_URL = Special("the secret in the path")
 Rule = Project | Special
 
 
@@ -230,6 +235,16 @@ def _change_request(*, approved: bool) -> Prepare:
     return prepare
 
 
+TRIGGERS = "/api/v1/projects/{project}/environments/{environment}/alert-triggers"
+
+
+def _alert_trigger(world: World, _p: Principal, params: dict[str, str]) -> dict[str, str]:
+    path = TRIGGERS.format(project="alpha", environment=params["environment"])
+    r = world.call("POST", path, json={"flag": "checkout", "action": "kill"})
+    assert r.status_code == 201, r.text
+    return {"trigger_id": r.json()["id"], "secret": r.json()["secret"]}
+
+
 CR = "/api/v1/change-requests/{request_id}"
 INCIDENTS = "/api/v1/projects/{project}/incidents"
 THIS_ENV = "<the case's environment>"  # in a body: replaced by the environment the case runs in
@@ -256,6 +271,26 @@ def _incident(world: World, _p: Principal, params: dict[str, str]) -> dict[str, 
     r = world.call("POST", INCIDENTS.format(**params), json=body)
     assert r.status_code == 201, r.text
     return {"incident": str(r.json()["id"])}
+
+
+def _guardrail(world: World, _p: Principal, params: dict[str, str]) -> dict[str, str]:
+    key = world.unique("g")
+    body = {"metric": "error", "action": "notify", "reason": "matrix"}
+    r = world.call("PUT", CONFIG.format(**params) + f"/guardrails/{key}", json=body)
+    assert r.status_code in (200, 202), r.text
+    return {"key": key}
+
+
+def _new_guardrail_key(world: World, _p: Principal, params: dict[str, str]) -> dict[str, str]:
+    return {"key": world.unique("g")}
+
+
+def _rollout(world: World, _p: Principal, params: dict[str, str]) -> dict[str, str]:
+    body = {"variation": "on", "stages": [{"name": world.unique("s"), "percent": 5}],
+            "reason": "matrix"}  # fmt: skip
+    r = world.call("PUT", CONFIG.format(**params) + "/rollout", json=body)
+    assert r.status_code == 200, r.text
+    return {}
 
 
 def _in_this_env(body: Any, env: str) -> Any:
@@ -431,6 +466,60 @@ ACCESS: dict[tuple[str, str], list[Case]] = {
         Case(
             Project(Action.WRITE_ENVIRONMENT_CONFIG),
             prepare=_exclusion,
+            body=lambda w, p: {"reason": "matrix"},
+        )
+    ],
+    # guardrails and staged rollouts
+    ("GET", CONFIG + "/guardrails"): [Case(Project(Action.READ_ENVIRONMENT))],
+    ("GET", CONFIG + "/guardrails/{key}"): [
+        Case(Project(Action.READ_ENVIRONMENT), prepare=_guardrail)
+    ],
+    ("PUT", CONFIG + "/guardrails/{key}"): [
+        Case(
+            Project(Action.WRITE_ENVIRONMENT_CONFIG),
+            prepare=_new_guardrail_key,
+            body=lambda w, p: {"metric": "error", "reason": "matrix"},
+        )
+    ],
+    ("DELETE", CONFIG + "/guardrails/{key}"): [
+        Case(
+            Project(Action.WRITE_ENVIRONMENT_CONFIG),
+            prepare=_guardrail,
+            query={"reason": "matrix"},
+        )
+    ],
+    ("GET", CONFIG + "/rollout"): [Case(Project(Action.READ_ENVIRONMENT), prepare=_rollout)],
+    ("PUT", CONFIG + "/rollout"): [
+        Case(
+            Project(Action.WRITE_ENVIRONMENT_CONFIG),
+            body=lambda w, p: {
+                "variation": "on",
+                "stages": [{"name": w.unique("s"), "percent": 5}],
+                "reason": "matrix",
+            },
+        )
+    ],
+    ("DELETE", CONFIG + "/rollout"): [
+        Case(Project(Action.WRITE_ENVIRONMENT_CONFIG), prepare=_rollout, query={"reason": "matrix"})
+    ],
+    ("POST", CONFIG + "/rollout/pause"): [
+        Case(
+            Project(Action.WRITE_ENVIRONMENT_CONFIG),
+            prepare=_rollout,
+            body=lambda w, p: {"reason": "matrix"},
+        )
+    ],
+    ("POST", CONFIG + "/rollout/resume"): [
+        Case(
+            Project(Action.WRITE_ENVIRONMENT_CONFIG),
+            prepare=_rollout,
+            body=lambda w, p: {"reason": "matrix"},
+        )
+    ],
+    ("POST", CONFIG + "/rollout/advance"): [
+        Case(
+            Project(Action.WRITE_ENVIRONMENT_CONFIG),
+            prepare=_rollout,
             body=lambda w, p: {"reason": "matrix"},
         )
     ],
@@ -652,6 +741,24 @@ ACCESS: dict[tuple[str, str], list[Case]] = {
     ("GET", "/sdk/v1/stream"): [Case(DELIVERY, streams=True)],
     ("POST", "/sdk/v1/evaluate"): [Case(DELIVERY, body=lambda w, p: CONTEXT)],
     ("POST", "/sdk/v1/events"): [Case(DELIVERY, body=lambda w, p: {"counts": []})],
+    ("POST", "/sdk/v1/metrics"): [Case(DELIVERY, body=lambda w, p: {"summaries": []})],
+    # alert triggers: admins manage them, monitoring calls the secret URL
+    ("GET", TRIGGERS): [Case(Project(Action.READ_ENVIRONMENT))],
+    ("POST", TRIGGERS): [
+        Case(
+            Project(Action.ADMIN_ENVIRONMENT),
+            body=lambda w, p: {"flag": "checkout", "action": "kill"},
+        )
+    ],
+    ("GET", TRIGGERS + "/{trigger_id}"): [
+        Case(Project(Action.READ_ENVIRONMENT), prepare=_alert_trigger)
+    ],
+    ("DELETE", TRIGGERS + "/{trigger_id}"): [
+        Case(Project(Action.ADMIN_ENVIRONMENT), prepare=_alert_trigger)
+    ],
+    ("POST", "/hooks/alerts/{trigger_id}/{secret}"): [
+        Case(SECRET_URL, prepare=_alert_trigger, body=lambda w, p: {"alerts": []})
+    ],
     ("POST", "/ofrep/v1/evaluate/flags/{key}"): [Case(DELIVERY, body=lambda w, p: OFREP_CONTEXT)],
     ("POST", "/ofrep/v1/evaluate/flags"): [Case(DELIVERY, body=lambda w, p: OFREP_CONTEXT)],
 }
@@ -664,6 +771,8 @@ def expected(rule: Rule, p: Principal, environment: str | None) -> str:
     """The outcome the rule prescribes: "2xx", "401", "403" or "404"."""
     if rule == DELIVERY:
         return OK if p.kind == "sdk" else "401"
+    if rule == SECRET_URL:
+        return OK
     if p.kind != "user":
         return "401"
     if rule == ANY_USER:

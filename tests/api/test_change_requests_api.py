@@ -225,6 +225,7 @@ def test_requests_expire(client: TestClient, team: dict[str, str], services: Ser
         "change-request-schedule": 0,
         "runtime-approval-timeout": 0,
         "decision-retention": 0,
+        "metric-summary-rollup": 0,
     }
     assert client.get(f"/api/v1/change-requests/{request['id']}").json()["state"] == "expired"
     assert _approve(client, request["id"], team["approver"]).status_code == 409
@@ -461,6 +462,7 @@ def test_scheduled_apply_runs_in_the_background_job(
         "change-request-schedule": 0,
         "runtime-approval-timeout": 0,
         "decision-retention": 0,
+        "metric-summary-rollup": 0,
     }
     later = services.clock() + timedelta(hours=2)
     services.clock = lambda: later
@@ -469,6 +471,7 @@ def test_scheduled_apply_runs_in_the_background_job(
         "change-request-schedule": 1,
         "runtime-approval-timeout": 0,
         "decision-retention": 0,
+        "metric-summary-rollup": 0,
     }
     assert client.get(f"/api/v1/change-requests/{request['id']}").json()["state"] == "applied"
     assert client.get(_config_path()).json()["on"] is True

@@ -71,8 +71,9 @@ def test_explain_of_the_executable_contract() -> None:
     for trace in explained["lines"]:
         by_field.setdefault(trace["field"], trace)
     assert by_field["first_audience"]["status"] == "enforced"
-    assert by_field["guardrails[0]"]["status"] == "declared"
-    assert "declared, not enforced" in by_field["guardrails[0]"]["by"]
+    assert by_field["guardrails[0]"]["status"] == "enforced"
+    assert "guardrail cycle" in by_field["guardrails[0]"]["by"]
+    assert by_field["rollout_stages[0]"]["status"] == "enforced"
     assert by_field["approval_required_when[0]"]["status"] == "enforced"
     assert by_field["approval_required_when[2]"]["status"] == "declared"
     assert by_field["rollback_action"]["status"] == "enforced"

@@ -68,7 +68,16 @@ def test_plan_apply_and_apply_again(client: TestClient) -> None:
     assert steps["contract", ""]["version"] == 1
     assert steps["environment", "staging"]["outcome"] == "applied"
     assert steps["environment", "production"]["outcome"] == "change_request"
-    assert result["pending"] == [steps["environment", "production"]["change_request"]]
+    # The contract's guardrail and rollout stages are enforced: a guardrail per environment
+    # (applied at once) and a staged rollout plan (an expansion: production waits for it).
+    assert steps["guardrail", "staging"]["outcome"] == "applied"
+    assert steps["guardrail", "production"]["outcome"] == "applied"
+    assert steps["rollout_plan", "staging"]["outcome"] == "applied"
+    assert steps["rollout_plan", "production"]["outcome"] == "change_request"
+    assert result["pending"] == [
+        steps["environment", "production"]["change_request"],
+        steps["rollout_plan", "production"]["change_request"],
+    ]
 
     flag = client.get(FLAG).json()
     assert flag["kind"] == "mode"
@@ -96,9 +105,13 @@ def test_plan_apply_and_apply_again(client: TestClient) -> None:
         ("definition", ""): "unchanged",
         ("environment", "staging"): "unchanged",
         ("environment", "production"): "pending",
+        ("guardrail", "staging"): "unchanged",
+        ("guardrail", "production"): "unchanged",
+        ("rollout_plan", "staging"): "unchanged",
+        ("rollout_plan", "production"): "pending",
     }
     requests = client.get("/api/v1/projects/shop/change-requests").json()["items"]
-    assert len([cr for cr in requests if cr["state"] == "open"]) == 1
+    assert len([cr for cr in requests if cr["state"] == "open"]) == 2
 
     audit = client.get("/api/v1/audit", params={"action": "contract:applied"}).json()["items"]
     assert len(audit) == 1
@@ -308,6 +321,18 @@ def test_done_means_first_audience_in_production_after_approval_all_audited(
     assert client.post(f"/api/v1/change-requests/{request_id}/apply", json={}).status_code == 200
     assert _serves(client, "production", "u-inside") == "observe"
     assert _serves(client, "production", "u-outside") == "off"
+    plan_request = result["pending"][1]  # the contract's rollout stages, as a plan
+    r = client.post(
+        f"/api/v1/change-requests/{plan_request}/approve", json={}, headers=bearer(approver)
+    )
+    assert r.json()["state"] == "approved", r.text
+    assert client.post(f"/api/v1/change-requests/{plan_request}/apply", json={}).status_code == 200
+    plan = client.get(f"{FLAG}/environments/production/rollout").json()
+    assert [s["variation"] for s in plan["stages"]] == [
+        "observe",
+        "draft_only",
+        "approval_required",
+    ]
     again = _apply(client)
     assert again.status_code == 200, again.text
     assert again.json()["changed"] is False

@@ -54,3 +54,25 @@ def test_only_one_replica_runs_a_cycle_at_a_time(services: Services, replica: Se
     assert leader.run_once() == {"probe": 1}
     assert inside == [None]
     assert other.run_once() == {"count": 1}  # and takes over once the lock is free
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+def test_the_guardrail_cycle_runs_on_one_replica_and_beside_the_other_jobs(
+    services: Services, replica: Services
+) -> None:
+    from lockgate.control.jobs import GUARDRAILS_LOCK_KEY, guardrail_jobs
+
+    inside: list[dict[str, int] | None] = []
+    other = BackgroundJobs(replica, guardrail_jobs(replica), lock_key=GUARDRAILS_LOCK_KEY)
+    standard = BackgroundJobs(replica, [Job("count", lambda: 1)])
+
+    def while_holding() -> int:
+        inside.append(other.run_once())  # another replica's guardrail cycle: refused
+        inside.append(standard.run_once())  # the other jobs have their own lock
+        return 1
+
+    leader = BackgroundJobs(services, [Job("probe", while_holding)], lock_key=GUARDRAILS_LOCK_KEY)
+    assert leader.run_once() == {"probe": 1}
+    assert inside == [None, {"count": 1}]
+    assert other.run_once() == {"guardrails": 0}  # and takes over once the lock is free

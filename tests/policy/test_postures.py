@@ -8,6 +8,7 @@ from lockgate.policy.classify import Direction
 from lockgate.policy.postures import (
     DEFAULT_POSTURE,
     Outcome,
+    PlanStep,
     decide,
     environment_class,
     normalize_posture,
@@ -141,3 +142,51 @@ def test_a_deny_posture_denies_every_runtime_request() -> None:
     )
     table, _ = normalize_posture({"high": {"approvals": {"protected": 3}}})
     assert runtime_approvers(table, "high", "protected")[0] == 3
+
+
+def _step(**overrides: bool) -> PlanStep:
+    values = {"approved": True, "next_stage": True, "matches": True} | overrides
+    return PlanStep(plan=4, stage=2, **values)
+
+
+def test_a_system_actor_applies_an_approved_plans_next_stage_whatever_the_posture() -> None:
+    verdict = decide(
+        Direction.EXPANSION,
+        scopes=[("restricted", "protected")],
+        posture=TABLE,
+        system=True,
+        plan_step=_step(),
+    )
+    assert verdict.outcome is Outcome.APPLY
+    assert verdict.rule == "approved plan #4: stage 2"
+
+
+@pytest.mark.parametrize(
+    "step",
+    [None, _step(approved=False), _step(next_stage=False), _step(matches=False)],
+)
+def test_a_system_actor_never_expands_anything_else(step: PlanStep | None) -> None:
+    verdict = decide(
+        Direction.EXPANSION, scopes=[("low", "development")], posture=TABLE, system=True,
+        plan_step=step,
+    )  # fmt: skip
+    assert verdict.outcome is Outcome.REFUSE
+    assert "system actors only reduce" in verdict.rule
+
+
+def test_an_incident_refuses_even_a_plans_stage() -> None:
+    verdict = decide(
+        Direction.EXPANSION, scopes=[("low", "development")], posture=TABLE, system=True,
+        plan_step=_step(), frozen_by=["#9"],
+    )  # fmt: skip
+    assert verdict.outcome is Outcome.REFUSE
+    assert verdict.rule.startswith("incident #9")
+
+
+def test_a_system_actor_reduces_at_once_and_a_person_ignores_plan_steps() -> None:
+    reduce = decide(Direction.REDUCTION, scopes=[("high", "protected")], posture=TABLE, system=True)
+    assert reduce.outcome is Outcome.APPLY
+    person = decide(
+        Direction.EXPANSION, scopes=[("high", "protected")], posture=TABLE, plan_step=_step()
+    )
+    assert person.outcome is Outcome.REQUEST

@@ -28,6 +28,7 @@ from openfeature.flag_evaluation import FlagEvaluationDetails, FlagType, Reason
 from openfeature.hook import Hook, HookContext, HookHints
 from openfeature.provider import ProviderStatus
 from openfeature.telemetry import create_evaluation_event
+from openfeature.track import TrackingEventDetails
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader, NumberDataPoint
 from opentelemetry.sdk.trace import TracerProvider
@@ -250,12 +251,37 @@ def test_the_targeting_key_is_lockgates_key_and_dates_are_iso(flags: OpenFeature
     assert to_context(None) == {}
 
 
-def test_track_is_a_logged_no_op(
+def test_track_without_a_tracking_client_is_a_logged_no_op(
     flags: OpenFeatureClient, caplog: pytest.LogCaptureFixture
 ) -> None:
     with caplog.at_level(logging.DEBUG, "lockgate.sdk.openfeature"):
         flags.track("checkout", EvaluationContext("u1"))
     assert "tracking event 'checkout' dropped" in caplog.text
+
+
+class TrackingClient(LockgateClient):
+    def __init__(self, fail: bool = False) -> None:
+        super().__init__(shop())
+        self.tracked: list[tuple[str, dict[str, Any], float]] = []
+        self.fail = fail
+
+    def track(self, metric: str, context: dict[str, Any], value: float = 1.0) -> None:
+        if self.fail:
+            raise RuntimeError("a tracking bug")
+        self.tracked.append((metric, context, value))
+
+
+def test_track_is_the_clients_track(openfeature: None) -> None:
+    client = TrackingClient()
+    flags = _client(LockgateProvider(client))
+    flags.track("errors", EvaluationContext("u1", {"account": "a1"}))
+    flags.track("latency_ms", EvaluationContext("u2"), TrackingEventDetails(value=182.5))
+    assert client.tracked == [
+        ("errors", {"key": "u1", "account": "a1"}, 1.0),
+        ("latency_ms", {"key": "u2"}, 182.5),
+    ]
+    failing = _client(LockgateProvider(TrackingClient(fail=True)), "failing")
+    failing.track("errors", EvaluationContext("u1"))  # never raises into the application
 
 
 def test_the_sdk_core_does_not_need_openfeature() -> None:

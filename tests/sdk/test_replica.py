@@ -204,3 +204,17 @@ def test_the_servers_word_on_unchanged_variations_is_taken(
     odd = string_flag("f", version=3)
     assert rep.apply_change(change(6, 7, flags={"f": odd}, same_variations="f"))  # ignored
     assert client.snapshot.flags["f"].variations is before  # compared instead: still equal
+
+
+def test_a_change_carries_the_whole_map_of_tracked_metrics(
+    replica: tuple[LockgateClient, Replica, list[Snapshot]],
+) -> None:
+    client, rep, _ = replica
+    metrics = {"errors": {"behaviors": ["f"]}, "cost": {"behaviors": ["g"], "cohort": "account"}}
+    assert rep.apply_change(change(5, 6, metrics=metrics))
+    assert client.snapshot.metrics["cost"].cohort == "account"
+    assert client.snapshot.metrics["errors"].behaviors == ("f",)
+    assert rep.apply_change(change(6, 7, flags={"g": bool_flag("g", version=2)}, metrics=metrics))
+    assert set(client.snapshot.metrics) == {"errors", "cost"}
+    assert rep.apply_change(change(7, 8))  # no metrics: none is bound any more
+    assert client.snapshot.metrics == {}

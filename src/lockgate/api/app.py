@@ -18,6 +18,7 @@ from lockgate.api.deps import mark_if_match_required
 from lockgate.api.limits import RequestLimits
 from lockgate.api.metrics import Metrics, RequestMetrics
 from lockgate.api.routes import (
+    alert_triggers,
     approvals,
     audit,
     auth,
@@ -26,6 +27,7 @@ from lockgate.api.routes import (
     evaluate,
     evidence,
     flags,
+    guardrails,
     health,
     members,
     metrics,
@@ -36,13 +38,19 @@ from lockgate.api.routes import (
     sdk,
     sdk_keys,
     segments,
+    signals,
     tokens,
     users,
     webhooks,
 )
 from lockgate.control.base import Services
 from lockgate.control.identity.login_limits import LoginLimiter
-from lockgate.control.jobs import BackgroundJobs, standard_jobs
+from lockgate.control.jobs import (
+    GUARDRAILS_LOCK_KEY,
+    BackgroundJobs,
+    guardrail_jobs,
+    standard_jobs,
+)
 from lockgate.delivery.admission import StreamAdmission
 from lockgate.delivery.auth import KeyCache
 from lockgate.delivery.fastpath import DeliveryFastPath
@@ -65,6 +73,7 @@ ROUTERS = [
     segments.router,
     approvals.router,
     reversal.router,
+    guardrails.router,
     runtime_approvals.router,
     audit.router,
     evidence.router,
@@ -78,6 +87,8 @@ ROUTERS = [
     sdk.router,
     decisions.sdk_router,
     decisions.router,
+    signals.router,
+    alert_triggers.router,
     ofrep.router,
 ]
 
@@ -135,6 +146,7 @@ def _lifespan(settings: Settings, services: Services) -> object:
                 services,
                 checkpoint_every=settings.audit_checkpoint_every,
                 checkpoint_minutes=settings.audit_checkpoint_minutes,
+                minute_retention_hours=settings.signals_minute_retention_hours,
             ),
             observe=app.state.metrics.observe_job,
         )
@@ -145,12 +157,18 @@ def _lifespan(settings: Settings, services: Services) -> object:
         webhooks_task = asyncio.create_task(
             dispatcher.run_forever(max(0.2, float(settings.webhook_poll_seconds)))
         )
+        guard_task = None
+        if settings.guardrail_cycle_seconds > 0:
+            guard = BackgroundJobs(services, guardrail_jobs(services), lock_key=GUARDRAILS_LOCK_KEY)
+            guard_task = asyncio.create_task(guard.run_forever(settings.guardrail_cycle_seconds))
         try:
             yield
         finally:
             webhooks_task.cancel()
             services.outbox_wake = None
             jobs_task.cancel()
+            if guard_task is not None:
+                guard_task.cancel()
             if listener is not None:
                 listener.stop()
             await hub.stop()

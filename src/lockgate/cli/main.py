@@ -8,12 +8,14 @@ from collections.abc import Sequence
 
 from lockgate import __version__
 from lockgate.cli import (
+    alert_trigger_cmds,
     approvals_cmds,
     audit_cmds,
     contract_cmds,
     decisions_cmds,
     evidence_cmds,
     flags_cmds,
+    guardrails_cmds,
     identity_cmds,
     projects_cmds,
     reversal_cmds,
@@ -37,10 +39,12 @@ COMMAND_GROUPS = [
     segments_cmds,
     approvals_cmds,
     reversal_cmds,
+    guardrails_cmds,
     runtime_approvals_cmds,
     evidence_cmds,
     webhooks_cmds,
     decisions_cmds,
+    alert_trigger_cmds,
     identity_cmds,
 ]
 

@@ -127,9 +127,10 @@ def _traces(contract: Contract, root: Node) -> list[Trace]:
         Trace(
             s.line,
             f"rollout_stages[{i}]",
-            DECLARED,
-            "a planned stage: advance it by editing "
-            "environments and applying again (stages are not advanced automatically)",
+            ENFORCED,
+            "a stage of the staged rollout plan (approved under the posture): the guardrail "
+            "cycle advances to it while every guardrail is healthy with enough data, and "
+            "pauses on a breach (docs/guardrails.md)",
         )
         for i, s in enumerate(c.stages)
     )
@@ -165,11 +166,14 @@ def _summarize(trace: Trace, traces: list[Trace]) -> Trace:
     return Trace(trace.line, trace.field, status, trace.by)
 
 
+_EVALUATED = ("rate", "count", "sum", "avg")
+"""Aggregations the guardrail cycle evaluates from summaries."""
+
 _LISTS = {
-    "guardrails": DECLARED,
+    "guardrails": ENFORCED,
     "approval_required_when": ENFORCED,
     "audit_sources": RECORDED,
-    "rollout_stages": DECLARED,
+    "rollout_stages": ENFORCED,
     "environments": ENFORCED,
 }
 
@@ -234,11 +238,23 @@ def _rollback(c: Contract) -> list[Trace]:
 def _guardrails(c: Contract) -> list[Trace]:
     out = []
     for i, g in enumerate(c.guardrails):
-        if g.bound:
+        if g.bound and (g.aggregation or "rate") in _EVALUATED:
+            compared = (
+                f"{g.threshold:g} worse than the stable variation"
+                if g.comparison == "regression"
+                else f"> {g.threshold:g}"
+            )
             by = (
-                f"guardrail on {g.metric!r} ({g.aggregation or 'value'} > {g.threshold:g}"
-                f"{' over ' + g.window if g.window else ''}, then {g.action or 'alert'}): "
-                "declared, not enforced — the control plane does not evaluate guardrails yet"
+                f"guardrail on {g.metric!r} ({g.aggregation or 'rate'} {compared}"
+                f"{' over ' + g.window if g.window else ''}, then {g.action or 'pause'}): "
+                "evaluated every cycle by the guardrail cycle in each environment the contract "
+                "turns on, acting as system:guardrails (docs/guardrails.md)"
+            )
+            out.append(Trace(g.line, f"guardrails[{i}]", ENFORCED, by))
+        elif g.bound:
+            by = (
+                f"guardrail on {g.metric!r} ({g.aggregation}): declared, not enforced — "
+                "summaries keep count, sum and sum of squares, not percentiles, max or min"
             )
             out.append(Trace(g.line, f"guardrails[{i}]", DECLARED, by))
         else:

@@ -102,6 +102,11 @@ class Guardrail:
     window: str | None
     action: str | None
     line: int
+    comparison: str | None = None
+    """``absolute`` (the default: the aggregation against the threshold) or ``regression``
+    (against the stable variation, the threshold a relative margin)."""
+    min_sample: int | None = None
+    per: str | None = None
 
     @property
     def bound(self) -> bool:
@@ -138,6 +143,9 @@ class Stage:
     mode: str
     percent: float | None
     line: int
+    min_hold: str | None = None
+    min_sample: int | None = None
+    approval: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -416,7 +424,12 @@ def _read_guardrails(r: _Reader, c: Contract, path: str, node: Node) -> None:
         mapping = r.mapping(where, item)
         if mapping is None:
             continue
-        parts = r.fields(where, mapping, ("metric", "aggregation", "threshold", "window", "action"))
+        parts = r.fields(
+            where,
+            mapping,
+            ("metric", "aggregation", "threshold", "window", "action", "comparison",
+             "min_sample", "per"),
+        )  # fmt: skip
         if "metric" not in parts:
             r.fail(f"{where}.metric", mapping, "required")
             continue
@@ -439,7 +452,33 @@ def _read_guardrails(r: _Reader, c: Contract, path: str, node: Node) -> None:
             if "action" in parts
             else None
         )
-        c.guardrails.append(Guardrail(metric, aggregation, threshold, window, action, item.line))
+        comparison = (
+            r.choice(f"{where}.comparison", parts["comparison"], ("absolute", "regression"))
+            if "comparison" in parts
+            else None
+        )
+        min_sample = _whole(r, f"{where}.min_sample", parts.get("min_sample"))
+        per = r.key(f"{where}.per", parts["per"]) if "per" in parts else None
+        c.guardrails.append(
+            Guardrail(
+                metric, aggregation, threshold, window, action, item.line,
+                comparison, min_sample, per,
+            )
+        )  # fmt: skip
+
+
+def _whole(r: _Reader, path: str, node: Node | None) -> int | None:
+    if node is None:
+        return None
+    if (
+        isinstance(node, ScalarNode)
+        and isinstance(node.value, int)
+        and not isinstance(node.value, bool)
+        and node.value >= 0
+    ):
+        return node.value
+    r.fail(path, node, "must be a whole number, 0 or more")
+    return None
 
 
 def _read_approvals(r: _Reader, c: Contract, path: str, node: Node) -> None:
@@ -527,7 +566,9 @@ def _read_stages(r: _Reader, c: Contract, path: str, node: Node) -> None:
         mapping = r.mapping(where, item)
         if mapping is None:
             continue
-        parts = r.fields(where, mapping, ("audience", "mode", "percent"))
+        parts = r.fields(
+            where, mapping, ("audience", "mode", "percent", "min_hold", "min_sample", "approval")
+        )
         audience = (
             r.choice(f"{where}.audience", parts["audience"], ("first_audience", "everyone"))
             if "audience" in parts
@@ -539,7 +580,22 @@ def _read_stages(r: _Reader, c: Contract, path: str, node: Node) -> None:
         percent = r.number(f"{where}.percent", parts["percent"]) if "percent" in parts else None
         if percent is not None and not 0 < percent <= 100:
             r.fail(f"{where}.percent", parts["percent"], "must be more than 0 and at most 100")
-        c.stages.append(Stage(audience or "everyone", mode or "off", percent, item.line))
+        hold = None
+        if "min_hold" in parts:
+            hold = r.text(f"{where}.min_hold", parts["min_hold"])
+            if hold is not None and not _WINDOW.match(hold):
+                r.fail(f"{where}.min_hold", parts["min_hold"], "must be a duration such as 1h")
+        sample = _whole(r, f"{where}.min_sample", parts.get("min_sample"))
+        approval = False
+        if "approval" in parts:
+            node = parts["approval"]
+            if isinstance(node, ScalarNode) and isinstance(node.value, bool):
+                approval = node.value
+            else:
+                r.fail(f"{where}.approval", node, "true or false")
+        c.stages.append(
+            Stage(audience or "everyone", mode or "off", percent, item.line, hold, sample, approval)
+        )
 
 
 def _read_environments(r: _Reader, c: Contract, path: str, node: Node) -> None:

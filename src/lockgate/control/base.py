@@ -61,6 +61,9 @@ class Caller:
     request_id: str
     source: str = "api"
     system_name: str | None = None
+    automatic: bool = False
+    """An automatic actor (guardrails, rollouts): the policy lets it only reduce, or advance
+    an approved plan (:func:`lockgate.policy.postures.decide`)."""
 
     @property
     def actor_type(self) -> str:
@@ -115,8 +118,16 @@ class Caller:
             raise PermissionDenied("only a system administrator may do this")
 
 
-def system_caller(name: str, source: str = "system", request_id: str = "-") -> Caller:
-    return Caller(principal=None, request_id=request_id, source=source, system_name=name)
+def system_caller(
+    name: str, source: str = "system", request_id: str = "-", *, automatic: bool = False
+) -> Caller:
+    return Caller(
+        principal=None,
+        request_id=request_id,
+        source=source,
+        system_name=name,
+        automatic=automatic,
+    )
 
 
 @dataclass

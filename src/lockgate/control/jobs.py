@@ -1,5 +1,6 @@
 """Background jobs, in one place: audit checkpoints, expiring and scheduled change requests,
-runtime approvals past their deadline, decision records past their retention.
+runtime approvals past their deadline, decision records past their retention, the rollup
+of metric summaries.
 
 :class:`BackgroundJobs` runs every job once per cycle. On PostgreSQL, where several
 replicas share one database, a cycle runs only on the replica that holds a session-level
@@ -24,10 +25,19 @@ from sqlalchemy import text
 from lockgate.control.base import Services, system_caller
 from lockgate.store.db import is_unavailable
 
-__all__ = ["JOBS_LOCK_KEY", "BackgroundJobs", "Job", "standard_jobs"]
+__all__ = [
+    "GUARDRAILS_LOCK_KEY",
+    "JOBS_LOCK_KEY",
+    "BackgroundJobs",
+    "Job",
+    "guardrail_jobs",
+    "standard_jobs",
+]
 
 JOBS_LOCK_KEY = 7_164_251_302
 """The advisory lock a replica holds while it runs a cycle of background jobs."""
+GUARDRAILS_LOCK_KEY = 7_164_251_313
+"""The advisory lock a replica holds while it runs a guardrail cycle (its own interval)."""
 
 log = logging.getLogger("lockgate.jobs")
 
@@ -40,7 +50,11 @@ class Job:
 
 
 def standard_jobs(
-    services: Services, *, checkpoint_every: int, checkpoint_minutes: int
+    services: Services,
+    *,
+    checkpoint_every: int,
+    checkpoint_minutes: int,
+    minute_retention_hours: int = 48,
 ) -> list[Job]:
     """The server's jobs, in the order a cycle runs them."""
     from lockgate.control.governance import requests, runtime
@@ -72,7 +86,28 @@ def standard_jobs(
         jobs.append(
             Job("decision-retention", lambda: decisions.apply_retention(services, retention))
         )
+    if minute_retention_hours > 0:
+        jobs.append(
+            Job("metric-summary-rollup", lambda: roll_up_signals(services, minute_retention_hours))
+        )
     return jobs
+
+
+def guardrail_jobs(services: Services) -> list[Job]:
+    """The guardrail cycle: evaluate every guardrail, act on breaches, advance plans."""
+    from lockgate.control.guardrails import cycle
+
+    return [Job("guardrails", lambda: cycle.run_cycle(services).acted)]
+
+
+def roll_up_signals(services: Services, retention_hours: int, *, limit: int = 5_000) -> int:
+    """Roll metric summaries' minute rows older than ``retention_hours`` up into hour rows
+    (at most ``limit`` minute rows per cycle; the rest in later cycles)."""
+    from lockgate.signals.summaries import HOUR
+    from lockgate.store.signals import roll_up_minutes
+
+    cutoff = int(services.clock().timestamp()) - retention_hours * HOUR
+    return roll_up_minutes(services.database, before=cutoff, resolution=HOUR, limit=limit)
 
 
 class BackgroundJobs:
@@ -83,10 +118,12 @@ class BackgroundJobs:
         services: Services,
         jobs: list[Job],
         *,
+        lock_key: int = JOBS_LOCK_KEY,
         observe: Callable[[str, bool, float], None] | None = None,
     ) -> None:
         self.services = services
         self.jobs = jobs
+        self.lock_key = lock_key
         self.observe = observe
         """Told after each job's run: its name, whether it succeeded, how long it took."""
 
@@ -99,7 +136,7 @@ class BackgroundJobs:
         with database.engine.connect() as conn:
             held = bool(
                 conn.execute(
-                    text("SELECT pg_try_advisory_lock(:key)"), {"key": JOBS_LOCK_KEY}
+                    text("SELECT pg_try_advisory_lock(:key)"), {"key": self.lock_key}
                 ).scalar()
             )
             conn.commit()
@@ -107,7 +144,7 @@ class BackgroundJobs:
                 yield held
             finally:
                 if held:
-                    conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": JOBS_LOCK_KEY})
+                    conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": self.lock_key})
                     conn.commit()
 
     def run_once(self) -> dict[str, int] | None:

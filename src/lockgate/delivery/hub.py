@@ -544,7 +544,9 @@ class DeliveryHub:
                 "version": target,
                 "flags": {k: document["flags"].get(k) for k in sorted(flag_keys)},
                 "segments": {k: document["segments"].get(k) for k in sorted(segment_keys)},
-            },
+            }
+            # the whole map of tracked metrics, when there is one (absent: none)
+            | ({"metrics": document["metrics"]} if document.get("metrics") else {}),
             separators=(",", ":"),
         )
         return Event("change", target, encode_event("change", target, data), since)

@@ -9,6 +9,7 @@ object evaluates to ``MALFORMED_FLAG``. ``encode`` is its inverse.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Collection, Mapping
 from typing import Any
 
@@ -18,6 +19,7 @@ from lockgate.engine.model import (
     Clause,
     Flag,
     FlagKind,
+    MetricBinding,
     Prerequisite,
     Rule,
     Segment,
@@ -31,6 +33,8 @@ from lockgate.engine.model import (
 from lockgate.engine.problems import Problem, SnapshotError
 
 __all__ = [
+    "MAX_METRICS",
+    "MAX_METRIC_BEHAVIORS",
     "apply_changes",
     "decode",
     "decode_flag",
@@ -38,6 +42,7 @@ __all__ = [
     "dumps",
     "encode",
     "encode_flag",
+    "encode_metrics",
     "loads",
 ]
 
@@ -59,11 +64,18 @@ _FLAG_FIELDS = {
     "incidents",
     "exclusions",
 }
+_METRIC_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}\Z")
+_ATTRIBUTE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.:-]{0,127}\Z")
 _FLAG_META = {"name", "description", "owner", "risk_tier", "lifecycle", "tags"}
 _FLAG_KEYS = frozenset(_FLAG_FIELDS | _FLAG_META)
 _SEGMENT_FIELDS = {"key", "version", "included", "excluded", "rules", "attribute"}
 _SEGMENT_META = {"name", "description"}
-_ENVELOPE = {"format", "project", "environment", "version", "flags", "segments"}
+_ENVELOPE = {"format", "project", "environment", "version", "flags", "segments", "metrics"}
+_METRIC_FIELDS = {"behaviors", "cohort"}
+MAX_METRICS = 1_000
+"""Metrics one snapshot may bind."""
+MAX_METRIC_BEHAVIORS = 100
+"""Behaviors one metric may be attributed to."""
 
 
 def loads(text: str | bytes) -> Snapshot:
@@ -93,12 +105,46 @@ def decode(data: object) -> Snapshot:
     version = top.int_("version")
     flags_raw = _object_map(top, "flags")
     segments_raw = _object_map(top, "segments")
+    metrics = _decode_metrics(_object_map(top, "metrics"), problems)
     if problems:
         raise SnapshotError(problems)
     broken: dict[str, tuple[Problem, ...]] = {}
     flags = _decode_all(flags_raw, "flags", decode_flag, broken)
     segments = _decode_all(segments_raw, "segments", decode_segment, broken)
-    return Snapshot(project, environment, version, flags, segments, broken)
+    return Snapshot(project, environment, version, flags, segments, broken, metrics)
+
+
+def _decode_metrics(raw: Mapping[str, Any], problems: list[Problem]) -> dict[str, MetricBinding]:
+    """``{"errors": ["checkout"], "llm_cost": {"behaviors": [...], "cohort": "account"}}``."""
+    if len(raw) > MAX_METRICS:
+        problems.append(Problem("metrics", f"at most {MAX_METRICS} metrics"))
+        return {}
+    out: dict[str, MetricBinding] = {}
+    for name, item in raw.items():
+        path = f"metrics.{name}"
+        if not isinstance(name, str) or not _METRIC_NAME.match(name):
+            problems.append(Problem(path, "not a valid metric name"))
+            continue
+        reader = Reader.of({"behaviors": item} if isinstance(item, list) else item, path, problems)
+        if reader is None:
+            continue
+        reader.only(_METRIC_FIELDS)
+        behaviors = reader.str_list("behaviors")
+        cohort = reader.opt_str("cohort")
+        if len(behaviors) > MAX_METRIC_BEHAVIORS:
+            reader.problem("behaviors", f"at most {MAX_METRIC_BEHAVIORS} behaviors")
+        if cohort is not None and not _ATTRIBUTE_NAME.match(cohort):
+            reader.problem("cohort", "not a valid attribute name")
+        out[name] = MetricBinding(tuple(dict.fromkeys(behaviors)), cohort)
+    return out
+
+
+def encode_metrics(metrics: Mapping[str, MetricBinding]) -> dict[str, Any]:
+    return {
+        name: {"behaviors": list(binding.behaviors)}
+        | ({} if binding.cohort is None else {"cohort": binding.cohort})
+        for name, binding in metrics.items()
+    }
 
 
 def _object_map(top: Reader, name: str) -> Mapping[str, Any]:
@@ -150,7 +196,13 @@ def apply_changes(
     new_flags = _replaced(snapshot.flags, flags, "flags", decoder, broken)
     new_segments = _replaced(snapshot.segments, segments, "segments", decode_segment, broken)
     return Snapshot(
-        snapshot.project, snapshot.environment, version, new_flags, new_segments, broken
+        snapshot.project,
+        snapshot.environment,
+        version,
+        new_flags,
+        new_segments,
+        broken,
+        snapshot.metrics,
     )
 
 
@@ -465,7 +517,7 @@ def encode(snapshot: Snapshot) -> dict[str, Any]:
         "version": snapshot.version,
         "flags": {key: encode_flag(flag) for key, flag in snapshot.flags.items()},
         "segments": {key: encode_segment(seg) for key, seg in snapshot.segments.items()},
-    }
+    } | ({"metrics": encode_metrics(snapshot.metrics)} if snapshot.metrics else {})
 
 
 def encode_flag(flag: Flag) -> dict[str, Any]:

@@ -20,6 +20,7 @@ __all__ = [
     "Clause",
     "Flag",
     "FlagKind",
+    "MetricBinding",
     "Prerequisite",
     "Rule",
     "Segment",
@@ -156,6 +157,15 @@ class Segment:
 
 
 @dataclass(frozen=True, slots=True)
+class MetricBinding:
+    """Which behaviors a tracked metric is attributed to (the behaviors whose guardrails use
+    it), and the context attribute whose value scopes its summaries to a cohort."""
+
+    behaviors: tuple[str, ...]
+    cohort: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Snapshot:
     """Everything one environment needs to evaluate its flags, at one version.
 
@@ -170,6 +180,8 @@ class Snapshot:
     flags: dict[str, Flag]
     segments: dict[str, Segment]
     broken: dict[str, tuple[Problem, ...]] = field(default_factory=dict)
+    metrics: dict[str, MetricBinding] = field(default_factory=dict)
+    """Tracked metrics by name: what ``track()`` attributes them to (docs/snapshot-format.md)."""
 
     @classmethod
     def empty(cls, project: str = "", environment: str = "") -> Snapshot:

@@ -78,6 +78,20 @@ class AuditAction(StrEnum):
     WEBHOOK_REPLAYED = "webhook:replayed"
     SUBJECT_EXPORTED = "subject:exported"
     SUBJECT_DELETED = "subject:deleted"
+    GUARDRAIL_CREATED = "guardrail:created"
+    GUARDRAIL_UPDATED = "guardrail:updated"
+    GUARDRAIL_DELETED = "guardrail:deleted"
+    GUARDRAIL_BREACHED = "guardrail:breached"
+    GUARDRAIL_RECOVERED = "guardrail:recovered"
+    ROLLOUT_PLAN_CREATED = "rollout_plan:created"
+    ROLLOUT_PLAN_UPDATED = "rollout_plan:updated"
+    ROLLOUT_PLAN_DELETED = "rollout_plan:deleted"
+    ROLLOUT_PLAN_ADVANCED = "rollout_plan:advanced"
+    ROLLOUT_PLAN_PAUSED = "rollout_plan:paused"
+    ROLLOUT_PLAN_HELD = "rollout_plan:held"
+    ROLLOUT_PLAN_RESUMED = "rollout_plan:resumed"
+    ALERT_TRIGGER_CREATED = "alert_trigger:created"
+    ALERT_TRIGGER_DELETED = "alert_trigger:deleted"
 
 
 class ObjectType(StrEnum):
@@ -90,6 +104,8 @@ class ObjectType(StrEnum):
     INCIDENT = "incident"
     WEBHOOK = "webhook"
     SUBJECT = "subject"  # a context key's decision records, named by its SHA-256
+    GUARDRAIL = "guardrail"
+    ROLLOUT_PLAN = "rollout_plan"
 
 
 def canonical_json(value: Any) -> str:

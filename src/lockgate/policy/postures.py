@@ -26,6 +26,7 @@ __all__ = [
     "REASON_RULES",
     "RISK_TIERS",
     "Outcome",
+    "PlanStep",
     "PostureProblem",
     "Verdict",
     "decide",
@@ -91,6 +92,28 @@ class Verdict:
             "direction": self.direction.value,
             "reasons": list(self.reasons),
         }
+
+
+@dataclass(frozen=True, slots=True)
+class PlanStep:
+    """A system actor's claim that a change is the next stage of an approved rollout plan.
+
+    ``approved``: the plan itself went through the governed path (its creation applied
+    under the posture, directly or through an approved change request); ``next_stage``: the
+    stage is the one after the stage in force, with no approval gate; ``matches``: the
+    change's configuration is exactly what that stage serves. Only all three together let a
+    system actor expand anything.
+    """
+
+    plan: int
+    stage: int
+    approved: bool
+    next_stage: bool
+    matches: bool
+
+    @property
+    def covers(self) -> bool:
+        return self.approved and self.next_stage and self.matches
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,7 +208,7 @@ def strictest(tiers: list[str]) -> str:
     return RISK_TIERS[max(known, default=0)]
 
 
-def decide(
+def decide(  # noqa: PLR0913 - keyword-only facts about one change
     direction: Direction,
     *,
     reasons: tuple[str, ...] = (),
@@ -193,6 +216,9 @@ def decide(
     posture: Mapping[str, Any],
     frozen_by: Sequence[str] = (),
     reversal: bool = False,
+    system: bool = False,
+    plan_step: PlanStep | None = None,
+    expiry: bool = False,
 ) -> Verdict:
     """Apply, ask for approval, or refuse a change of ``direction``.
 
@@ -200,6 +226,14 @@ def decide(
     behavior and environment it touches; the strictest requirement among them applies.
     ``frozen_by`` names the active incidents whose scope the change reaches: they refuse
     every expansion. ``reversal`` marks the kill switch, which always applies at once.
+
+    ``system`` marks an automatic actor (guardrails, rollouts): it only reduces, or applies
+    the next stage of an approved plan (``plan_step``), whose approval under this posture
+    covered the expansions the plan allows. Any other expansion by a system actor is
+    refused, whatever the posture says; an incident refuses even a plan's stage.
+    ``expiry`` marks the one other expansion a system actor makes: lifting, when its time
+    box ends, an exclusion the same automatic rule created (the rule's approval included the
+    expiry; ADR 0010). The caller checks that the change does nothing else.
     """
     if reversal:
         return Verdict(Outcome.APPLY, "reversal: applied at once", 0, direction, reasons)
@@ -207,6 +241,30 @@ def decide(
         return Verdict(
             Outcome.REFUSE,
             f"incident {', '.join(frozen_by)}: expansions are frozen until it ends",
+            0,
+            direction,
+            reasons,
+        )
+    if direction is Direction.EXPANSION and system:
+        if expiry:
+            return Verdict(
+                Outcome.APPLY,
+                "time-boxed automatic exclusion expired",
+                0,
+                direction,
+                reasons,
+            )
+        if plan_step is not None and plan_step.covers:
+            return Verdict(
+                Outcome.APPLY,
+                f"approved plan #{plan_step.plan}: stage {plan_step.stage}",
+                0,
+                direction,
+                reasons,
+            )
+        return Verdict(
+            Outcome.REFUSE,
+            "system actors only reduce, or advance an approved plan to its next stage",
             0,
             direction,
             reasons,

@@ -43,15 +43,17 @@ from lockgate.sdk.failover import FailoverTransport, base_urls
 from lockgate.sdk.logs import note
 from lockgate.sdk.privacy_source import PrivacySource
 from lockgate.sdk.replica import Replica
+from lockgate.sdk.signals import MetricsReporter, Signals, SignalsTuning
 from lockgate.sdk.state import StateListener, StateTracker, SyncState
 from lockgate.sdk.sync import SyncLoop, SyncSettings
 from lockgate.sdk.transport import HttpError, HttpTransport, KeyRejectedError
 
-__all__ = ["DECISIONS_PATH", "EVENTS_PATH", "SDK_NAME", "Client", "SyncTuning"]
+__all__ = ["DECISIONS_PATH", "EVENTS_PATH", "METRICS_PATH", "SDK_NAME", "Client", "SyncTuning"]
 
 SDK_NAME = "lockgate-python"
 EVENTS_PATH = "/sdk/v1/events"
 DECISIONS_PATH = "/sdk/v1/decisions"
+METRICS_PATH = "/sdk/v1/metrics"
 _NO_REASONS: frozenset[str] = frozenset()
 HEARTBEAT_INTERVAL = 15.0
 """The server's heartbeat period; silence for three of them means the stream is dead."""
@@ -75,6 +77,8 @@ class SyncTuning:
     """Decision records held before sending; beyond it the oldest is dropped."""
     decisions_batch_size: int = DEFAULT_BATCH_SIZE
     """Decision records per request; a full batch is sent without waiting for the interval."""
+    signals: SignalsTuning = field(default_factory=SignalsTuning)
+    """Bounds of ``track()``: remembered contexts, queued values, summary rows, cohorts."""
     close_timeout: float = 1.0
     """How long ``close()`` waits for each background task (sync, last report, backup)."""
     ssl_context: ssl.SSLContext | None = None
@@ -95,12 +99,21 @@ class Client(LockgateClient):
     when ``events`` is on, and those that are evidence on their own (denied, approval
     required, kill, incident and rollback fallbacks) are also recorded in full when
     ``decisions`` is on (:attr:`decisions`, docs/decisions.md), with the values of
-    ``private_attributes`` and of the environment's private attributes left out.
+    ``private_attributes`` and of the environment's private attributes left out. For
+    behaviors a tracked metric is bound to, they remember the variation served to the
+    context's key and count an exposure (docs/guardrails.md).
 
     ``base_url`` is one server's URL or a list of them (replicas of one database): the
     client uses the first that answers and moves on to the next when it cannot be
     reached or is stopping (:mod:`lockgate.sdk.failover`).
     """
+
+    track: Callable[..., None]
+    """``track(metric, context, value=1.0, behaviors=None)``: record one value of ``metric``
+    for ``context``, attributed to the variation each behavior bound to the metric (or each
+    of ``behaviors``) last served that context's key. Costs well under a microsecond on the
+    calling thread, never blocks or raises; summaries are sent in the background
+    (docs/guardrails.md)."""
 
     def __init__(  # noqa: PLR0913 - the options of a public constructor, all keyword-only
         self,
@@ -116,6 +129,9 @@ class Client(LockgateClient):
         events: bool = True,
         events_interval: float = 60.0,
         decisions: bool = True,
+        metrics: bool = True,
+        metrics_interval: float = 10.0,
+        track_behaviors: Iterable[str] = (),
         logger: logging.Logger | None = None,
         start: bool = True,
         proxy: str | None = None,
@@ -174,6 +190,24 @@ class Client(LockgateClient):
         if log_variations:  # docs/sdk.md#variations-on-log-lines
             self._record = _also_noting(self._record)
         self._reporter = self._events_reporter(events_interval, connect_timeout)
+        self._signals = Signals(tuning.signals, behaviors=track_behaviors)
+        self._bound: frozenset[str] = self._signals.bound
+        self.track = self._signals.track if metrics else _no_track
+        self._metrics = (
+            MetricsReporter(
+                self._signals,
+                self._send_metrics,
+                interval=metrics_interval,
+                timeout=connect_timeout,
+                logger=self._log,
+                sdk={"name": SDK_NAME, "version": lockgate.__version__},
+            )
+            if metrics
+            else None
+        )
+        if metrics:
+            self._bind(self.snapshot)
+            self.on_update(self._bind)
         if start:
             self.start()
 
@@ -252,6 +286,8 @@ class Client(LockgateClient):
             raise RuntimeError("the client is closed")
         if self._reporter is not None:
             self._reporter.start()
+        if self._metrics is not None:
+            self._metrics.start()
         self._sync.start()
 
     def close(self) -> None:
@@ -268,6 +304,8 @@ class Client(LockgateClient):
         self._sync.stop(timeout)
         if self._reporter is not None:
             self._reporter.close(timeout)
+        if self._metrics is not None:
+            self._metrics.close(timeout)
         if self._backup is not None:
             self._backup.close(timeout)
 
@@ -309,7 +347,20 @@ class Client(LockgateClient):
             return True
         return self.decisions.flush(self._tuning.close_timeout if timeout is None else timeout)
 
+    def flush_metrics(self, timeout: float | None = None) -> bool:
+        """Send the tracked metric summaries now; ``True`` when nothing is left to send."""
+        return True if self._metrics is None else self._metrics.flush(timeout)
+
+    @property
+    def metrics_dropped(self) -> int:
+        """Tracked values not reported since the start (bounds, bad input, no binding)."""
+        return 0 if self._metrics is None else self._metrics.dropped
+
     # -- counted evaluation -------------------------------------------------------------
+
+    def _bind(self, snapshot: Snapshot) -> None:
+        self._signals.bind(snapshot)
+        self._bound = self._signals.bound
 
     def variation(self, key: str, context: Context, default: Any = None) -> Any:
         detail = (
@@ -319,6 +370,8 @@ class Client(LockgateClient):
         watched = self._watch.get(key)
         if watched is not None and detail.reason in watched.get(detail.variation, _NO_REASONS):
             self._note(key, detail, context)
+        if key in self._bound:
+            self._signals.served(key, context, detail)
         return detail.value
 
     def _typed(self, key: str, context: Context, default: Any, kind: FlagKind) -> EvaluationDetail:
@@ -331,6 +384,8 @@ class Client(LockgateClient):
         watched = self._watch.get(key)
         if watched is not None and detail.reason in watched.get(detail.variation, _NO_REASONS):
             self._note(key, detail, context)
+        if key in self._bound:
+            self._signals.served(key, context, detail)
         return detail
 
     def _note(self, key: str, detail: EvaluationDetail, context: Context) -> None:
@@ -464,6 +519,19 @@ class Client(LockgateClient):
             self._log.warning("the server refused evaluation counts (%s); dropped", exc)
         return True
 
+    def _send_metrics(self, payload: dict[str, Any], timeout: float) -> bool:
+        try:
+            self._transport.request(
+                "POST", METRICS_PATH, json_body=payload, expect=(200, 202, 204), timeout=timeout
+            )
+        except KeyRejectedError:
+            return True  # dropped; the sync thread reports the rejected key
+        except HttpError as exc:
+            if exc.status == 429 or exc.status >= 500:
+                return False  # retried with the next send
+            self._log.warning("the server refused metric summaries (%s); dropped", exc)
+        return True
+
 
 def _also_noting(
     record: Callable[[str, EvaluationDetail], None],
@@ -498,3 +566,9 @@ def _record_approval(
         {"action": action, "request_id": decision.request_id},
         private_attributes=private_attributes,
     )
+
+
+def _no_track(
+    metric: str, context: Context, value: float = 1.0, behaviors: Iterable[str] | None = None
+) -> None:
+    return None

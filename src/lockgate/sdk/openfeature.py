@@ -270,9 +270,22 @@ class LockgateProvider(AbstractProvider):
         evaluation_context: EvaluationContext | None = None,
         tracking_event_details: TrackingEventDetails | None = None,
     ) -> None:
-        """A no-op: lockgate has no tracking events (evaluations are counted for the
-        decision log by the networked client itself). Logged at debug level."""
-        log.debug("tracking event %r dropped: lockgate does not track", tracking_event_name)
+        """OpenFeature's tracking API: ``client.track(metric, context, details)`` is
+        ``Client.track(metric, context, value)`` (docs/guardrails.md): the value
+        (``details.value``, 1 when absent) is attributed to the variation each behavior
+        bound to the metric last served the context's targeting key. Never raises; a
+        client without tracking (an offline :class:`LockgateClient`) drops the event."""
+        track = getattr(self.client, "track", None)
+        if track is None:
+            log.debug("tracking event %r dropped: this client does not track", tracking_event_name)
+            return
+        value = 1.0
+        if tracking_event_details is not None and tracking_event_details.value is not None:
+            value = tracking_event_details.value
+        try:
+            track(tracking_event_name, to_context(evaluation_context), value)
+        except Exception:  # the application's thread: never raise into it
+            log.debug("tracking event %r dropped", tracking_event_name, exc_info=True)
 
 
 # -- helpers -------------------------------------------------------------------------------

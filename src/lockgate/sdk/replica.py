@@ -78,10 +78,19 @@ class Replica:
             "flags": _patched(self._doc.get("flags"), flags),
             "segments": _patched(self._doc.get("segments"), segments),
         }
+        # A change carries the whole map of tracked metrics; without one there is none.
+        doc.pop("metrics", None)
+        metrics = change.get("metrics")
+        if metrics:
+            doc["metrics"] = metrics
         held = self._client.snapshot
         # Decode only what changed when the client serves exactly the data this replica
         # holds; otherwise (never, in practice) decode the whole patched document.
-        incremental = held.version == self.version and held.project == doc.get("project")
+        incremental = (
+            held.version == self.version
+            and held.project == doc.get("project")
+            and metrics == self._doc.get("metrics")
+        )
         if not incremental:
             self._install(doc)
             return True

@@ -630,3 +630,113 @@ decision_records = Table(
     Index("ix_decision_records_env_subject", "environment_id", "context_key"),
     Index("ix_decision_records_kind_decided", "kind", "decided_at"),
 )
+
+# Guardrails: a metric of one behavior in one environment, how to judge it and what to do
+# when it is breached (``definition``: lockgate.guardrails.model.GuardrailSpec's document).
+# The background cycle stores its last evaluation here; ``breached_at`` is when its action
+# last fired (it fires once per breach, not once per cycle).
+guardrails = Table(
+    "guardrails",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("project_id", Integer, ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
+    Column(
+        "environment_id", Integer, ForeignKey("environments.id", ondelete="CASCADE"), nullable=False
+    ),
+    Column("flag_id", Integer, ForeignKey("flags.id", ondelete="CASCADE"), nullable=False),
+    Column("key", String(128), nullable=False),
+    Column("definition", JSON, nullable=False),
+    Column("source", String(16), nullable=False),
+    Column("state", String(24), nullable=False),
+    Column("evaluation", JSON, nullable=True),
+    Column("evaluated_at", TS, nullable=True),
+    Column("breached_at", TS, nullable=True),
+    Column("version", Integer, nullable=False, default=1),
+    Column("created_at", TS, nullable=False),
+    Column("created_by", String(200), nullable=False),
+    Column("updated_at", TS, nullable=False),
+    UniqueConstraint("flag_id", "environment_id", "key"),
+    Index("ix_guardrails_environment_id", "environment_id"),
+)
+
+# Staged rollouts: one plan per behavior and environment (``definition``: PlanSpec's
+# document). ``stage`` is the stage in force (-1 before the first); ``status`` active,
+# paused, awaiting_approval or completed. A plan row exists only once its creation was
+# applied under the posture: the plan is approved, and covers the advances it allows.
+rollout_plans = Table(
+    "rollout_plans",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("project_id", Integer, ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
+    Column(
+        "environment_id", Integer, ForeignKey("environments.id", ondelete="CASCADE"), nullable=False
+    ),
+    Column("flag_id", Integer, ForeignKey("flags.id", ondelete="CASCADE"), nullable=False),
+    Column("definition", JSON, nullable=False),
+    Column("source", String(16), nullable=False),
+    Column("stage", Integer, nullable=False),
+    Column("status", String(24), nullable=False),
+    Column("stage_started_at", TS, nullable=False),
+    Column("require_approval", Boolean, nullable=False, default=False),
+    Column("approval", JSON, nullable=False),
+    Column("last_step", JSON, nullable=True),
+    Column("version", Integer, nullable=False, default=1),
+    Column("created_at", TS, nullable=False),
+    Column("created_by", String(200), nullable=False),
+    Column("updated_at", TS, nullable=False),
+    UniqueConstraint("flag_id", "environment_id"),
+)
+
+# Time-boxed exclusions a per-cohort guardrail made: lifted by the same guardrail when its
+# window resets (ADR 0010).
+guardrail_exclusions = Table(
+    "guardrail_exclusions",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column(
+        "guardrail_id", Integer, ForeignKey("guardrails.id", ondelete="CASCADE"), nullable=False
+    ),
+    Column("cohort", String(200), nullable=False),
+    Column("exclusion", String(64), nullable=False),
+    Column("expires_at", TS, nullable=False),
+    Column("created_at", TS, nullable=False),
+    UniqueConstraint("guardrail_id", "exclusion"),
+)
+
+# Alert triggers: a secret URL that external monitoring (Alertmanager) calls to apply one
+# reduction to one behavior in one environment. ``public_id`` names the trigger in its URL;
+# only the SHA-256 of its secret is kept. ``action`` is ``kill``, ``fallback``, ``exclude``
+# (with ``audience``) or ``pause_rollout``. Each firing (one alert episode: its
+# fingerprint and start) is recorded once: a repeated notification applies nothing again.
+alert_triggers = Table(
+    "alert_triggers",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("public_id", String(32), nullable=False, unique=True),
+    Column("project_id", Integer, ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
+    Column(
+        "environment_id", Integer, ForeignKey("environments.id", ondelete="CASCADE"), nullable=False
+    ),
+    Column("name", String(200), nullable=False),
+    Column("flag", String(128), nullable=False),
+    Column("action", String(32), nullable=False),
+    Column("audience", String(2000), nullable=True),
+    Column("description", Text, nullable=False),
+    Column("secret_hash", String(64), nullable=False),
+    Column("created_at", TS, nullable=False),
+    Column("created_by", String(200), nullable=False),
+    Index("ix_alert_triggers_environment_id", "environment_id"),
+)
+
+alert_trigger_firings = Table(
+    "alert_trigger_firings",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column(
+        "trigger_id", Integer, ForeignKey("alert_triggers.id", ondelete="CASCADE"), nullable=False
+    ),
+    Column("episode", String(300), nullable=False),
+    Column("fired_at", TS, nullable=False),
+    Column("outcome", JSON, nullable=False),
+    UniqueConstraint("trigger_id", "episode", name="uq_alert_trigger_firings_episode"),
+)

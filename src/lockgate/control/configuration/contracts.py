@@ -246,6 +246,8 @@ def plan_contract(
         )
     for env in env_rows:
         steps.append(_plan_environment(svc, caller, project, env, row, current, loaded, why))
+        if c.environments[env.key].state != "off":
+            steps.extend(_plan_guarded(svc, caller, project_key, key, env.key, c, why, row))
     return {
         "project": project_key,
         "behavior": key,
@@ -253,6 +255,53 @@ def plan_contract(
         "steps": steps,
         "changes": sum(1 for s in steps if s["outcome"] != "unchanged"),
     }
+
+
+def _plan_guarded(
+    svc: Services,
+    caller: Caller,
+    project_key: str,
+    key: str,
+    env_key: str,
+    c: Any,
+    why: str,
+    row: Row[Any] | None,
+) -> list[dict[str, Any]]:
+    """What apply would do with the contract's guardrails and rollout stages there."""
+    from lockgate.control.guardrails import definitions
+
+    planned: list[tuple[str, str, Any]] = [
+        ("guardrail", f"guardrail {name!r} of {key!r} in {env_key!r}", (name, body))
+        for name, body in guardrail_bodies(c).items()
+    ]
+    body = plan_body(c)
+    if body is not None:
+        planned.append(("rollout_plan", f"rollout plan of {key!r} in {env_key!r}", body))
+    steps = []
+    for kind, target, what in planned:
+        if row is None:  # a new behavior: created with it, as applying will
+            steps.append(_step(kind, target, "apply", environment=env_key))
+            continue
+        try:
+            if kind == "guardrail":
+                answer = definitions.put_guardrail(
+                    svc, caller, project_key, key, env_key, what[0], what[1],
+                    reason=why, source="contract", plan=True,
+                )  # fmt: skip
+            else:
+                answer = definitions.put_plan(
+                    svc, caller, project_key, key, env_key, what,
+                    reason=why, source="contract", plan=True,
+                )  # fmt: skip
+        except (PolicyRefused, InvalidInput) as exc:
+            steps.append(_step(kind, target, "refuse", environment=env_key, rule=exc.detail))
+            continue
+        if isinstance(answer, Deferred):
+            decision = answer.body["plan"]["decision"]
+            steps.append(_decision_step(kind, target, decision, environment=env_key))
+        else:
+            steps.append(_step(kind, target, "unchanged", environment=env_key))
+    return steps
 
 
 def _plan_definition(
@@ -385,7 +434,21 @@ def apply_contract(
         steps.append(_store(svc, caller, project_key, key, loaded, why))
         steps.append(_apply_definition(svc, caller, project_key, key, wanted, why))
     for env in env_rows:
-        steps.append(_apply_environment(svc, caller, project_key, env.key, loaded, why))
+        if _plan_started(svc, caller, project_key, key, env.key):
+            target = f"flag {key!r} in {env.key!r}"
+            steps.append(
+                _step(
+                    "environment", target, "unchanged", environment=env.key,
+                    managed_by="rollout_plan",
+                )
+            )  # fmt: skip
+        else:
+            steps.append(_apply_environment(svc, caller, project_key, env.key, loaded, why))
+        if c.environments[env.key].state != "off":
+            steps.extend(_apply_guardrails(svc, caller, project_key, key, env.key, c, why))
+            plan_step = _apply_plan(svc, caller, project_key, key, env.key, c, why)
+            if plan_step is not None:
+                steps.append(plan_step)
     changed = [s for s in steps if s["outcome"] not in ("unchanged", "pending")]
     return {
         "project": project_key,
@@ -396,6 +459,177 @@ def apply_contract(
         "pending": [s["change_request"] for s in steps if "change_request" in s],
         "refused": [s["target"] for s in steps if s["outcome"] == "refused"],
     }
+
+
+# --- guardrails and the staged rollout -------------------------------------------------------
+
+_AGGREGATIONS = {"rate": "rate", "count": "count", "sum": "sum", "avg": "mean"}
+"""Contract aggregations the guardrail cycle evaluates from summaries (percentiles, max and
+min are not kept by summaries: those guardrails stay declared)."""
+_ACTIONS = {"alert": "notify", "pause": "pause", "fallback": "fallback", "off": "kill"}
+
+
+def guardrail_bodies(c: Any) -> dict[str, dict[str, Any]]:
+    """The contract's enforceable guardrails as guardrail definitions, by key."""
+    import re
+
+    found: dict[str, dict[str, Any]] = {}
+    for g in c.guardrails:
+        aggregation = _AGGREGATIONS.get(g.aggregation or "rate")
+        if g.threshold is None or aggregation is None:
+            continue
+        key = re.sub(r"[^A-Za-z0-9._-]+", "-", f"{g.metric}-{aggregation}").strip("-")[:128]
+        body: dict[str, Any] = {
+            "metric": g.metric,
+            "aggregation": aggregation,
+            "comparison": g.comparison or "absolute",
+            "threshold": g.threshold,
+            "action": _ACTIONS.get(g.action or "pause", "pause"),
+        }
+        if g.window is not None:
+            body["window"] = g.window
+        if g.min_sample is not None:
+            body["min_sample"] = g.min_sample
+        if g.per is not None:
+            body["per"] = g.per
+        found[key or "guardrail"] = body
+    return found
+
+
+def plan_body(c: Any) -> dict[str, Any] | None:
+    """The contract's rollout stages as a staged rollout plan (``None`` without stages)."""
+    if not c.stages:
+        return None
+    audience = c.first_audience.rule_clauses() if c.first_audience is not None else []
+    stages = []
+    for s in c.stages:
+        stage: dict[str, Any] = {"percent": s.percent or 100, "variation": s.mode}
+        if s.audience == "first_audience":
+            stage["clauses"] = audience
+        if s.min_hold is not None:
+            stage["min_hold"] = s.min_hold
+        if s.min_sample is not None:
+            stage["min_sample"] = s.min_sample
+        if s.approval:
+            stage["approval"] = True
+        stages.append(stage)
+    return {"variation": c.stages[-1].mode, "stable": c.fallback, "stages": stages}
+
+
+def _apply_guardrails(
+    svc: Services, caller: Caller, project_key: str, key: str, env_key: str, c: Any, why: str
+) -> list[dict[str, Any]]:
+    from lockgate.control.guardrails import definitions
+
+    wanted = guardrail_bodies(c)
+    existing = definitions.list_guardrails(svc, caller, project_key, key, env_key)["items"]
+    versions = {g["key"]: g["version"] for g in existing}
+    steps = []
+    for name, body in wanted.items():
+        target = f"guardrail {name!r} of {key!r} in {env_key!r}"
+        pending = _pending_guardrail(svc, project_key, key, env_key, name, body)
+        if pending is not None:
+            steps.append(
+                _step("guardrail", target, "pending", environment=env_key, change_request=pending)
+            )
+            continue
+        try:
+            answer = definitions.put_guardrail(
+                svc, caller, project_key, key, env_key, name, body, reason=why, source="contract"
+            )
+        except (PolicyRefused, InvalidInput) as exc:
+            steps.append(
+                _step("guardrail", target, "refused", environment=env_key, rule=exc.detail)
+            )
+            continue
+        if isinstance(answer, Deferred):
+            steps.append(_outcome("guardrail", target, answer, body, env_key))
+            continue
+        same = versions.get(name) == answer["version"]
+        steps.append(
+            _step("guardrail", target, "unchanged" if same else "applied", environment=env_key)
+        )
+    for old in existing:
+        if old["source"] != "contract" or old["key"] in wanted:
+            continue
+        target = f"guardrail {old['key']!r} of {key!r} in {env_key!r}"
+        try:
+            answer = definitions.delete_guardrail(
+                svc, caller, project_key, key, env_key, old["key"], reason=why
+            )
+        except PolicyRefused as exc:
+            steps.append(
+                _step("guardrail", target, "refused", environment=env_key, rule=exc.detail)
+            )
+            continue
+        steps.append(_outcome("guardrail", target, answer, {"deleted": True}, env_key))
+    return steps
+
+
+def _pending_guardrail(
+    svc: Services, project_key: str, key: str, env_key: str, name: str, body: dict[str, Any]
+) -> int | None:
+    from lockgate.guardrails import model as guard_model
+
+    spec = guard_model.read_guardrail(body | {"key": name}, flag=key, environment=env_key)
+    after = {"source": "contract", **spec.document()}
+    with svc.view() as conn:
+        project = lookup.project(conn, project_key)
+        return _pending_request(
+            conn, project.id, f"{key}/{name}", env_key, after, AuditAction.GUARDRAIL_UPDATED
+        )
+
+
+def _apply_plan(
+    svc: Services, caller: Caller, project_key: str, key: str, env_key: str, c: Any, why: str
+) -> dict[str, Any] | None:
+    from lockgate.control.guardrails import definitions
+    from lockgate.errors import NotFound
+    from lockgate.guardrails import model as guard_model
+
+    body = plan_body(c)
+    if body is None:
+        return None
+    target = f"rollout plan of {key!r} in {env_key!r}"
+    after = {
+        "source": "contract",
+        **guard_model.read_plan(body, flag=key, environment=env_key).document(),
+    }
+    with svc.view() as conn:
+        project = lookup.project(conn, project_key)
+        for action in (AuditAction.ROLLOUT_PLAN_CREATED, AuditAction.ROLLOUT_PLAN_UPDATED):
+            pending = _pending_request(conn, project.id, key, env_key, after, action)
+            if pending is not None:
+                return _step("rollout_plan", target, "pending", environment=env_key,
+                             change_request=pending)  # fmt: skip
+    try:
+        before = definitions.get_plan(svc, caller, project_key, key, env_key)
+    except NotFound:
+        before = None
+    try:
+        answer = definitions.put_plan(
+            svc, caller, project_key, key, env_key, body, reason=why, source="contract"
+        )
+    except (PolicyRefused, InvalidInput) as exc:
+        return _step("rollout_plan", target, "refused", environment=env_key, rule=exc.detail)
+    if isinstance(answer, Deferred):
+        return _outcome("rollout_plan", target, answer, body, env_key)
+    unchanged = before is not None and before["version"] == answer["version"]
+    return _step(
+        "rollout_plan", target, "unchanged" if unchanged else "applied", environment=env_key
+    )
+
+
+def _plan_started(svc: Services, caller: Caller, project_key: str, key: str, env_key: str) -> bool:
+    """The environment's exposure is the rollout plan's once its first stage is applied."""
+    from lockgate.control.guardrails import definitions
+    from lockgate.errors import NotFound
+
+    try:
+        plan = definitions.get_plan(svc, caller, project_key, key, env_key)
+    except NotFound:
+        return False
+    return int(plan["stage"]) >= 0
 
 
 def _apply_definition(

@@ -613,6 +613,18 @@ def apply_definition_change(
 
 
 @dataclass(frozen=True, slots=True)
+class RolloutStep:
+    """A system actor's advance of an approved plan: which plan and stage, and the stage's
+    configuration fields that the change must carry exactly."""
+
+    plan: int
+    stage: int
+    approved: bool
+    next_stage: bool
+    config: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
 class ProjectRef:
     id: int
     key: str
@@ -738,7 +750,13 @@ def _config_of(change: Change) -> dict[str, Any]:
 
 
 def _judge_config(
-    tx: Transaction, target: ConfigTarget, change: Change
+    tx: Transaction,
+    target: ConfigTarget,
+    change: Change,
+    *,
+    system: bool = False,
+    plan_step: postures.PlanStep | None = None,
+    expiry: bool = False,
 ) -> tuple[Verdict, snapshots.CheckedUpdate, dict[str, Any]]:
     """Validate the new configuration and decide what it needs."""
     env = target.environment
@@ -756,8 +774,24 @@ def _judge_config(
         posture=gate.posture_of(target.project),
         frozen_by=frozen,
         reversal=change.action is AuditAction.FLAG_KILLED,
+        system=system,
+        plan_step=plan_step,
+        expiry=expiry,
     )
     return verdict, checked, gate.classification_note(found)
+
+
+def _only_lifts(before: dict[str, Any], after: dict[str, Any], ids: tuple[str, ...]) -> bool:
+    """``after`` is ``before`` without exactly the exclusions ``ids``, and nothing else."""
+    rest_before = {k: v for k, v in before.items() if k != "exclusions"}
+    rest_after = {k: v for k, v in after.items() if k != "exclusions"}
+    kept = [x for x in before.get("exclusions") or [] if x.get("id") not in ids]
+    removed = {x.get("id") for x in before.get("exclusions") or []} - {x.get("id") for x in kept}
+    return (
+        rest_before == rest_after
+        and kept == list(after.get("exclusions") or [])
+        and (removed == set(ids))
+    )
 
 
 def _apply_config(
@@ -829,12 +863,21 @@ def update_flag_config(
     *,
     plan: bool = False,
     contract_rules: dict[str, Any] | None = None,
+    rollout: RolloutStep | None = None,
+    evidence: dict[str, Any] | None = None,
+    expiring: tuple[str, ...] = (),
 ) -> dict[str, Any] | Deferred:
     """Change a flag's configuration in one environment (a new version of it).
 
     Planned as a typed change and decided by the project's posture: applied now (every
     reduction, and expansions the posture allows directly), proposed as a change request,
     or refused. ``plan`` answers what would happen without doing it.
+
+    A system caller only reduces, or — with ``rollout`` — applies the next stage of an
+    approved rollout plan, checked here field by field against the stage's configuration.
+    ``evidence`` joins the audit entry's evidence (what an automatic action saw).
+    ``expiring`` names automatic, time-boxed exclusions whose time is up: a system caller
+    may lift exactly those, and change nothing else with it.
     """
     from lockgate.control.lookup import check_version
 
@@ -869,7 +912,21 @@ def update_flag_config(
         if config == cfg.config:
             return _config_view(cfg, env_key) | {"flag": key}
         _check_contract(target, change, contract_rules if plan else None)
-        verdict, checked, evidence = _judge_config(tx, target, change)
+        step = None
+        if rollout is not None:
+            step = postures.PlanStep(
+                plan=rollout.plan,
+                stage=rollout.stage,
+                approved=rollout.approved,
+                next_stage=rollout.next_stage,
+                matches=config == _canonical({**cfg.config, **rollout.config}),
+            )
+        verdict, checked, found = _judge_config(
+            tx, target, change, system=caller.automatic, plan_step=step,
+            expiry=bool(expiring) and _only_lifts(cfg.config, config, expiring),
+        )  # fmt: skip
+        if evidence:
+            found = {**found, **evidence}
         deferred = gate.govern(
             tx,
             caller,
@@ -882,7 +939,7 @@ def update_flag_config(
         if deferred is not None:
             return deferred
         return _apply_config(
-            tx, caller, target, change, checked, evidence | {"policy": verdict.document()}
+            tx, caller, target, change, checked, found | {"policy": verdict.document()}
         )
 
 

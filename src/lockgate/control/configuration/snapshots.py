@@ -26,6 +26,7 @@ from lockgate.store.tables import (
     environments,
     flag_configs,
     flags,
+    guardrails,
     projects,
     segments,
 )
@@ -106,13 +107,39 @@ def build_snapshot(
             seg_docs.pop(key, None)
         else:
             seg_docs[key] = doc
-    return {
+    document = {
         "format": SNAPSHOT_FORMAT,
         "project": env.project_key,
         "environment": env.key,
         "version": env.snapshot_version,
         "flags": flag_docs,
         "segments": seg_docs,
+    }
+    metrics = metric_bindings(conn, environment_id)
+    if metrics:  # left out when empty: SDKs from before metrics reject the field
+        document["metrics"] = metrics
+    return document
+
+
+def metric_bindings(conn: Connection, environment_id: int) -> dict[str, Any]:
+    """What SDKs attribute tracked metrics to, from the environment's guardrails: each
+    metric's behaviors, and the cohort attribute of a per-cohort guardrail on it."""
+    rows = conn.execute(
+        select(guardrails.c.definition, flags.c.key)
+        .join(flags, flags.c.id == guardrails.c.flag_id)
+        .where(guardrails.c.environment_id == environment_id, flags.c.archived.is_(False))
+        .order_by(guardrails.c.id)
+    ).all()
+    found: dict[str, dict[str, Any]] = {}
+    for definition, flag_key in rows:
+        binding = found.setdefault(definition["metric"], {"behaviors": [], "cohort": None})
+        if flag_key not in binding["behaviors"]:
+            binding["behaviors"].append(flag_key)
+        if definition.get("per") and binding["cohort"] is None:
+            binding["cohort"] = definition["per"]
+    return {
+        metric: {"behaviors": sorted(b["behaviors"]), "cohort": b["cohort"]}
+        for metric, b in sorted(found.items())
     }
 
 

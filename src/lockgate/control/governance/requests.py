@@ -79,8 +79,14 @@ Applier = Callable[[Transaction, Caller, Change, dict[str, Any]], dict[str, Any]
 def _appliers() -> dict[AuditAction, Applier]:
     """How each kind of change is applied once approved (the same code as a direct write)."""
     from lockgate.control.configuration import contracts, flags, projects, segments
+    from lockgate.control.guardrails import definitions as guardrails
 
     return {
+        AuditAction.GUARDRAIL_UPDATED: guardrails.apply_guardrail_change,
+        AuditAction.GUARDRAIL_DELETED: guardrails.apply_guardrail_change,
+        AuditAction.ROLLOUT_PLAN_CREATED: guardrails.apply_plan_change,
+        AuditAction.ROLLOUT_PLAN_UPDATED: guardrails.apply_plan_change,
+        AuditAction.ROLLOUT_PLAN_RESUMED: guardrails.apply_plan_change,
         AuditAction.CONTRACT_APPLIED: contracts.apply_contract_change,
         AuditAction.FLAG_CONFIGURED: flags.apply_config_change,
         AuditAction.FLAG_REVERTED: flags.apply_config_change,

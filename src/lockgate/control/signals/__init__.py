@@ -1,0 +1,1 @@
+"""Guardrail signals, the use-cases: alert triggers and reading external sources."""
