@@ -125,6 +125,14 @@ SETTINGS: tuple[Setting, ...] = (
         "staged rollouts); 0 turns the cycle off",
     ),
     Setting(
+        "prometheus_url",
+        str,
+        "",
+        "the Prometheus server that guardrails with source prometheus query, e.g. "
+        "http://prometheus:9090 (docs/guardrails.md); empty: none",
+    ),
+    Setting("prometheus_timeout_seconds", int, 5, "seconds one Prometheus query may take"),
+    Setting(
         "signals_minute_retention_hours",
         int,
         48,
@@ -235,6 +243,8 @@ class Settings:
     decision_retention_days: int = 90
     decision_retention: str = ""
     guardrail_cycle_seconds: int = 60
+    prometheus_url: str = ""
+    prometheus_timeout_seconds: int = 5
     signals_minute_retention_hours: int = 48
     stream_heartbeat_seconds: int = 15
     max_streams: int = 20_000
@@ -353,6 +363,7 @@ def load_settings(
             sources[setting.name] = "file"
     _check_database_url(values.get("database_url", ""), _source_of("database_url", sources))
     _check_trusted_proxies(values.get("trusted_proxies", ""))
+    _check_prometheus_url(values.get("prometheus_url", ""))
     settings = Settings(**values, sources=sources)
     decision_retention(settings)  # refused here, before anything starts
     return settings
@@ -374,6 +385,11 @@ def _check_database_url(url: str, source: str) -> None:
             f"not {shown}; use postgresql://user@host/db, or leave it empty for SQLite "
             "in data_dir"
         )
+
+
+def _check_prometheus_url(url: str) -> None:
+    if url and not url.startswith(("http://", "https://")):
+        raise SettingsError(f"prometheus_url: {url!r} is not an http:// or https:// URL")
 
 
 def _check_trusted_proxies(text: str) -> None:

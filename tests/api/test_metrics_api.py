@@ -82,8 +82,15 @@ def test_summaries_add_into_minute_rows(
     body = {
         "summaries": [
             _summary(start=_stamp(minute + timedelta(seconds=30))),
-            _summary(metric="$exposure", count=0, sum=0.0, sum_sq=0.0, exposures=40),
-            _summary(cohort="acct-1", count=1, sum=0.5, sum_sq=0.25),
+            _summary(
+                start=_stamp(minute),
+                metric="$exposure",
+                count=0,
+                sum=0.0,
+                sum_sq=0.0,
+                exposures=40,
+            ),
+            _summary(start=_stamp(minute), cohort="acct-1", count=1, sum=0.5, sum_sq=0.25),
         ]
     }
     for _ in range(2):
@@ -101,7 +108,8 @@ def test_summaries_add_into_minute_rows(
 def test_raw_events_are_aggregated_and_attributed(
     client: TestClient, server_key: str, services: Services
 ) -> None:
-    now = _stamp(_minute())
+    minute = _minute()  # once: the test may straddle a minute boundary
+    now = _stamp(minute)
     events = [
         {
             "metric": "latency_ms",
@@ -129,7 +137,7 @@ def test_raw_events_are_aggregated_and_attributed(
     ]
     r = client.post("/sdk/v1/metrics", json={"events": events}, headers=bearer(server_key))
     assert r.status_code == 202, r.text
-    bucket = int(_minute().timestamp())
+    bucket = int(minute.timestamp())
     assert _rows(services) == {
         ("checkout", "off", "latency_ms", "", bucket): (2, 7.0, 25.0, 0, 60),
         ("checkout", "on", "latency_ms", "", bucket): (1, 10.0, 100.0, 0, 60),

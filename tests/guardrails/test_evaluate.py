@@ -11,6 +11,7 @@ from lockgate.guardrails.evaluate import (
     NO_DATA,
     Summary,
     evaluate,
+    evaluate_values,
 )
 from lockgate.guardrails.model import read_guardrail
 
@@ -108,3 +109,47 @@ def test_a_total_cap_without_cohorts_is_a_fact_not_an_estimate() -> None:
     state = evaluate(spec, rows, generated=["full"], stable="off")
     assert state.state == BREACHED
     assert state.estimate == 4.0
+
+
+PROM = BASE | {"data_source": "prometheus", "query": "sum by (variant) (rate(errors[5m]))"}
+
+
+def test_a_prometheus_regression_against_the_stable_variation() -> None:
+    spec = read_guardrail(PROM | {"variation_label": "variant", "threshold": 0.5})
+    breached = evaluate_values(
+        spec, {"full": 0.09, "off": 0.02}, None, generated=["full"], stable="off"
+    )
+    assert breached.state == BREACHED
+    assert breached.estimate == pytest.approx(0.09)
+    assert breached.test["values"] == {"full": 0.09, "off": 0.02}
+    assert "1.5 x off" in breached.decision
+    healthy = evaluate_values(
+        spec, {"full": 0.025, "off": 0.02}, None, generated=["full"], stable="off"
+    )
+    assert healthy.state == HEALTHY
+    missing = evaluate_values(spec, {"full": 0.09}, None, generated=["full"], stable="off")
+    assert missing.state == NO_DATA
+    assert "off" in missing.decision
+
+
+def test_a_prometheus_sample_query_below_the_minimum_never_decides() -> None:
+    spec = read_guardrail(
+        PROM | {"variation_label": "variant", "sample_query": "q", "min_sample": 1000}
+    )
+    values: dict[str | None, float] = {"full": 0.5, "off": 0.01}
+    short = evaluate_values(
+        spec, values, {"full": 400, "off": 50_000}, generated=["full"], stable="off"
+    )
+    assert short.state == INSUFFICIENT
+    assert short.samples == {"full": 400, "off": 50_000}
+    enough = evaluate_values(
+        spec, values, {"full": 4000, "off": 50_000}, generated=["full"], stable="off"
+    )
+    assert enough.state == BREACHED
+
+
+def test_a_prometheus_absolute_threshold_and_no_series() -> None:
+    spec = read_guardrail(PROM | {"threshold": 0.05, "direction": "lower_is_worse"})
+    assert evaluate_values(spec, {None: 0.01}, None, generated=[], stable="off").breached
+    assert evaluate_values(spec, {None: 0.2}, None, generated=[], stable="off").state == HEALTHY
+    assert evaluate_values(spec, {}, None, generated=[], stable="off").state == NO_DATA

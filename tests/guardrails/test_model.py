@@ -67,3 +67,41 @@ def test_a_plan_never_narrows_and_names_bad_stages() -> None:
         read_plan,
     )
     assert found == {"stable", "stages[1].percent", "stages[2].percent", "stages[3]"}
+
+
+PROM = {
+    "key": "p99",
+    "flag": "f",
+    "environment": "p",
+    "metric": "latency",
+    "data_source": "prometheus",
+}
+
+
+def test_a_prometheus_guardrail_reads_its_query_and_label() -> None:
+    spec = read_guardrail(
+        PROM | {"query": "histogram_quantile(0.99, rate(x_bucket[5m]))", "aggregation": "p99",
+                "variation_label": "variant", "threshold": 0.2, "min_sample": 10}
+    )  # fmt: skip
+    assert spec.prometheus
+    assert not spec.statistical
+    assert (spec.aggregation, spec.comparison) == ("p99", "regression")
+    assert spec.document()["variation_label"] == "variant"
+    absolute = read_guardrail(PROM | {"query": "sum(errors)", "threshold": 5})
+    assert absolute.comparison == "absolute"
+
+
+def test_bad_prometheus_fields_are_named() -> None:
+    assert _fields(PROM) == {"query"}
+    assert _fields(PROM | {"query": "x", "variation_label": "bad label"}) == {"variation_label"}
+    assert _fields(PROM | {"query": "x", "comparison": "regression"}) == {"variation_label"}
+    assert _fields(PROM | {"query": "x" * 5000, "sample_query": "\x00"}) == {
+        "query",
+        "sample_query",
+    }
+    assert "per" in _fields(PROM | {"query": "x", "per": "account"})
+    plain = {"key": "e", "flag": "f", "environment": "p", "metric": "error"}
+    assert _fields(plain | {"query": "sum(x)", "variation_label": "v"}) == {
+        "query",
+        "variation_label",
+    }

@@ -118,6 +118,8 @@ def build_services(settings: Settings, *, run_migrations: bool = True) -> Servic
         change_request_ttl=timedelta(days=settings.change_request_ttl_days),
         webhooks=settings.webhook_policy(),
         decision_retention=decision_retention(settings),
+        prometheus_url=settings.prometheus_url,
+        prometheus_timeout=float(max(1, settings.prometheus_timeout_seconds)),
     )
 
 

@@ -168,6 +168,8 @@ def _summarize(trace: Trace, traces: list[Trace]) -> Trace:
 
 _EVALUATED = ("rate", "count", "sum", "avg")
 """Aggregations the guardrail cycle evaluates from summaries."""
+_PERCENTILES = ("p50", "p90", "p95", "p99")
+"""Evaluated too when a Prometheus query computes them."""
 
 _LISTS = {
     "guardrails": ENFORCED,
@@ -238,7 +240,8 @@ def _rollback(c: Contract) -> list[Trace]:
 def _guardrails(c: Contract) -> list[Trace]:
     out = []
     for i, g in enumerate(c.guardrails):
-        if g.bound and (g.aggregation or "rate") in _EVALUATED:
+        evaluated = _EVALUATED + (_PERCENTILES if g.prometheus is not None else ())
+        if g.bound and (g.aggregation or "rate") in evaluated:
             compared = (
                 f"{g.threshold:g} worse than the stable variation"
                 if g.comparison == "regression"
@@ -246,7 +249,8 @@ def _guardrails(c: Contract) -> list[Trace]:
             )
             by = (
                 f"guardrail on {g.metric!r} ({g.aggregation or 'rate'} {compared}"
-                f"{' over ' + g.window if g.window else ''}, then {g.action or 'pause'}): "
+                f"{' over ' + g.window if g.window else ''}, then {g.action or 'pause'}"
+                f"{', read from Prometheus' if g.prometheus is not None else ''}): "
                 "evaluated every cycle by the guardrail cycle in each environment the contract "
                 "turns on, acting as system:guardrails (docs/guardrails.md)"
             )

@@ -107,10 +107,19 @@ class Guardrail:
     (against the stable variation, the threshold a relative margin)."""
     min_sample: int | None = None
     per: str | None = None
+    prometheus: PromQuery | None = None
+    """Read from the configured Prometheus server instead of lockgate's summaries."""
 
     @property
     def bound(self) -> bool:
         return self.threshold is not None
+
+
+@dataclass(frozen=True, slots=True)
+class PromQuery:
+    query: str
+    variation_label: str | None = None
+    sample_query: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -428,7 +437,7 @@ def _read_guardrails(r: _Reader, c: Contract, path: str, node: Node) -> None:
             where,
             mapping,
             ("metric", "aggregation", "threshold", "window", "action", "comparison",
-             "min_sample", "per"),
+             "min_sample", "per", "prometheus"),
         )  # fmt: skip
         if "metric" not in parts:
             r.fail(f"{where}.metric", mapping, "required")
@@ -459,12 +468,38 @@ def _read_guardrails(r: _Reader, c: Contract, path: str, node: Node) -> None:
         )
         min_sample = _whole(r, f"{where}.min_sample", parts.get("min_sample"))
         per = r.key(f"{where}.per", parts["per"]) if "per" in parts else None
+        prom = _read_prom(r, f"{where}.prometheus", parts.get("prometheus"))
         c.guardrails.append(
             Guardrail(
                 metric, aggregation, threshold, window, action, item.line,
-                comparison, min_sample, per,
+                comparison, min_sample, per, prom,
             )
         )  # fmt: skip
+
+
+def _read_prom(r: _Reader, path: str, node: Node | None) -> PromQuery | None:
+    """``prometheus: {query, variation_label, sample_query}`` of a guardrail."""
+    if node is None:
+        return None
+    mapping = r.mapping(path, node)
+    if mapping is None:
+        return None
+    parts = r.fields(path, mapping, ("query", "variation_label", "sample_query"))
+    if "query" not in parts:
+        r.fail(f"{path}.query", mapping, "required: a PromQL instant query")
+        return None
+    query = r.text(f"{path}.query", parts["query"])
+    label = (
+        r.text(f"{path}.variation_label", parts["variation_label"])
+        if ("variation_label" in parts)
+        else None
+    )
+    sample = (
+        r.text(f"{path}.sample_query", parts["sample_query"]) if ("sample_query" in parts) else None
+    )
+    if query is None or not query.strip():
+        return None
+    return PromQuery(query, label, sample)
 
 
 def _whole(r: _Reader, path: str, node: Node | None) -> int | None:

@@ -89,6 +89,16 @@ def contract_schema() -> dict[str, Any]:
                                 "comparison": {"enum": ["absolute", "regression"]},
                                 "min_sample": {"type": "integer", "minimum": 0},
                                 "per": _KEY,
+                                "prometheus": {
+                                    "type": "object",
+                                    "additionalProperties": False,
+                                    "required": ["query"],
+                                    "properties": {
+                                        "query": {"type": "string", "minLength": 1},
+                                        "variation_label": {"type": "string"},
+                                        "sample_query": {"type": "string", "minLength": 1},
+                                    },
+                                },
                             },
                         },
                     ]

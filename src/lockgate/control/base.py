@@ -149,6 +149,9 @@ class Services:
     """Committed snapshots for incremental checks of configuration writes."""
     webhooks: DeliveryPolicy = field(default_factory=DeliveryPolicy)
     """How webhooks are checked and delivered (settings ``webhook_*``)."""
+    prometheus_url: str = ""
+    """The Prometheus server guardrails with ``source: prometheus`` query (empty: none)."""
+    prometheus_timeout: float = 5.0
     outbox_wake: Callable[[], None] | None = None
     """Called after a commit that may have added webhook deliveries (the sender's wake-up)."""
     _listeners: list[Callable[[ChangeEvent], None]] = field(default_factory=list)

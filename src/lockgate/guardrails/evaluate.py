@@ -25,6 +25,7 @@ __all__ = [
     "GuardrailState",
     "Summary",
     "evaluate",
+    "evaluate_values",
 ]
 
 HEALTHY = "healthy"
@@ -222,4 +223,85 @@ def _cohort_caps(spec: GuardrailSpec, rows: list[Summary]) -> GuardrailState:
         f"breached for {len(over)} {spec.per} value(s) over the cap of {spec.threshold:g}: {named}",
         estimate=top, low=top, high=top, samples=samples, threshold=spec.threshold, test=test,
         cohorts=tuple(over),
+    )  # fmt: skip
+
+
+def evaluate_values(
+    spec: GuardrailSpec,
+    values: dict[str | None, float],
+    samples: dict[str | None, float] | None,
+    *,
+    generated: Iterable[str],
+    stable: str,
+) -> GuardrailState:
+    """The state of a Prometheus-sourced guardrail from its query's answer.
+
+    ``values`` is ``{None: value}`` for a query without a variation label, else one value
+    per variation; ``samples`` is the sample query's answer in the same shape (``None``:
+    no sample query). Prometheus has already aggregated the window, so the values are
+    compared as they are — absolute against the threshold, or the generated variation
+    against the stable one scaled by the margin — and with a sample query, an arm under
+    ``min_sample`` is ``insufficient_data``: it neither triggers nor clears.
+    """
+    test: dict[str, Any] = {"name": "Prometheus query against a threshold", "query": spec.query}
+    if spec.sample_query is not None:
+        test["sample_query"] = spec.sample_query
+    if spec.variation_label is None:
+        arms: dict[str, str | None] = {"value": None}
+    else:
+        names = sorted(set(generated)) or sorted(
+            str(v) for v in values if v is not None and v != stable
+        )
+        arms = {name: name for name in names}
+        if spec.comparison == "regression":
+            arms[stable] = stable
+    counts = (
+        {label: int((samples or {}).get(key, 0)) for label, key in arms.items()}
+        if samples is not None
+        else {}
+    )
+    found = {label: values[key] for label, key in arms.items() if key in values}
+    if not found or (spec.comparison == "regression" and stable not in found):
+        missing = ", ".join(label for label in arms if label not in found) or "every series"
+        return GuardrailState(
+            NO_DATA, f"the query returned no value for {missing}",
+            samples=counts, threshold=spec.threshold, test=test,
+        )  # fmt: skip
+    short = [f"{k}: {n} < {spec.min_sample}" for k, n in counts.items() if n < spec.min_sample]
+    if spec.comparison == "regression":
+        scale = (
+            1.0 + spec.threshold if spec.direction == "higher_is_worse" else 1.0 - spec.threshold
+        )
+        against = scale * found[stable]
+        test["name"] = "Prometheus query: generated against the stable variation"
+        test["scale"] = scale
+        under = {k: v for k, v in found.items() if k != stable}
+        what = f"{scale:g} x {stable} ({found[stable]:g})"
+    else:
+        against = spec.threshold
+        under = found
+        what = f"the threshold {against:g}"
+    if not under:
+        return GuardrailState(
+            NO_DATA, "the query returned no value for the generated variation",
+            samples=counts, threshold=spec.threshold, test=test,
+        )  # fmt: skip
+    worst_key = (max if spec.direction == "higher_is_worse" else min)(under, key=under.__getitem__)
+    worst = under[worst_key]
+    test["values"] = {k: found[k] for k in sorted(found)}
+    if short:
+        return GuardrailState(
+            INSUFFICIENT, f"too few samples to decide ({'; '.join(short)})", estimate=worst,
+            low=worst, high=worst, samples=counts, threshold=spec.threshold, test=test,
+        )  # fmt: skip
+    over = worst > against if spec.direction == "higher_is_worse" else worst < against
+    side = "above" if spec.direction == "higher_is_worse" else "below"
+    metric = f"{spec.aggregation} of {spec.metric!r}"
+    if over:
+        decision = f"breached: {metric} for {worst_key} is {worst:g}, {side} {what}"
+    else:
+        decision = f"healthy: {metric} is {worst:g} at worst, not {side} {what}"
+    return GuardrailState(
+        BREACHED if over else HEALTHY, decision, estimate=worst, low=worst, high=worst,
+        samples=counts, threshold=spec.threshold, test=test,
     )  # fmt: skip

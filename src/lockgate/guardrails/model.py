@@ -36,6 +36,10 @@ AGGREGATIONS = ("rate", "mean", "sum", "count")
 ``count``: totals over the window (caps, typically per cohort)."""
 PERCENTILES = ("p50", "p90", "p95", "p99")
 COMPARISONS = ("regression", "absolute")
+SOURCES = ("summaries", "prometheus")
+"""``summaries``: what SDKs and the ingestion endpoint send (judged with the confidence
+sequence); ``prometheus``: an instant PromQL query against the configured server."""
+MAX_QUERY = 4096
 DIRECTIONS = ("higher_is_worse", "lower_is_worse")
 ACTIONS = ("pause", "reduce", "fallback", "kill", "exclude", "require_approval", "notify")
 DEFAULT_ALPHA = 0.05
@@ -45,6 +49,7 @@ MAX_WINDOW = 30 * 86400
 MAX_STAGES = 20
 _KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 _ATTRIBUTE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.:-]{0,127}$")
+_LABEL = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]{0,127}$")
 _DURATION = re.compile(r"^([1-9][0-9]*)([smhdw])$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
@@ -77,11 +82,24 @@ class GuardrailSpec:
     stable: str | None = None
     """The stable variation; ``None``: the behavior's fallback (``off_variation``)."""
     alpha: float = DEFAULT_ALPHA
+    data_source: str = "summaries"
+    query: str | None = None
+    """``prometheus``: the PromQL instant query whose value is watched."""
+    variation_label: str | None = None
+    """``prometheus``: the label whose value names the variation of each series."""
+    sample_query: str | None = None
+    """``prometheus``: a query for the sample size (per variation with the label); with it,
+    fewer than ``min_sample`` never triggers and never clears the guardrail."""
 
     @property
     def statistical(self) -> bool:
-        """Compared with a confidence sequence (rates and means); caps are plain totals."""
-        return self.aggregation in ("rate", "mean")
+        """Compared with a confidence sequence (rates and means of lockgate's own
+        summaries); caps and Prometheus values are compared as they are."""
+        return self.data_source == "summaries" and self.aggregation in ("rate", "mean")
+
+    @property
+    def prometheus(self) -> bool:
+        return self.data_source == "prometheus"
 
     def document(self) -> dict[str, Any]:
         return {
@@ -100,6 +118,16 @@ class GuardrailSpec:
             "variation": self.variation,
             "stable": self.stable,
             "alpha": self.alpha,
+            **(
+                {
+                    "data_source": self.data_source,
+                    "query": self.query,
+                    "variation_label": self.variation_label,
+                    "sample_query": self.sample_query,
+                }
+                if self.prometheus
+                else {}
+            ),
         }
 
 
@@ -250,6 +278,7 @@ class _Reader:
 _GUARDRAIL_FIELDS = (
     "key", "flag", "environment", "metric", "aggregation", "comparison", "threshold",
     "direction", "min_sample", "window", "action", "per", "variation", "stable", "alpha",
+    "data_source", "query", "variation_label", "sample_query",
 )  # fmt: skip
 
 
@@ -264,8 +293,10 @@ def _metric(r: _Reader) -> str:
     return value
 
 
-def _aggregation(r: _Reader) -> str:
+def _aggregation(r: _Reader, source: str) -> str:
     value = r.data.get("aggregation", "rate")
+    if source == "prometheus" and value in PERCENTILES:
+        return str(value)  # what the query computes, e.g. with histogram_quantile
     if value in PERCENTILES:
         r.fail(
             "aggregation",
@@ -290,13 +321,16 @@ def read_guardrail(
     flag_key = flag or r.text("flag", _KEY, True, "")
     env_key = environment or r.text("environment", _KEY, True, "")
     metric = _metric(r)
-    aggregation = _aggregation(r)
-    comparison = r.choice(
-        "comparison", COMPARISONS, "regression" if aggregation in ("rate", "mean") else "absolute"
-    )
+    source = r.choice("data_source", SOURCES, "summaries")
+    aggregation = _aggregation(r, source)
+    if source == "prometheus":
+        compare = "regression" if r.data.get("variation_label") is not None else "absolute"
+    else:
+        compare = "regression" if aggregation in ("rate", "mean") else "absolute"
+    comparison = r.choice("comparison", COMPARISONS, compare)
     threshold = r.number("threshold", 0.0, -1e15, 1e15)
     if comparison == "regression":
-        if aggregation not in ("rate", "mean"):
+        if source == "summaries" and aggregation not in ("rate", "mean"):
             r.fail(
                 "comparison", "a regression compares rates or means; caps (sum, count) are absolute"
             )
@@ -304,7 +338,7 @@ def read_guardrail(
             r.fail("threshold", "a regression's threshold is a relative margin from 0 to 100")
     direction = r.choice("direction", DIRECTIONS, "higher_is_worse")
     min_sample = r.whole("min_sample", DEFAULT_MIN_SAMPLE, 1, 1_000_000_000)
-    if aggregation in ("rate", "mean") and min_sample < 100:
+    if source == "summaries" and aggregation in ("rate", "mean") and min_sample < 100:
         r.fail("min_sample", "at least 100: the normal approximation needs it (ADR 0010)")
     window = r.duration("window", DEFAULT_WINDOW, low=60)
     action = r.choice("action", ACTIONS, "pause")
@@ -321,12 +355,54 @@ def read_guardrail(
     variation = r.text("variation", _KEY, False)
     stable = r.text("stable", _KEY, False)
     alpha = r.number("alpha", DEFAULT_ALPHA, 0.0001, 0.2)
+    query, label, sample_query = _prometheus_fields(r, source, comparison, per)
     r.done()
     return GuardrailSpec(
         key=key, flag=flag_key, environment=env_key, metric=metric, aggregation=aggregation,
         comparison=comparison, threshold=threshold, direction=direction, min_sample=min_sample,
         window=window, action=action, per=per, variation=variation, stable=stable, alpha=alpha,
+        data_source=source, query=query, variation_label=label, sample_query=sample_query,
     )  # fmt: skip
+
+
+def _query_text(r: _Reader, name: str, required: bool) -> str | None:
+    value = r.data.get(name)
+    if value is None:
+        if required:
+            r.fail(name, "required with data_source prometheus: a PromQL instant query")
+        return None
+    if not isinstance(value, str) or not value.strip() or len(value) > MAX_QUERY:
+        r.fail(name, f"a PromQL query (1 to {MAX_QUERY} characters)")
+        return None
+    if "\x00" in value:
+        r.fail(name, "must not contain NUL characters")
+        return None
+    return value
+
+
+def _prometheus_fields(
+    r: _Reader, source: str, comparison: str, per: Any
+) -> tuple[str | None, str | None, str | None]:
+    if source != "prometheus":
+        for name in ("query", "variation_label", "sample_query"):
+            if r.data.get(name) is not None:
+                r.fail(name, "only with data_source prometheus")
+        return None, None, None
+    query = _query_text(r, "query", True)
+    sample_query = _query_text(r, "sample_query", False)
+    label = r.data.get("variation_label")
+    if label is not None and (not isinstance(label, str) or not _LABEL.match(label)):
+        r.fail("variation_label", "a Prometheus label name, such as variant")
+        label = None
+    if comparison == "regression" and label is None:
+        r.fail(
+            "variation_label",
+            "a regression against the stable variation needs the label that names the "
+            "variation of each series",
+        )
+    if per is not None:
+        r.fail("per", "per-cohort caps read lockgate's own summaries, not Prometheus")
+    return query, label, sample_query
 
 
 def _stages(r: _Reader, raw: list[Any]) -> list[StageSpec]:

@@ -466,6 +466,8 @@ def apply_contract(
 _AGGREGATIONS = {"rate": "rate", "count": "count", "sum": "sum", "avg": "mean"}
 """Contract aggregations the guardrail cycle evaluates from summaries (percentiles, max and
 min are not kept by summaries: those guardrails stay declared)."""
+_PROM_AGGREGATIONS = _AGGREGATIONS | {p: p for p in ("p50", "p90", "p95", "p99")}
+"""With a Prometheus query the percentile is the query's (e.g. ``histogram_quantile``)."""
 _ACTIONS = {"alert": "notify", "pause": "pause", "fallback": "fallback", "off": "kill"}
 
 
@@ -476,6 +478,8 @@ def guardrail_bodies(c: Any) -> dict[str, dict[str, Any]]:
     found: dict[str, dict[str, Any]] = {}
     for g in c.guardrails:
         aggregation = _AGGREGATIONS.get(g.aggregation or "rate")
+        if g.prometheus is not None:  # the query computes it; the name only describes it
+            aggregation = _PROM_AGGREGATIONS.get(g.aggregation or "rate")
         if g.threshold is None or aggregation is None:
             continue
         key = re.sub(r"[^A-Za-z0-9._-]+", "-", f"{g.metric}-{aggregation}").strip("-")[:128]
@@ -492,6 +496,13 @@ def guardrail_bodies(c: Any) -> dict[str, dict[str, Any]]:
             body["min_sample"] = g.min_sample
         if g.per is not None:
             body["per"] = g.per
+        if g.prometheus is not None:
+            body["data_source"] = "prometheus"
+            body["query"] = g.prometheus.query
+            if g.prometheus.variation_label is not None:
+                body["variation_label"] = g.prometheus.variation_label
+            if g.prometheus.sample_query is not None:
+                body["sample_query"] = g.prometheus.sample_query
         found[key or "guardrail"] = body
     return found
 

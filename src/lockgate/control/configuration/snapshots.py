@@ -132,6 +132,8 @@ def metric_bindings(conn: Connection, environment_id: int) -> dict[str, Any]:
     ).all()
     found: dict[str, dict[str, Any]] = {}
     for definition, flag_key in rows:
+        if definition.get("data_source") == "prometheus":
+            continue  # read from Prometheus, not tracked by SDKs
         binding = found.setdefault(definition["metric"], {"behaviors": [], "cohort": None})
         if flag_key not in binding["behaviors"]:
             binding["behaviors"].append(flag_key)

@@ -31,6 +31,7 @@ from lockgate.control.configuration import flags as flag_use
 from lockgate.control.governance import gate
 from lockgate.control.governance.gate import Deferred
 from lockgate.control.guardrails import definitions
+from lockgate.control.signals.prometheus import PrometheusError, PrometheusSource
 from lockgate.errors import LockgateError
 from lockgate.guardrails import evaluate, model, plans, stats
 from lockgate.policy.changes import AuditAction, ObjectType
@@ -212,9 +213,13 @@ def run_cycle(svc: Services) -> CycleResult:
             start, end = _window(spec, now)
             by_env[row.environment_id].append(_Guarded(row, spec, start, end))
         states: dict[int, tuple[_Guarded, evaluate.GuardrailState]] = {}
+        queried: list[_Guarded] = []
         for env_id, items in by_env.items():
             windows: dict[tuple[int, int], list[_Guarded]] = defaultdict(list)
             for g in items:  # one query per environment and distinct window
+                if g.spec.prometheus:
+                    queried.append(g)
+                    continue
                 windows[(g.start, g.end)].append(g)
             for (start, end), same in windows.items():
                 wanted = {(g.spec.flag, g.spec.metric) for g in same}
@@ -232,6 +237,8 @@ def run_cycle(svc: Services) -> CycleResult:
                     generated, stable = _arms(g.spec, dict(g.row.config or {}), current, summaries)
                     state = evaluate.evaluate(g.spec, summaries, generated=generated, stable=stable)
                     states[g.row.id] = (g, state)
+    if queried:  # read outside the database connection: Prometheus may be slow
+        states.update(_query_prometheus(svc, queried, plan_rows))
     result.evaluated = len(states)
     _store_states(svc, states)
     for g, state in states.values():
@@ -245,6 +252,46 @@ def run_cycle(svc: Services) -> CycleResult:
     result.lifted += _lift_expired(svc, now)
     result.advanced += _step_plans(svc, now, states)
     return result
+
+
+def _query_prometheus(
+    svc: Services, queried: list[_Guarded], plan_rows: dict[tuple[int, int], Row[Any]]
+) -> dict[int, tuple[_Guarded, evaluate.GuardrailState]]:
+    """Each Prometheus-sourced guardrail from its query; a source that cannot be read is
+    ``no_data`` with the reason, which neither acts nor lets a rollout advance."""
+    found: dict[int, tuple[_Guarded, evaluate.GuardrailState]] = {}
+    if not svc.prometheus_url:
+        for g in queried:
+            found[g.row.id] = (g, _unread(g, "no Prometheus server is configured (prometheus_url)"))
+        return found
+    with PrometheusSource(svc.prometheus_url, timeout=svc.prometheus_timeout) as source:
+        for g in queried:
+            spec = g.spec
+            plan_row = plan_rows.get((g.row.flag_id, g.row.environment_id))
+            plan_spec = _plan_spec(plan_row, spec.flag, spec.environment)
+            current = None
+            if plan_spec is not None and plan_row is not None:
+                current = (plan_spec, int(plan_row.stage))
+            generated, stable = _arms(spec, dict(g.row.config or {}), current, [])
+            try:
+                values = source.read(spec.query or "", spec.variation_label)
+                samples = None
+                if spec.sample_query is not None:
+                    samples = source.read(spec.sample_query, spec.variation_label)
+            except PrometheusError as exc:
+                log.warning("guardrail %s: %s", g.row.key, exc)
+                found[g.row.id] = (g, _unread(g, f"the Prometheus query failed: {exc}"))
+                continue
+            state = evaluate.evaluate_values(
+                spec, values, samples, generated=generated, stable=stable
+            )
+            found[g.row.id] = (g, state)
+    return found
+
+
+def _unread(g: _Guarded, why: str) -> evaluate.GuardrailState:
+    test = {"name": "Prometheus query against a threshold", "query": g.spec.query}
+    return evaluate.GuardrailState(evaluate.NO_DATA, why, threshold=g.spec.threshold, test=test)
 
 
 def _store_states(
