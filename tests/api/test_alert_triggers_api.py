@@ -157,7 +157,7 @@ def test_a_deleted_trigger_stops_working(
     ("body", "field"),
     [
         ({"action": "explode"}, "action"),
-        ({"action": "pause_rollout"}, "action"),
+        ({"action": "pause_rollout", "audience": "region:eu"}, "audience"),
         ({"action": "exclude"}, "audience"),
         ({"action": "exclude", "audience": "nonsense"}, "audience"),
         ({"action": "kill", "audience": "region:eu"}, "audience"),
@@ -194,3 +194,34 @@ def test_sdk_keys_cannot_manage_triggers(
 ) -> None:
     key = admin.sdk_key(P, ENV, "server")[0]
     assert client.get(TRIGGERS, headers=bearer(key)).status_code == 401
+
+
+def test_a_firing_alert_pauses_the_staged_rollout_once(
+    client: TestClient, admin: Admin, anonymous: TestClient
+) -> None:
+    created = _create(client, action="pause_rollout")
+    refused = anonymous.post(created["url_path"], json=_firing()).json()
+    (outcome,) = refused["alerts"]  # no plan yet: nothing to pause, the claim is given back
+    assert outcome["outcome"] == "refused"
+    assert "no rollout plan" in outcome["detail"]
+    plan = {"variation": "on", "stable": "off", "stages": [{"percent": 5}, {"percent": 100}]}
+    assert client.put(f"{FLAG}/rollout", json=plan).status_code == 200
+    r = anonymous.post(created["url_path"], json=_firing())
+    assert r.status_code == 200, r.text
+    (outcome,) = r.json()["alerts"]
+    assert outcome["outcome"] == "applied", outcome
+    assert client.get(f"{FLAG}/rollout").json()["status"] == "paused"
+    entries = client.get("/api/v1/audit", params={"action": "rollout_plan:paused"}).json()
+    (entry,) = entries["items"]
+    assert (entry["actor_type"], entry["actor_name"]) == (
+        "system",
+        f"alert-trigger:{created['id']}",
+    )
+    assert entry["refs"]["alert"]["alertname"] == "CheckoutErrors"
+    (again,) = anonymous.post(created["url_path"], json=_firing()).json()["alerts"]
+    assert again["outcome"] == "already_fired"
+    resolved = _firing()
+    resolved["alerts"][0]["status"] = "resolved"
+    (ignored,) = anonymous.post(created["url_path"], json=resolved).json()["alerts"]
+    assert ignored["outcome"] == "ignored"
+    assert client.get(f"{FLAG}/rollout").json()["status"] == "paused"  # never resumed by itself

@@ -30,8 +30,8 @@ class TriggerCreate(Body):
     name: str = Field(default="", max_length=200, description="default: the action and flag")
     flag: str = Key
     action: str = Field(
-        description="kill, fallback, exclude or pause_rollout (not available until staged "
-        "rollouts exist)",
+        description="kill, fallback, exclude, or pause_rollout (the behavior's staged "
+        "rollout plan)",
         max_length=32,
     )
     audience: str | None = Field(

@@ -19,6 +19,7 @@ configuration:
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -560,6 +561,7 @@ def _status_change(
     action: AuditAction,
     values: dict[str, Any],
     reason: str,
+    refs: dict[str, Any] | None = None,
 ) -> dict[str, Any] | Deferred:
     with svc.change() as tx:
         t = _target(
@@ -574,6 +576,8 @@ def _status_change(
             action, ObjectType.ROLLOUT_PLAN, t, caller, before,
             {**before, **values, "version": row.version + 1}, row.version, reason,
         )  # fmt: skip
+        if refs:
+            change = dataclasses.replace(change, refs=refs)
         expands = action is AuditAction.ROLLOUT_PLAN_RESUMED
         deferred, evidence = _decide(
             tx, caller, t, change, Direction.EXPANSION if expands else Direction.NONE,
@@ -608,12 +612,18 @@ def _write_status(
 
 
 def pause_plan(
-    svc: Services, caller: Caller, project_key: str, flag_key: str, env_key: str, reason: str = ""
+    svc: Services,
+    caller: Caller,
+    project_key: str,
+    flag_key: str,
+    env_key: str,
+    reason: str = "",
+    refs: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Stop automatic advances (applied at once)."""
+    """Stop automatic advances (applied at once: a reduction of what the system may do)."""
     result = _status_change(
         svc, caller, project_key, flag_key, env_key, AuditAction.ROLLOUT_PLAN_PAUSED,
-        {"status": plans.PAUSED}, reason,
+        {"status": plans.PAUSED}, reason, refs,
     )  # fmt: skip
     assert not isinstance(result, Deferred)
     return result

@@ -8,7 +8,9 @@ A trigger belongs to one behavior in one environment and names one reduction:
   variation, the fallback, reason ``OFF``);
 * ``exclude`` — an audience (``segment:S``, ``account:A``, ``region:R``, ``attr=value``)
   gets the fallback (an exclusion with id ``alert-<trigger id>``);
-* ``pause_rollout`` — pausing a staged rollout: refused (422) until staged rollouts exist.
+* ``pause_rollout`` — the behavior's staged rollout plan in the environment is paused: the
+  guardrail cycle stops advancing it (exposure stays where it is; resuming is a person's
+  governed decision).
 
 Creating and deleting triggers needs the ``admin`` role in the environment (a trigger's
 secret lets its holder reduce exposure) and is audited. The secret is shown once, at
@@ -38,8 +40,10 @@ from lockgate.control import lookup
 from lockgate.control.base import Caller, Services, system_caller
 from lockgate.control.configuration import flags as flag_use
 from lockgate.control.governance.gate import Deferred
+from lockgate.control.guardrails import definitions as plan_use
 from lockgate.control.reversal.kill import audience_clauses
 from lockgate.errors import FieldProblem, InvalidInput, LockgateError, NotFound, Unauthenticated
+from lockgate.guardrails import plans
 from lockgate.policy.access import Action
 from lockgate.policy.changes import AuditAction
 from lockgate.signals.alertmanager import Alert
@@ -56,7 +60,6 @@ __all__ = [
 ]
 
 ACTIONS = ("kill", "fallback", "exclude", "pause_rollout")
-AVAILABLE = ("kill", "fallback", "exclude")
 MAX_PER_ENVIRONMENT = 100
 _PUBLIC_ID = re.compile(r"at_[0-9a-f]{16}\Z")
 _NO_SUCH_HASH = hashlib.sha256(b"no such trigger").hexdigest()
@@ -85,11 +88,6 @@ def _check_action(action: str, audience: str | None) -> None:
         raise InvalidInput(
             f"unknown action {action!r}",
             [FieldProblem("action", f"one of {', '.join(ACTIONS)}")],
-        )
-    if action not in AVAILABLE:
-        raise InvalidInput(
-            "pausing a rollout is not available until staged rollouts exist",
-            [FieldProblem("action", "not available until staged rollouts exist")],
         )
     if action == "exclude":
         if not audience:
@@ -338,6 +336,8 @@ def _apply(svc: Services, trigger: Row[Any], alert: Alert) -> dict[str, Any]:
     actor = system_caller(f"alert-trigger:{trigger.public_id}", source="alert")
     reason = f"alert {alert.name or alert.fingerprint} fired trigger {trigger.name!r}"
     refs = {"alert_trigger": trigger.public_id, "alert": alert.evidence()}
+    if trigger.action == "pause_rollout":
+        return _pause(svc, trigger, actor, project.key, env.key, reason, refs)
     action, changes = AuditAction.FLAG_CONFIGURED, dict[str, Any]()
     if trigger.action == "kill":
         action, changes = AuditAction.FLAG_KILLED, {"killed": True}
@@ -363,6 +363,22 @@ def _apply(svc: Services, trigger: Row[Any], alert: Alert) -> dict[str, Any]:
     return {
         "state": "applied",
         "detail": f"{trigger.action} applied to {trigger.flag} in {env.key}",
+        "version": result.get("version"),
+    }
+
+
+def _pause(
+    svc: Services, trigger: Row[Any], actor: Caller, project: str, env: str, reason: str,
+    refs: dict[str, Any],
+) -> dict[str, Any]:  # fmt: skip
+    plan = plan_use.get_plan(svc, actor, project, trigger.flag, env)
+    if plan["status"] == plans.PAUSED:
+        return {"state": "unchanged", "detail": f"the rollout of {trigger.flag} is already paused"}
+    result = plan_use.pause_plan(svc, actor, project, trigger.flag, env, reason, refs)
+    return {
+        "state": "applied",
+        "detail": f"the rollout of {trigger.flag} in {env} is paused at stage "
+        f"{result.get('stage_name') or result.get('stage')}",
         "version": result.get("version"),
     }
 
