@@ -225,3 +225,30 @@ def test_a_firing_alert_pauses_the_staged_rollout_once(
     (ignored,) = anonymous.post(created["url_path"], json=resolved).json()["alerts"]
     assert ignored["outcome"] == "ignored"
     assert client.get(f"{FLAG}/rollout").json()["status"] == "paused"  # never resumed by itself
+
+
+def test_a_fired_reduction_is_an_automatic_action_for_subscribers(
+    client: TestClient, admin: Admin, anonymous: TestClient, services: Services
+) -> None:
+    import dataclasses
+
+    from sqlalchemy import select
+
+    from lockgate.control.base import system_caller
+    from lockgate.control.evidence import webhooks
+    from lockgate.store.tables import webhook_deliveries
+
+    services.webhooks = dataclasses.replace(services.webhooks, allow_private_targets=True)
+    webhooks.create_webhook(
+        services, system_caller("test-admin"), P,
+        {"key": "ops", "url": "http://127.0.0.1:9/hook", "event_types": ["automatic.action"]},
+    )  # fmt: skip
+    created = _create(client)
+    assert anonymous.post(created["url_path"], json=_firing()).status_code == 200
+    with services.view() as conn:
+        rows = conn.execute(select(webhook_deliveries)).all()
+    (row,) = rows
+    assert row.event_type == "automatic.action"
+    assert row.data["actor"] == f"alert-trigger:{created['id']}"
+    assert row.data["action"] == "flag:killed"
+    assert row.data["refs"]["alert"]["alertname"] == "CheckoutErrors"

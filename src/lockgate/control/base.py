@@ -15,11 +15,11 @@ from lockgate.control import lookup
 from lockgate.control.cache import SnapshotCache
 from lockgate.control.identity.credentials import PrincipalCache
 from lockgate.errors import NotFound, PermissionDenied
-from lockgate.events.catalog import event_for_action
+from lockgate.events.catalog import EventType, event_for_action
 from lockgate.events.schedule import DeliveryPolicy
 from lockgate.policy.access import Action, Decision, Principal, decide
 from lockgate.policy.changes import AuditAction
-from lockgate.store import audit
+from lockgate.store import audit, outbox
 from lockgate.store.db import CHANGE_CHANNEL, IDENTITY_CHANGED, Database
 
 __all__ = [
@@ -177,6 +177,8 @@ class Services:
         with self.database.write() as conn:
             tx = Transaction(conn, self)
             yield tx
+            if tx.automatic:
+                _emit_automatic(tx)
             identity = any(e.action.partition(":")[0] in _IDENTITY_NOUNS for e in tx.entries)
             if identity and conn.dialect.name == "postgresql":
                 # Other replicas empty their principal caches when (and if) this commits.
@@ -200,6 +202,39 @@ class Services:
             yield conn
 
 
+def _emit_automatic(tx: Transaction) -> None:
+    """``automatic.action`` for each change an automatic actor recorded in ``tx`` (a
+    guardrail's pause, reduction, fallback, kill or exclusion, a plan's advance, an alert
+    trigger's reduction), with what it did and the evidence it acted on — queued in the
+    same transaction as the change."""
+    for entry in tx.automatic:
+        if entry.project is None:
+            continue
+        queued = outbox.queue_emitted(
+            tx.conn,
+            EventType.AUTOMATIC_ACTION,
+            entry.project,
+            entry.environment,
+            {
+                "actor": entry.actor_name,
+                "action": entry.action,
+                "object_type": entry.object_type,
+                "object_key": entry.object_key,
+                "reason": entry.reason,
+                "changes": entry.changes,
+                "evidence": entry.evidence,
+                "refs": entry.refs,
+                "audit_id": entry.id,
+            },
+            tx.now,
+        )
+        tx.emitted = tx.emitted or queued > 0
+
+
+_OBSERVATIONS = frozenset({"guardrail:breached", "guardrail:recovered"})
+"""What automatic actors record without acting (their own events, if any)."""
+
+
 class Transaction:
     """A change in progress: state writes, audit entries and events commit together."""
 
@@ -210,6 +245,9 @@ class Transaction:
         self.events: list[ChangeEvent] = []
         self.entries: list[audit.AuditEntry] = []
         self.committed: list[Callable[[], None]] = []
+        self.automatic: list[audit.AuditEntry] = []
+        """Entries of automatic actors (guardrails, alert triggers): each also makes an
+        ``automatic.action`` webhook event, queued before the transaction commits."""
         self.emitted = False
         """Whether an event was emitted without an audit entry (webhook deliveries added)."""
         self._audit_head: tuple[int, str] | None = None
@@ -253,7 +291,12 @@ class Transaction:
             return self.record(caller, draft_fields), None  # a checkpoint reads the chain
         self._audit_head = (entry.seq, entry.hash)
         self.entries.append(entry)
+        self._note_automatic(caller, entry)
         return entry, audit.pg_entry_params(entry)
+
+    def _note_automatic(self, caller: Caller, entry: audit.AuditEntry) -> None:
+        if caller.automatic and entry.action not in _OBSERVATIONS:
+            self.automatic.append(entry)
 
     def record(self, caller: Caller, draft_fields: dict[str, Any]) -> audit.AuditEntry:
         """Append an audit entry for this change (same transaction as the change).
@@ -264,6 +307,7 @@ class Transaction:
         entry = audit.append(self.conn, draft, self.now, self._audit_head)
         self._audit_head = (entry.seq, entry.hash)
         self.entries.append(entry)
+        self._note_automatic(caller, entry)
         signer = self.services.signer
         if signer is not None:
             from lockgate.store import checkpoints

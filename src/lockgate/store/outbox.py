@@ -10,6 +10,7 @@ is sent, from the audit entry the row points at (``audit_seq``).
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from sqlalchemy import Integer, String, bindparam, cast, insert, literal_column, or_, select
@@ -22,7 +23,13 @@ from lockgate.store.tables import (
     webhook_subscriptions,
 )
 
-__all__ = ["ANY_ENVIRONMENT", "audit_params", "event_id_for", "matching_subscriptions"]
+__all__ = [
+    "ANY_ENVIRONMENT",
+    "audit_params",
+    "event_id_for",
+    "matching_subscriptions",
+    "queue_emitted",
+]
 
 ANY_ENVIRONMENT = "*"
 """A route's environment that matches events of every environment (and project events)."""
@@ -131,3 +138,28 @@ def emitted_row(
         "next_attempt_at": now,
         "last_error": "",
     }
+
+
+def queue_emitted(
+    conn: Any,
+    event: EventType,
+    project: str,
+    environment: str | None,
+    data: dict[str, Any],
+    now: str,
+) -> int:
+    """One delivery row per enabled subscription of ``project`` routing ``event``, for an
+    event no audit entry makes; how many were queued (0 when nobody subscribes)."""
+    ids = (
+        conn.execute(matching_subscriptions(event.value, project, environment or ANY_ENVIRONMENT))
+        .scalars()
+        .all()
+    )
+    if not ids:
+        return 0
+    event_id = "evt_" + uuid.uuid4().hex
+    body = {"project": project, "environment": environment, **data}
+    conn.execute(
+        insert(webhook_deliveries), [emitted_row(i, event, event_id, body, now) for i in ids]
+    )
+    return len(ids)

@@ -14,13 +14,12 @@ receivers deduplicate on ``webhook-id``).
 from __future__ import annotations
 
 import random
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, func, insert, or_, select, update
+from sqlalchemy import Row, func, or_, select, update
 
 from lockgate.control import lookup
 from lockgate.control.base import Caller, Services, Transaction, iso, system_caller
@@ -32,7 +31,7 @@ from lockgate.events.schedule import Outcome, judge
 from lockgate.policy.access import Action
 from lockgate.policy.changes import AuditAction
 from lockgate.store import audit
-from lockgate.store.outbox import ANY_ENVIRONMENT, emitted_row, matching_subscriptions
+from lockgate.store.outbox import queue_emitted
 from lockgate.store.tables import audit_log, webhook_deliveries, webhook_subscriptions
 
 __all__ = [
@@ -91,20 +90,10 @@ def emit(
     """
     if event not in EMITTED_ONLY:
         raise ValueError(f"{event.value} is made by its audit entry; it is not emitted")
-    ids = (
-        tx.conn.execute(
-            matching_subscriptions(event.value, project, environment or ANY_ENVIRONMENT)
-        )
-        .scalars()
-        .all()
-    )
-    if not ids:
-        return 0
-    event_id = "evt_" + uuid.uuid4().hex
-    body = {"project": project, "environment": environment, **data}
-    tx.conn.execute(insert(D), [emitted_row(i, event, event_id, body, tx.now) for i in ids])
-    tx.emitted = True
-    return len(ids)
+    queued = queue_emitted(tx.conn, event, project, environment, data, tx.now)
+    if queued:
+        tx.emitted = True
+    return queued
 
 
 def _due(now: str, limit: int, postgres: bool) -> Any:

@@ -28,11 +28,13 @@ from sqlalchemy import Row, and_, bindparam, delete, func, insert, select, updat
 
 from lockgate.control.base import Caller, Services, iso, system_caller
 from lockgate.control.configuration import flags as flag_use
+from lockgate.control.evidence import webhook_outbox
 from lockgate.control.governance import gate
 from lockgate.control.governance.gate import Deferred
 from lockgate.control.guardrails import definitions
 from lockgate.control.signals.prometheus import PrometheusError, PrometheusSource
 from lockgate.errors import LockgateError
+from lockgate.events.catalog import EventType
 from lockgate.guardrails import evaluate, model, plans, stats
 from lockgate.policy.changes import AuditAction, ObjectType
 from lockgate.store.tables import (
@@ -345,6 +347,9 @@ def _set_state(svc: Services, g: _Guarded, state: str, breached_at: str | None) 
         )
 
 
+_BREACH_FIELDS = ("state", "decision", "estimate", "interval", "samples", "threshold", "test")
+
+
 def _record(svc: Services, g: _Guarded, action: AuditAction, evidence: dict[str, Any]) -> None:
     with svc.change() as tx:
         tx.record(
@@ -363,6 +368,18 @@ def _record(svc: Services, g: _Guarded, action: AuditAction, evidence: dict[str,
                 "refs": {},
             },
         )
+        if action is AuditAction.GUARDRAIL_BREACHED:
+            webhook_outbox.emit(
+                tx,
+                EventType.GUARDRAIL_BREACHED,
+                g.row.project_key,
+                {
+                    "behavior": g.spec.flag,
+                    "guardrail": evidence["guardrail"],
+                    **{k: evidence.get(k) for k in _BREACH_FIELDS},
+                },
+                environment=g.spec.environment,
+            )
 
 
 def _act(

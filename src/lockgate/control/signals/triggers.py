@@ -333,7 +333,8 @@ def _release(svc: Services, trigger: Row[Any], alert: Alert) -> None:
 def _apply(svc: Services, trigger: Row[Any], alert: Alert) -> dict[str, Any]:
     with svc.view() as conn:
         project, env = _where(conn, trigger)
-    actor = system_caller(f"alert-trigger:{trigger.public_id}", source="alert")
+    # automatic: the policy lets it only reduce, and each change makes automatic.action
+    actor = system_caller(f"alert-trigger:{trigger.public_id}", source="alert", automatic=True)
     reason = f"alert {alert.name or alert.fingerprint} fired trigger {trigger.name!r}"
     refs = {"alert_trigger": trigger.public_id, "alert": alert.evidence()}
     if trigger.action == "pause_rollout":
