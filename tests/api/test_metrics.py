@@ -135,3 +135,52 @@ def test_a_metrics_token_is_required_when_set(settings: Settings, services: Serv
             assert r.headers["content-type"].startswith("application/problem+json")
             assert r.headers["www-authenticate"] == "Bearer"
         assert "lockgate_http_requests_total" in scrape(http, Authorization="Bearer s3cret-scrape")
+
+
+def test_guardrail_states_and_the_webhook_backlog(client: TestClient, services: Services) -> None:
+    import dataclasses
+
+    from sqlalchemy import update
+
+    from lockgate.control.base import system_caller
+    from lockgate.control.evidence import webhooks
+    from lockgate.store.tables import webhook_deliveries
+
+    world(client)
+    services.webhooks = dataclasses.replace(services.webhooks, allow_private_targets=True)
+    webhooks.create_webhook(
+        services, system_caller("test-admin"), "shop",
+        {"key": "ops", "url": "http://127.0.0.1:9/hook", "event_types": ["*"]},
+    )  # fmt: skip
+    guardrail = {"metric": "error", "min_sample": 1000, "action": "pause", "reason": "watch"}
+    path = "/api/v1/projects/shop/flags/checkout/environments/production/guardrails/errors"
+    r = client.put(path, json=guardrail, headers={"X-Lockgate-Reason": "watch errors"})
+    assert r.status_code == 200, r.text
+    for version, tag in ((1, "a"), (2, "b")):  # two audited changes: two events
+        r = client.patch(
+            "/api/v1/projects/shop/flags/checkout",
+            json={"tags": [tag], "reason": "label"},
+            headers={"If-Match": f'"{version}"'},
+        )
+        assert r.status_code == 200, r.text
+    with services.database.write() as conn:  # one of them given up by the sender
+        first = conn.execute(select_first_delivery()).scalar_one()
+        conn.execute(
+            update(webhook_deliveries)
+            .where(webhook_deliveries.c.id == first)
+            .values(state="failed")
+        )
+    samples = scrape(client)
+    assert value(samples, "lockgate_guardrails", project="shop", state="no_data") == 1
+    pending = value(samples, "lockgate_webhook_deliveries", project="shop", state="pending")
+    assert pending >= 1
+    assert value(samples, "lockgate_webhook_deliveries", project="shop", state="failed") == 1
+    assert value(samples, "lockgate_webhook_backlog_oldest_seconds") >= 0
+
+
+def select_first_delivery() -> Any:
+    from sqlalchemy import func, select
+
+    from lockgate.store.tables import webhook_deliveries
+
+    return select(func.min(webhook_deliveries.c.id))

@@ -16,6 +16,11 @@ What is exported (all names start with ``lockgate_``):
   version has been written to every stream of the environment.
 - ``change_requests_open{project}`` — change requests waiting for approval or for their
   scheduled time (read from the database at most every five seconds).
+- ``guardrails{project,state}`` — guardrails by their last evaluated state (``healthy``,
+  ``breached``, ``insufficient_data``, ``no_data``).
+- ``webhook_deliveries{project,state}`` — webhook deliveries ``pending`` (the backlog) and
+  ``failed`` (gave up; listed and replayable), and ``webhook_backlog_oldest_seconds`` — the
+  age of the oldest pending delivery (0 when none).
 - ``background_job_runs_total{job,outcome}`` and ``background_job_duration_seconds{job}``
   — each background job's runs (``ok`` or ``failed``) and how long they took.
 
@@ -27,6 +32,8 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
@@ -37,7 +44,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from lockgate.control.base import Services
 from lockgate.control.governance.requests import PENDING_STATES
-from lockgate.store.tables import change_requests, projects
+from lockgate.store.tables import (
+    change_requests,
+    guardrails,
+    projects,
+    webhook_deliveries,
+    webhook_subscriptions,
+)
 
 __all__ = ["Metrics", "RequestMetrics"]
 
@@ -105,7 +118,7 @@ class _StateCollector(Collector):
         self.metrics = metrics
         self.services = services
         self.stream_count = stream_count
-        self._open: tuple[float, dict[str, int]] | None = None
+        self._open: tuple[float, _DatabaseGauges] | None = None
         self._lock = threading.Lock()
 
     def collect(self) -> Iterable[Metric]:
@@ -125,24 +138,95 @@ class _StateCollector(Collector):
             "Change requests waiting for approvals or their scheduled time",
             labels=["project"],
         )
-        for project, count in sorted(self._open_requests().items()):
+        read = self._read()
+        for project, count in sorted(read.open_requests.items()):
             pending.add_metric([project], count)
         yield pending
+        states = GaugeMetricFamily(
+            "lockgate_guardrails",
+            "Guardrails by their last evaluated state",
+            labels=["project", "state"],
+        )
+        for (project, state), count in sorted(read.guardrails.items()):
+            states.add_metric([project, state], count)
+        yield states
+        deliveries = GaugeMetricFamily(
+            "lockgate_webhook_deliveries",
+            "Webhook deliveries pending (the backlog) and failed (given up, replayable)",
+            labels=["project", "state"],
+        )
+        for (project, state), count in sorted(read.deliveries.items()):
+            deliveries.add_metric([project, state], count)
+        yield deliveries
+        yield GaugeMetricFamily(
+            "lockgate_webhook_backlog_oldest_seconds",
+            "Age of the oldest pending webhook delivery (0 when none)",
+            value=read.oldest_pending,
+        )
 
-    def _open_requests(self) -> dict[str, int]:
+    def _read(self) -> _DatabaseGauges:
+        """What the gauges read from the database, at most every few seconds."""
         with self._lock:
             now = time.monotonic()
             if self._open is not None and now - self._open[0] < _OPEN_REQUESTS_TTL:
                 return self._open[1]
-            query = (
-                select(projects.c.key, func.count(change_requests.c.id))
-                .select_from(projects.outerjoin(change_requests, _open_of_project()))
-                .group_by(projects.c.key)
-            )
             with self.services.view() as conn:
-                counts = {row[0]: int(row[1]) for row in conn.execute(query)}
-            self._open = (now, counts)
-            return counts
+                read = _DatabaseGauges(
+                    open_requests={
+                        row[0]: int(row[1])
+                        for row in conn.execute(
+                            select(projects.c.key, func.count(change_requests.c.id))
+                            .select_from(projects.outerjoin(change_requests, _open_of_project()))
+                            .group_by(projects.c.key)
+                        )
+                    },
+                    guardrails={
+                        (row[0], row[1]): int(row[2])
+                        for row in conn.execute(
+                            select(projects.c.key, guardrails.c.state, func.count())
+                            .join(projects, projects.c.id == guardrails.c.project_id)
+                            .group_by(projects.c.key, guardrails.c.state)
+                        )
+                    },
+                    deliveries={
+                        (row[0], row[1]): int(row[2])
+                        for row in conn.execute(
+                            select(projects.c.key, webhook_deliveries.c.state, func.count())
+                            .join(
+                                webhook_subscriptions,
+                                webhook_subscriptions.c.id == webhook_deliveries.c.subscription_id,
+                            )
+                            .join(projects, projects.c.id == webhook_subscriptions.c.project_id)
+                            .where(webhook_deliveries.c.state.in_(("pending", "failed")))
+                            .group_by(projects.c.key, webhook_deliveries.c.state)
+                        )
+                    },
+                    oldest_pending=_age(
+                        conn.execute(
+                            select(func.min(webhook_deliveries.c.created_at)).where(
+                                webhook_deliveries.c.state == "pending"
+                            )
+                        ).scalar(),
+                        self.services.clock(),
+                    ),
+                )
+            self._open = (now, read)
+            return read
+
+
+@dataclass(frozen=True)
+class _DatabaseGauges:
+    open_requests: dict[str, int]
+    guardrails: dict[tuple[str, str], int]
+    deliveries: dict[tuple[str, str], int]
+    oldest_pending: float
+
+
+def _age(stamp: str | None, now: datetime) -> float:
+    if not stamp:
+        return 0.0
+    created = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    return max(0.0, (now - created).total_seconds())
 
 
 def _open_of_project() -> Any:
