@@ -257,3 +257,76 @@ def test_unknown_behaviors_and_outsiders_get_404(
     outsider = add_principal(services, "olga", [])
     r = client.get(f"{FLAG}/evidence", headers=bearer(outsider))
     assert r.status_code == 404
+
+
+def test_a_guardrail_trigger_and_decision_records_in_the_report(
+    client: TestClient, services: Services
+) -> None:
+    """A staged rollout whose guardrail fires: the breach's numbers, the automatic actions
+    and the decision records SDKs sent, in JSON and Markdown."""
+    from lockgate.control.guardrails import cycle
+    from lockgate.control.guardrails import definitions as guard_use
+    from tests.control.guardrails.helpers import ADMIN, START, add_summaries, setup
+
+    clock = setup(services)  # shop / prod / assistant, on a clock the report reads too
+    guardrail = {"metric": "error", "min_sample": 1000, "window": "1h", "action": "fallback"}
+    guard_use.put_guardrail(services, ADMIN, "shop", "assistant", "prod", "errors", guardrail)
+    plan = {"variation": "full", "stable": "off", "stages": [{"percent": 5}, {"percent": 100}]}
+    guard_use.put_plan(services, ADMIN, "shop", "assistant", "prod", plan)
+    cycle.run_cycle(services)  # the first stage
+    clock.advance(minutes=1)
+    add_summaries(services, clock, rows={"full": (4000, 160), "off": (76_000, 1520)})
+    cycle.run_cycle(services)  # 4 % against 2 %: breached, fallback, paused
+    r = client.post(
+        "/api/v1/projects/shop/environments/prod/sdk-keys", json={"kind": "server", "name": "a"}
+    )
+    assert r.status_code == 201, r.text
+    at = START.isoformat().replace("+00:00", "Z")
+    records: list[dict[str, object]] = [
+        {"kind": kind, "flag": "assistant", "variation": "off", "reason": reason, "rule": None,
+         "context": {"key": f"u{i}"}, "redacted": [], "at": at}
+        for i, (kind, reason) in enumerate(
+            [("denied", "RULE_MATCH"), ("denied", "RULE_MATCH"), ("kill_fallback", "KILLED")]
+        )
+    ]  # fmt: skip
+    r = client.post(
+        "/sdk/v1/decisions",
+        json={"sdk": {"name": "test", "version": "1"}, "records": records},
+        headers=bearer(r.json()["key"]),
+    )
+    assert r.status_code == 202, r.text
+    clock.advance(minutes=5)
+
+    report = client.get("/api/v1/projects/shop/flags/assistant/evidence").json()
+    (guard,) = report["guardrails"]
+    assert (guard["environment"], guard["key"], guard["state"]) == ("prod", "errors", "breached")
+    assert guard["samples"] == {"full": 4000, "off": 76_000}
+    assert guard["estimate"] == pytest.approx(0.02)
+    steps = [e["action"] for e in report["guardrail_events"]]
+    assert steps == ["guardrail:created", "rollout_plan:created", "rollout_plan:advanced",
+                     "guardrail:breached", "rollout_plan:paused"]  # fmt: skip
+    breach = report["guardrail_events"][3]
+    assert breach["actor"] == "system:guardrails"
+    assert breach["samples"] == guard["samples"]
+    assert breach["interval"][0] > 0  # the whole interval above zero: a real regression
+    assert breach["test"].startswith("asymptotic confidence sequence")
+    automatic = report["automatic_actions"]
+    assert [(a["action"], a["actor"]) for a in automatic] == [
+        ("flag:configured", "system:guardrails"),  # the first stage, as the plan allowed
+        ("flag:configured", "system:guardrails"),  # the fallback
+    ]
+    assert automatic[1]["rule"] == "reduction-immediate"
+    assert automatic[1]["samples"] == guard["samples"]
+    assert report["decision_records"] == [
+        {"environment": "prod", "total": 3, "kinds": {"denied": 2, "kill_fallback": 1}}
+    ]
+    controls = {i["control"] for i in report["frameworks"]["items"]}
+    assert controls >= {"guardrails", "staged_rollout", "decision_log"}
+
+    text = client.get(
+        "/api/v1/projects/shop/flags/assistant/evidence", params={"format": "md"}
+    ).text
+    assert "## Guardrails" in text
+    assert "| prod | errors | error | summaries | breached | 0.02 |" in text
+    assert "| prod | 3 | denied: 2, kill_fallback: 1 |" in text
+    assert "## Automatic actions" in text

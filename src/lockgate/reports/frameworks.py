@@ -81,6 +81,28 @@ CONTROLS: dict[str, dict[str, Any]] = {
         "iso_42001": ["A.6.2.6", "A.6.2.8"],
         "owasp_llm": [],
     },
+    "guardrails": {
+        "title": "Guardrails on runtime signals, with automatic reductions",
+        "evidence": "guardrail states, breaches with their numbers and the test used, and the "
+        "automatic actions taken",
+        "nist_ai_rmf": ["MEASURE 2.4", "MANAGE 2.4"],
+        "iso_42001": ["A.6.2.6"],
+        "owasp_llm": ["LLM06", "LLM10"],
+    },
+    "staged_rollout": {
+        "title": "Staged rollout advanced only while guardrails are healthy",
+        "evidence": "each stage's advance, pause and hold with the guardrail states behind it",
+        "nist_ai_rmf": ["MANAGE 2.4", "MEASURE 2.4"],
+        "iso_42001": ["A.6.2.5"],
+        "owasp_llm": ["LLM06"],
+    },
+    "decision_log": {
+        "title": "Decision records of denied, approval-required and fallback decisions",
+        "evidence": "counts per kind of the full records SDKs sent (redacted contexts)",
+        "nist_ai_rmf": ["MEASURE 2.4", "MANAGE 4.1"],
+        "iso_42001": ["A.6.2.8"],
+        "owasp_llm": ["LLM06"],
+    },
 }
 
 FRAMEWORKS = {

@@ -146,7 +146,107 @@ def _sections(report: dict[str, Any]) -> list[tuple[str, list[str], list[list[An
             ],
             "No SDK reported evaluations of this behavior in this range.",
         ),
+        (
+            "Decision records",
+            ["environment", "records", "by kind"],
+            [
+                [d["environment"], d["total"], _counts(d["kinds"])]
+                for d in report["decision_records"]
+            ],
+            "No decision record (denied, approval required, fallback…) in this range.",
+        ),
+        (
+            "Guardrails",
+            [
+                "environment",
+                "guardrail",
+                "metric",
+                "source",
+                "state",
+                "estimate",
+                "interval",
+                "samples",
+                "decision",
+            ],
+            [
+                [
+                    g["environment"],
+                    g["key"],
+                    g["metric"],
+                    g["data_source"],
+                    g["state"],
+                    _number(g["estimate"]),
+                    _interval(g["interval"]),
+                    _counts(g["samples"]),
+                    g["decision"],
+                ]
+                for g in report["guardrails"]
+            ],
+            "No guardrail watches this behavior.",
+        ),
+        (
+            "Guardrail triggers and rollout steps",
+            [
+                "seq",
+                "time",
+                "action",
+                "environment",
+                "by",
+                "state",
+                "estimate",
+                "interval",
+                "samples",
+                "test",
+                "reason",
+            ],
+            [
+                [
+                    e["seq"],
+                    e["ts"],
+                    e["action"],
+                    e["environment"],
+                    e["actor"],
+                    e["state"],
+                    _number(e["estimate"]),
+                    _interval(e["interval"]),
+                    _counts(e["samples"]),
+                    e["test"],
+                    e["reason"],
+                ]
+                for e in report["guardrail_events"]
+            ],
+            "No guardrail breach, recovery or rollout step in this range.",
+        ),
+        (
+            "Automatic actions",
+            ["seq", "time", "action", "environment", "by", "policy rule", "samples", "reason"],
+            [
+                [
+                    a["seq"],
+                    a["ts"],
+                    a["action"],
+                    a["environment"],
+                    a["actor"],
+                    a["rule"],
+                    _counts(a["samples"]),
+                    a["reason"],
+                ]
+                for a in report["automatic_actions"]
+            ],
+            "No automatic action changed this behavior in this range.",
+        ),
     ]
+
+
+def _number(value: Any) -> str:
+    return "" if value is None else f"{value:.6g}"
+
+
+def _interval(value: Any) -> str:
+    if not value:
+        return ""
+    low, high = value
+    return f"[{low:.6g}, {high:.6g}]"
 
 
 def _counts(counts: dict[str, int]) -> str:

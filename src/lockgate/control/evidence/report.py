@@ -28,9 +28,11 @@ from lockgate.store.tables import (
     change_request_events,
     change_requests,
     contract_versions,
+    decision_records,
     environments,
     evaluation_counts,
     flag_config_versions,
+    guardrails,
     incidents,
     runtime_approval_events,
     runtime_approvals,
@@ -40,6 +42,7 @@ from lockgate.store.verify import VerifyError, verify_database
 __all__ = ["REPORT_VERSION", "evidence_report", "release_notes"]
 
 REPORT_VERSION = 1
+_AUTOMATIC_ACTORS = ("system:guardrails", "alert-trigger:")
 _REVERSALS = ("flag:killed", "flag:restored", "flag:excluded", "flag:exclusion_lifted")
 
 
@@ -264,6 +267,121 @@ def _decisions(
     return sorted(summary.values(), key=lambda item: str(item["environment"]))
 
 
+def _decision_records(
+    conn: Connection, key: str, envs: dict[int, Row[Any]], start: str, end: str
+) -> list[dict[str, Any]]:
+    """Full decision records (denied, approval required, kill and incident fallbacks, …)
+    per environment and kind, from the decision log."""
+    c = decision_records.c
+    rows = conn.execute(
+        select(c.environment_id, c.kind, func.count().label("n"))
+        .where(
+            c.environment_id.in_(list(envs)),
+            c.flag == key,
+            c.decided_at >= start,
+            c.decided_at < end,
+        )
+        .group_by(c.environment_id, c.kind)
+    ).all()
+    found: dict[int, dict[str, Any]] = {}
+    for row in rows:
+        env = found.setdefault(
+            row.environment_id,
+            {"environment": envs[row.environment_id].key, "total": 0, "kinds": {}},
+        )
+        env["total"] += int(row.n)
+        env["kinds"][row.kind] = int(row.n)
+    return sorted(found.values(), key=lambda item: str(item["environment"]))
+
+
+def _guardrails(conn: Connection, flag_id: int, envs: dict[int, Row[Any]]) -> list[dict[str, Any]]:
+    """The behavior's guardrails as they stand, with their last evaluation."""
+    rows = conn.execute(
+        select(guardrails).where(guardrails.c.flag_id == flag_id).order_by(guardrails.c.key)
+    ).all()
+    out = []
+    for row in rows:
+        evaluation = dict(row.evaluation or {})
+        definition = dict(row.definition)
+        out.append(
+            {
+                "environment": envs[row.environment_id].key,
+                "key": row.key,
+                "metric": definition.get("metric"),
+                "data_source": definition.get("data_source", "summaries"),
+                "aggregation": definition.get("aggregation"),
+                "comparison": definition.get("comparison"),
+                "threshold": definition.get("threshold"),
+                "action": definition.get("action"),
+                "state": row.state,
+                "evaluated_at": row.evaluated_at,
+                "decision": evaluation.get("decision"),
+                "estimate": evaluation.get("estimate"),
+                "interval": evaluation.get("interval"),
+                "samples": evaluation.get("samples") or {},
+            }
+        )
+    return sorted(out, key=lambda g: (str(g["environment"]), str(g["key"])))
+
+
+def _guardrail_events(
+    conn: Connection, project: str, key: str, start: str, end: str
+) -> list[dict[str, Any]]:
+    """Breaches, recoveries and staged-rollout steps of the behavior, with their evidence."""
+    c = audit_log.c
+    rows = conn.execute(
+        select(audit_log)
+        .where(c.project == project, c.ts >= start, c.ts < end)
+        .where(
+            ((c.object_type == "guardrail") & c.object_key.startswith(f"{key}/", autoescape=True))
+            | ((c.object_type == "rollout_plan") & (c.object_key == key))
+        )
+        .order_by(c.seq)
+    ).all()
+    out = []
+    for row in rows:
+        entry = row_to_entry(row._mapping).to_dict()
+        evidence = entry.get("evidence") or {}
+        out.append(
+            {
+                "seq": entry["seq"],
+                "ts": entry["ts"],
+                "action": entry["action"],
+                "environment": entry["environment"],
+                "object": entry["object_key"],
+                "actor": entry["actor_name"],
+                "reason": entry["reason"],
+                "state": evidence.get("state"),
+                "estimate": evidence.get("estimate"),
+                "interval": evidence.get("interval"),
+                "samples": evidence.get("samples") or {},
+                "test": (evidence.get("test") or {}).get("name"),
+                "evidence": evidence,
+            }
+        )
+    return out
+
+
+def _automatic(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Changes of the behavior made by automatic actors (guardrails, alert triggers)."""
+    return [
+        {
+            "seq": e["seq"],
+            "ts": e["ts"],
+            "action": e["action"],
+            "environment": e["environment"],
+            "actor": e["actor_name"],
+            "reason": e["reason"],
+            "rule": ((e.get("evidence") or {}).get("policy") or {}).get("rule"),
+            "samples": (e.get("evidence") or {}).get("samples") or {},
+        }
+        for e in entries
+        if e["actor_type"] == "system"
+        and str(e["actor_name"]).startswith(_AUTOMATIC_ACTORS)
+        and e["object_type"] == "flag"
+    ]
+
+
 def _contracts(conn: Connection, flag_id: int, end: str) -> list[dict[str, Any]]:
     c = contract_versions.c
     rows = conn.execute(
@@ -290,6 +408,12 @@ def _controls_in_use(report: dict[str, Any]) -> set[str]:
         used.add("incident_mode")
     if report["decisions"]:
         used.add("decision_statistics")
+    if report["guardrails"] or report["guardrail_events"] or report["automatic_actions"]:
+        used.add("guardrails")
+    if any(e["action"].startswith("rollout_plan:") for e in report["guardrail_events"]):
+        used.add("staged_rollout")
+    if report["decision_records"]:
+        used.add("decision_log")
     return used
 
 
@@ -349,6 +473,10 @@ def evidence_report(
             ],
             "incidents": _incidents(conn, project.id, key, envs, start, end),
             "decisions": _decisions(conn, key, envs, start, end),
+            "decision_records": _decision_records(conn, key, envs, start, end),
+            "guardrails": _guardrails(conn, flag.id, envs),
+            "guardrail_events": _guardrail_events(conn, project.key, key, start, end),
+            "automatic_actions": _automatic(entries),
             "release_notes": notes_for(entries),
         }
     report["audit"] = {
