@@ -32,3 +32,20 @@ K = DecisionKind
 )
 def test_evaluation_kind(reason: str, value: Any, is_mode: bool, kind: DecisionKind | None) -> None:
     assert evaluation_kind(reason, value, is_mode) is kind
+
+
+@pytest.mark.parametrize(
+    ("rule_id", "kind"),
+    [
+        pytest.param("guardrail-llm-cost-acct-7", K.GUARDRAIL_EXCLUSION, id="guardrail-wrote-it"),
+        pytest.param("rollback-eu", K.EXCLUDED, id="operator-rollback"),
+        pytest.param(None, K.EXCLUDED, id="no-id"),
+    ],
+)
+def test_an_exclusion_a_guardrail_wrote_is_its_own_kind(
+    rule_id: str | None, kind: DecisionKind
+) -> None:
+    assert evaluation_kind("EXCLUDED", "off", True, rule_id) is kind
+    assert evaluation_kind("EXCLUDED", False, False, rule_id) is kind
+    # the prefix means nothing for any other reason
+    assert evaluation_kind("RULE_MATCH", "full", True, rule_id) is None

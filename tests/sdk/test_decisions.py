@@ -351,3 +351,25 @@ def test_decisions_can_be_switched_off() -> None:
     assert client.decisions is None
     client.variation("b", {"key": "u1"}, True)
     client.close()
+
+
+def test_an_exclusion_a_guardrail_wrote_records_a_guardrail_exclusion() -> None:
+    exclusions = [
+        {
+            "id": "guardrail-llm-cost-account-a7",
+            "clauses": [{"attribute": "account", "op": "in", "values": ["a7"]}],
+        },
+        {"id": "rollback-fr", "clauses": [{"attribute": "country", "op": "in", "values": ["FR"]}]},
+    ]
+    client = Client(
+        "lgs_x", "http://127.0.0.1:9", bootstrap=snapshot(exclusions=exclusions), start=False
+    )
+    assert client.decisions is not None
+    client.mode("agent", {"key": "u1", "account": "a7"})
+    client.mode("agent", {"key": "u2", "country": "FR"})
+    client.mode("agent", {"key": "u3", "account": "a8", "plan": "pro"})
+    assert [(item[0], item[3], item[4]) for item in client.decisions._queue] == [
+        ("guardrail_exclusion", "EXCLUDED", "guardrail-llm-cost-account-a7"),
+        ("excluded", "EXCLUDED", "rollback-fr"),
+    ]
+    client.close()

@@ -3,10 +3,18 @@
 
 from lockgate.decisionlog.kinds import (
     EVALUATION_KINDS,
+    GUARDRAIL_EXCLUSION_PREFIX,
     LIMITS,
     DecisionKind,
     RecordLimits,
     evaluation_kind,
 )
 
-__all__ = ["EVALUATION_KINDS", "LIMITS", "DecisionKind", "RecordLimits", "evaluation_kind"]
+__all__ = [
+    "EVALUATION_KINDS",
+    "GUARDRAIL_EXCLUSION_PREFIX",
+    "LIMITS",
+    "DecisionKind",
+    "RecordLimits",
+    "evaluation_kind",
+]

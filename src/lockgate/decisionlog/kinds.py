@@ -18,7 +18,8 @@ kind                      when
 ``runtime_approval``      the outcome of a runtime approval the application waited on
 ``tool_denied``           a tool authorization was refused
 ``tool_approval_required`` a tool authorization needs a person's approval
-``guardrail_exclusion``   a guardrail excluded the subject from a behavior
+``guardrail_exclusion``   reason ``EXCLUDED`` by an exclusion a guardrail wrote (its id
+                          starts with ``guardrail-``): a cohort over its cap
 ========================= =========================================================
 """
 
@@ -28,7 +29,14 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-__all__ = ["EVALUATION_KINDS", "LIMITS", "DecisionKind", "RecordLimits", "evaluation_kind"]
+__all__ = [
+    "EVALUATION_KINDS",
+    "GUARDRAIL_EXCLUSION_PREFIX",
+    "LIMITS",
+    "DecisionKind",
+    "RecordLimits",
+    "evaluation_kind",
+]
 
 
 class DecisionKind(StrEnum):
@@ -52,6 +60,7 @@ EVALUATION_KINDS = frozenset(
         DecisionKind.KILL_FALLBACK,
         DecisionKind.INCIDENT_FALLBACK,
         DecisionKind.EXCLUDED,
+        DecisionKind.GUARDRAIL_EXCLUSION,
     }
 )
 """The kinds an evaluation itself can produce (:func:`evaluation_kind`)."""
@@ -62,16 +71,27 @@ _BY_REASON = {
     "EXCLUDED": DecisionKind.EXCLUDED,
 }
 _DENYING_REASONS = frozenset({"TARGET_MATCH", "RULE_MATCH", "PREREQUISITE_FAILED"})
+GUARDRAIL_EXCLUSION_PREFIX = "guardrail-"
+"""The id prefix of the exclusions a guardrail writes for a cohort over its cap."""
 _DENYING_MODES = frozenset({"off", "fallback"})
 
 
-def evaluation_kind(reason: str, value: Any, is_mode: bool) -> DecisionKind | None:
+def evaluation_kind(
+    reason: str, value: Any, is_mode: bool, rule_id: str | None = None
+) -> DecisionKind | None:
     """The record kind of one evaluation (``None``: counted only).
 
-    ``reason`` is the result's reason, ``value`` the served value and ``is_mode`` whether
-    the behavior is a mode behavior. Evaluation errors (the caller's default) never are.
+    ``reason`` is the result's reason, ``value`` the served value, ``is_mode`` whether
+    the behavior is a mode behavior and ``rule_id`` the id of the rule or exclusion that
+    decided. Evaluation errors (the caller's default) never are.
     """
     kind = _BY_REASON.get(reason)
+    if (
+        kind is DecisionKind.EXCLUDED
+        and rule_id is not None
+        and rule_id.startswith(GUARDRAIL_EXCLUSION_PREFIX)
+    ):
+        return DecisionKind.GUARDRAIL_EXCLUSION
     if kind is not None or not is_mode or not isinstance(value, str):
         return kind
     if value == "approval_required":

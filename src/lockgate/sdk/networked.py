@@ -394,7 +394,9 @@ class Client(LockgateClient):
         flag = self._compiled.flags.get(key)
         if recorder is None or flag is None:
             return
-        kind = evaluation_kind(detail.reason, detail.value, flag.kind is FlagKind.MODE)
+        kind = evaluation_kind(
+            detail.reason, detail.value, flag.kind is FlagKind.MODE, detail.rule_id
+        )
         if kind is not None:
             recorder.record(kind, key, detail.variation, detail.reason, detail.rule_id, context)
 

@@ -33,6 +33,7 @@ from lockgate.control.governance import gate
 from lockgate.control.governance.gate import Deferred
 from lockgate.control.guardrails import definitions
 from lockgate.control.signals.prometheus import PrometheusError, PrometheusSource
+from lockgate.decisionlog import GUARDRAIL_EXCLUSION_PREFIX
 from lockgate.errors import LockgateError
 from lockgate.events.catalog import EventType
 from lockgate.guardrails import evaluate, model, plans, stats
@@ -452,7 +453,8 @@ def _apply_action(
 
 
 def _exclusion_id(key: str, cohort: str) -> str:
-    return _ID.sub("-", f"guardrail-{key}-{cohort}".lower()).strip("-")[:64]
+    """The exclusion's id; its prefix makes SDK records of it ``guardrail_exclusion``."""
+    return _ID.sub("-", f"{GUARDRAIL_EXCLUSION_PREFIX}{key}-{cohort}".lower()).strip("-")[:64]
 
 
 def _act_on_cohorts(svc: Services, g: _Guarded, state: evaluate.GuardrailState) -> int:
