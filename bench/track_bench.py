@@ -44,7 +44,11 @@ def build() -> tuple[dict[str, Case], Client]:
     doc["flags"]["unbound"] = unbound
     doc["metrics"] = {"errors": {"behaviors": [FLAG.key]}}
     plain = LockgateClient(doc)
-    client = Client("lgs_bench", "http://127.0.0.1:9", bootstrap=doc, start=False)
+    # Decision records (about 8 % of these contexts are approval_required) have their own
+    # benchmark (`./bench/run sdk-decisions`); here they would blur what tracking costs.
+    client = Client(
+        "lgs_bench", "http://127.0.0.1:9", bootstrap=doc, start=False, decisions=False
+    )
     evaluate, record = client._compiled.evaluate, client._record
 
     def old_counted(key: str, context: Any, default: Any = None) -> Any:
