@@ -6,7 +6,9 @@ import ast
 import importlib
 import pkgutil
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -49,14 +51,15 @@ FORBIDDEN_CALLS = {
 """``receiver.attribute(...)`` calls that read the clock or the environment."""
 
 
-def _module_names() -> list[str]:
-    prefix = lockgate.engine.__name__ + "."
-    names = [lockgate.engine.__name__]
-    names += [m.name for m in pkgutil.walk_packages(lockgate.engine.__path__, prefix)]
+def package_modules(package: ModuleType) -> list[str]:
+    """The package's own name and every module below it, sorted."""
+    prefix = package.__name__ + "."
+    names = [package.__name__]
+    names += [m.name for m in pkgutil.walk_packages(package.__path__, prefix)]
     return sorted(names)
 
 
-MODULES = _module_names()
+MODULES = package_modules(lockgate.engine)
 
 
 def _tree(name: str) -> ast.Module:
@@ -89,16 +92,24 @@ def test_the_engine_modules_are_found() -> None:
     } <= set(MODULES)
 
 
-def _import_violations(tree: ast.Module) -> list[str]:
-    """Imports that are neither the engine itself nor an allowed standard library module."""
+def foreign_imports(tree: ast.Module, allowed: Callable[[str], bool]) -> list[str]:
+    """Imports that ``allowed`` does not accept and that are not an allowed standard
+    library module (one of ``FORBIDDEN_MODULES`` never is)."""
     bad = []
     for imported in _imports(tree):
-        if imported == "lockgate.engine" or imported.startswith("lockgate.engine."):
+        if allowed(imported):
             continue
         top = imported.split(".")[0]
         if top not in sys.stdlib_module_names or top in FORBIDDEN_MODULES:
             bad.append(imported)
     return bad
+
+
+def _import_violations(tree: ast.Module) -> list[str]:
+    """Imports that are neither the engine itself nor an allowed standard library module."""
+    return foreign_imports(
+        tree, lambda name: name == "lockgate.engine" or name.startswith("lockgate.engine.")
+    )
 
 
 def _clock_calls(tree: ast.Module) -> list[tuple[str, str]]:

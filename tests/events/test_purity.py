@@ -2,18 +2,12 @@
 
 from __future__ import annotations
 
-import pkgutil
-import sys
-
 import pytest
 
 import lockgate.events
-from tests.engine.test_purity import FORBIDDEN_MODULES, _clock_calls, _imports, _tree
+from tests.engine.test_purity import _clock_calls, _tree, foreign_imports, package_modules
 
-MODULES = sorted(
-    [lockgate.events.__name__]
-    + [m.name for m in pkgutil.walk_packages(lockgate.events.__path__, "lockgate.events.")]
-)
+MODULES = package_modules(lockgate.events)
 
 
 def test_the_events_modules_are_found() -> None:
@@ -25,18 +19,17 @@ def test_the_events_modules_are_found() -> None:
     } <= set(MODULES)
 
 
+def _allowed(name: str) -> bool:
+    # urllib.parse parses only (the rest of urllib does I/O)
+    return name == "urllib.parse" or name.split(".")[:2] in (
+        ["lockgate", "policy"],
+        ["lockgate", "events"],
+    )
+
+
 @pytest.mark.parametrize("name", MODULES)
 def test_imports_only_stdlib_the_policy_and_the_events(name: str) -> None:
-    bad = []
-    for imported in _imports(_tree(name)):
-        if imported.split(".")[:2] in (["lockgate", "policy"], ["lockgate", "events"]):
-            continue
-        if imported == "urllib.parse":  # parsing only (the rest of urllib does I/O)
-            continue
-        top = imported.split(".")[0]
-        if top not in sys.stdlib_module_names or top in FORBIDDEN_MODULES:
-            bad.append(imported)
-    assert bad == []
+    assert foreign_imports(_tree(name), _allowed) == []
 
 
 @pytest.mark.parametrize("name", MODULES)

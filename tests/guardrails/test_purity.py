@@ -3,18 +3,12 @@
 
 from __future__ import annotations
 
-import pkgutil
-import sys
-
 import pytest
 
 import lockgate.guardrails
-from tests.engine.test_purity import FORBIDDEN_MODULES, _clock_calls, _imports, _tree
+from tests.engine.test_purity import _clock_calls, _tree, foreign_imports, package_modules
 
-MODULES = sorted(
-    [lockgate.guardrails.__name__]
-    + [m.name for m in pkgutil.walk_packages(lockgate.guardrails.__path__, "lockgate.guardrails.")]
-)
+MODULES = package_modules(lockgate.guardrails)
 
 
 def test_the_modules_are_found() -> None:
@@ -26,16 +20,13 @@ def test_the_modules_are_found() -> None:
     } <= set(MODULES)
 
 
+def _allowed(name: str) -> bool:
+    return name == "lockgate.errors" or name.split(".")[:2] == ["lockgate", "guardrails"]
+
+
 @pytest.mark.parametrize("name", MODULES)
 def test_imports_only_stdlib_errors_and_itself(name: str) -> None:
-    bad = []
-    for imported in _imports(_tree(name)):
-        if imported == "lockgate.errors" or imported.split(".")[:2] == ["lockgate", "guardrails"]:
-            continue
-        top = imported.split(".")[0]
-        if top not in sys.stdlib_module_names or top in FORBIDDEN_MODULES:
-            bad.append(imported)
-    assert bad == []
+    assert foreign_imports(_tree(name), _allowed) == []
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -2,18 +2,12 @@
 
 from __future__ import annotations
 
-import pkgutil
-import sys
-
 import pytest
 
 import lockgate.policy
-from tests.engine.test_purity import FORBIDDEN_MODULES, _clock_calls, _imports, _tree
+from tests.engine.test_purity import _clock_calls, _tree, foreign_imports, package_modules
 
-MODULES = sorted(
-    [lockgate.policy.__name__]
-    + [m.name for m in pkgutil.walk_packages(lockgate.policy.__path__, "lockgate.policy.")]
-)
+MODULES = package_modules(lockgate.policy)
 
 
 def test_the_policy_modules_are_found() -> None:
@@ -25,16 +19,13 @@ def test_the_policy_modules_are_found() -> None:
     } <= set(MODULES)
 
 
+def _allowed(name: str) -> bool:
+    return name.split(".")[:2] in (["lockgate", "engine"], ["lockgate", "policy"])
+
+
 @pytest.mark.parametrize("name", MODULES)
 def test_imports_only_stdlib_the_engine_and_the_policy(name: str) -> None:
-    bad = []
-    for imported in _imports(_tree(name)):
-        if imported.split(".")[:2] in (["lockgate", "engine"], ["lockgate", "policy"]):
-            continue
-        top = imported.split(".")[0]
-        if top not in sys.stdlib_module_names or top in FORBIDDEN_MODULES:
-            bad.append(imported)
-    assert bad == []
+    assert foreign_imports(_tree(name), _allowed) == []
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Row, and_, bindparam, delete, func, insert, select, update
+from sqlalchemy import Row, Select, Table, and_, bindparam, delete, func, insert, select, update
 
 from lockgate.control.base import Caller, Services, iso, system_caller
 from lockgate.control.configuration import flags as flag_use
@@ -97,10 +97,13 @@ def _window(spec: model.GuardrailSpec, now: float) -> tuple[int, int]:
     return start, start + spec.window
 
 
-def _load(conn: Any) -> tuple[list[Row[Any]], dict[tuple[int, int], Row[Any]]]:
-    guards = conn.execute(
+def _with_behavior(table: Table) -> Select[Any]:
+    """Rows of ``table`` (guardrails or rollout plans: both keyed by project, behavior and
+    environment) with their behavior's key, risk, tags, owner, environment and project keys
+    and the live configuration; archived behaviors left out."""
+    return (
         select(
-            guardrails,
+            table,
             flags.c.key.label("flag_key"),
             flags.c.risk_tier,
             flags.c.tags,
@@ -109,19 +112,22 @@ def _load(conn: Any) -> tuple[list[Row[Any]], dict[tuple[int, int], Row[Any]]]:
             projects.c.key.label("project_key"),
             flag_configs.c.config,
         )
-        .join(flags, flags.c.id == guardrails.c.flag_id)
-        .join(environments, environments.c.id == guardrails.c.environment_id)
-        .join(projects, projects.c.id == guardrails.c.project_id)
+        .join(flags, flags.c.id == table.c.flag_id)
+        .join(environments, environments.c.id == table.c.environment_id)
+        .join(projects, projects.c.id == table.c.project_id)
         .join(
             flag_configs,
             and_(
-                flag_configs.c.flag_id == guardrails.c.flag_id,
-                flag_configs.c.environment_id == guardrails.c.environment_id,
+                flag_configs.c.flag_id == table.c.flag_id,
+                flag_configs.c.environment_id == table.c.environment_id,
             ),
         )
         .where(flags.c.archived.is_(False))
-        .order_by(guardrails.c.id)
-    ).all()
+    )
+
+
+def _load(conn: Any) -> tuple[list[Row[Any]], dict[tuple[int, int], Row[Any]]]:
+    guards = conn.execute(_with_behavior(guardrails).order_by(guardrails.c.id)).all()
     plan_rows = conn.execute(select(rollout_plans)).all()
     return guards, {(p.flag_id, p.environment_id): p for p in plan_rows}
 
@@ -608,29 +614,7 @@ def _step_plans(
         by_target[(g.row.flag_id, g.row.environment_id)][g.spec.key] = state
     advanced = 0
     with svc.view() as conn:
-        rows = conn.execute(
-            select(
-                rollout_plans,
-                flags.c.key.label("flag_key"),
-                flags.c.tags,
-                flags.c.risk_tier,
-                flags.c.owner,
-                environments.c.key.label("env_key"),
-                projects.c.key.label("project_key"),
-                flag_configs.c.config,
-            )
-            .join(flags, flags.c.id == rollout_plans.c.flag_id)
-            .join(environments, environments.c.id == rollout_plans.c.environment_id)
-            .join(projects, projects.c.id == rollout_plans.c.project_id)
-            .join(
-                flag_configs,
-                and_(
-                    flag_configs.c.flag_id == rollout_plans.c.flag_id,
-                    flag_configs.c.environment_id == rollout_plans.c.environment_id,
-                ),
-            )
-            .where(flags.c.archived.is_(False))
-        ).all()
+        rows = conn.execute(_with_behavior(rollout_plans)).all()
         starts = {
             row.id: int(_epoch(row.stage_started_at)) // 60 * 60 for row in rows
         }  # from the minute the stage started in: its first minute may count a few
