@@ -17,10 +17,8 @@ from lockgate.store.tables import environments, metric_summaries, projects
 T0 = 1_764_000_000 - 1_764_000_000 % HOUR  # an hour's start
 
 
-@pytest.fixture
-def database(database_url: str) -> Iterator[tuple[Database, int]]:
-    db = Database(database_url)
-    upgrade(db, "head")
+def seed_environment(db: Database) -> int:
+    """Project ``p`` with environment ``e``, written directly; the environment's id."""
     now = "2026-12-05T00:00:00.000000Z"
     with db.write() as conn:
         project = conn.execute(
@@ -41,8 +39,16 @@ def database(database_url: str) -> Iterator[tuple[Database, int]]:
             )
         ).inserted_primary_key
         assert env is not None
+        return int(env[0])
+
+
+@pytest.fixture
+def database(database_url: str) -> Iterator[tuple[Database, int]]:
+    db = Database(database_url)
+    upgrade(db, "head")
+    env_id = seed_environment(db)
     try:
-        yield db, int(env[0])
+        yield db, env_id
     finally:
         db.dispose()
 

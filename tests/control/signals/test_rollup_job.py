@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, select
 
 from lockgate.api.app import build_services
 from lockgate.control.base import Services
@@ -15,7 +15,8 @@ from lockgate.control.jobs import BackgroundJobs, roll_up_signals, standard_jobs
 from lockgate.settings import Settings
 from lockgate.signals.summaries import HOUR, MINUTE, Aggregate
 from lockgate.store.signals import add_summaries, adding
-from lockgate.store.tables import environments, metric_summaries, projects
+from lockgate.store.tables import metric_summaries
+from tests.store.test_signals import seed_environment
 
 NOW = datetime(2026, 12, 5, 12, 0, tzinfo=UTC)
 T_NOW = int(NOW.timestamp())
@@ -31,27 +32,7 @@ def replica(settings: Settings) -> Iterator[Services]:
 
 
 def _environment(services: Services) -> int:
-    now = "2026-12-05T00:00:00.000000Z"
-    with services.database.write() as conn:
-        project = conn.execute(
-            insert(projects).values(
-                key="p", name="p", created_at=now, updated_at=now, created_by="t"
-            )
-        ).inserted_primary_key
-        assert project is not None
-        env = conn.execute(
-            insert(environments).values(
-                project_id=project[0],
-                key="e",
-                name="e",
-                position=0,
-                created_at=now,
-                updated_at=now,
-                created_by="t",
-            )
-        ).inserted_primary_key
-        assert env is not None
-        return int(env[0])
+    return seed_environment(services.database)
 
 
 def _fill(services: Services, env: int, hours_back: int) -> None:
