@@ -46,9 +46,7 @@ def build() -> tuple[dict[str, Case], Client]:
     plain = LockgateClient(doc)
     # Decision records (about 8 % of these contexts are approval_required) have their own
     # benchmark (`./bench/run sdk-decisions`); here they would blur what tracking costs.
-    client = Client(
-        "lgs_bench", "http://127.0.0.1:9", bootstrap=doc, start=False, decisions=False
-    )
+    client = Client("lgs_bench", "http://127.0.0.1:9", bootstrap=doc, start=False, decisions=False)
     evaluate, record = client._compiled.evaluate, client._record
 
     def old_counted(key: str, context: Any, default: Any = None) -> Any:
