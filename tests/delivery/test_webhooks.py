@@ -20,12 +20,14 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
+from lockgate.cli.main import main as cli_main
 from lockgate.control.base import Services
 from lockgate.control.evidence import webhook_outbox
 from lockgate.delivery.webhooks import WebhookDispatcher, WebhookSender
 from lockgate.events.catalog import EventType
 from lockgate.settings import Settings
-from lockgate.store.tables import webhook_deliveries
+from lockgate.store.checkpoints import load_public_key, verify_checkpoint
+from lockgate.store.tables import audit_checkpoints, webhook_deliveries
 from tests.api.helpers import bearer
 from tests.delivery.webhook_receivers import Receiver, receiver
 
@@ -315,3 +317,81 @@ def test_a_redirect_is_not_followed(
         assert elsewhere.requests() == []
     assert [r["answered"] for r in hook.requests()] == [307]
     assert deliveries(api)[0]["last_status"] == 307
+
+
+def test_each_checkpoint_reaches_every_subscription_as_an_anchor(
+    api: TestClient,
+    hook: Receiver,
+    services: Services,
+    settings: Settings,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert services.signer is not None
+    services.checkpoint_every = 3
+    first = subscribe(api, hook, event_types=["audit.checkpoint"], environments=["production"])
+    assert api.post("/api/v1/projects", json={"key": "lab"}).status_code == 201
+    other = api.post(
+        "/api/v1/projects/lab/webhooks",
+        json={
+            "key": "all",
+            "url": hook.url,
+            "event_types": ["audit.checkpoint", "incident.started"],
+        },
+    )
+    assert other.status_code == 201, other.text
+    hook.trust([first["secret"], other.json()["secret"]])
+    with services.view() as conn:
+        since = conn.execute(select(func.max(audit_checkpoints.c.seq))).scalar() or 0
+    for on in (True, False, True, False, True, False):
+        toggle(api, on)
+    with services.view() as conn:
+        stored = conn.execute(
+            select(audit_checkpoints.c.seq, audit_checkpoints.c.hash)
+            .where(audit_checkpoints.c.seq > since)
+            .order_by(audit_checkpoints.c.seq)
+        ).all()
+    assert len(stored) == 2
+    while send(services):
+        pass
+
+    requests = hook.requests()
+    assert requests
+    assert all(sum(r["verified"]) == 1 for r in requests)  # one secret each
+    anchors = [p["data"] for p in map(json.loads, (r["body"] for r in requests))
+               if p["type"] == "audit.checkpoint"]  # fmt: skip
+    # both subscriptions (one per project) got every checkpoint
+    seen = sorted((a["seq"], a["hash"]) for a in anchors if a["seq"] > since)
+    assert seen == sorted([(row.seq, row.hash) for row in stored] * 2)
+    anchors = sorted((a for a in anchors if a["seq"] > since), key=lambda a: int(a["seq"]))[::2]
+    assert "project" not in anchors[0]
+    key = load_public_key(anchors[0]["public_key_pem"])
+    assert all(
+        verify_checkpoint(key, a["seq"], a["hash"], a["ts"], a["signature"]) for a in anchors
+    )
+
+    anchor_file = tmp_path / "anchors.jsonl"
+    anchor_file.write_text("".join(json.dumps(a) + "\n" for a in anchors))
+    where = (
+        ["--database-url", settings.database_url]
+        if settings.database_url
+        else ["--data-dir", str(settings.data_dir)]
+    )
+    verify = ["audit", "verify", *where]
+    assert cli_main([*verify, "--anchors", str(anchor_file)]) == 0
+    assert "intact" in capsys.readouterr().out
+
+    forged = dict(anchors[0], hash="0" * 64)
+    anchor_file.write_text(json.dumps(forged) + "\n")
+    assert cli_main([*verify, "--anchors", str(anchor_file)]) == 4
+
+
+def test_a_subscription_to_everything_gets_no_checkpoints(
+    api: TestClient, hook: Receiver, services: Services
+) -> None:
+    services.checkpoint_every = 1
+    subscribe(api, hook)  # "*": every event of the project, not the installation's chain
+    toggle(api, True)
+    while send(services):
+        pass
+    assert [p["type"] for p in hook.payloads()] == ["behavior.changed"]

@@ -231,6 +231,15 @@ def _emit_automatic(tx: Transaction) -> None:
         tx.emitted = tx.emitted or queued > 0
 
 
+def publish_checkpoint(conn: Connection, signer: Any, made: Any, now: str) -> bool:
+    """Queue ``audit.checkpoint`` for every subscription routing it, in the transaction
+    that wrote the checkpoint ``made``, with the public key that verifies it: a receiver
+    that appends each payload's ``data`` as a line keeps an anchor file for
+    ``lockgate audit verify --anchors`` (docs/audit.md). Whether anything was queued."""
+    data = {**made.to_dict(), "public_key_pem": signer.public_key_pem}
+    return outbox.queue_global(conn, EventType.AUDIT_CHECKPOINT, data, now) > 0
+
+
 _OBSERVATIONS = frozenset({"guardrail:breached", "guardrail:recovered"})
 """What automatic actors record without acting (their own events, if any)."""
 
@@ -315,7 +324,9 @@ class Transaction:
             made = checkpoints.after_append(
                 self.conn, signer, entry, self.now, self.services.checkpoint_every
             )
-            if made is not None and signer.anchor is not None:
-                anchor = signer.anchor
-                self.after_commit(lambda: anchor.publish([made]))  # only once it is durable
+            if made is not None:
+                self.emitted = publish_checkpoint(self.conn, signer, made, self.now) or self.emitted
+                if signer.anchor is not None:
+                    anchor = signer.anchor
+                    self.after_commit(lambda: anchor.publish([made]))  # only once durable
         return entry

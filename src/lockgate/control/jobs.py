@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from anyio import to_thread
 from sqlalchemy import text
 
-from lockgate.control.base import Services, system_caller
+from lockgate.control.base import Services, publish_checkpoint, system_caller
 from lockgate.store.db import is_unavailable
 
 __all__ = [
@@ -65,12 +65,18 @@ def standard_jobs(
         from lockgate.store import checkpoints
 
         def checkpoint() -> int:
+            queued = False
             with services.database.write() as conn:
+                now = services.now()
                 made = checkpoints.checkpoint_if_due(
-                    conn, signer, checkpoint_every, checkpoint_minutes, services.now()
+                    conn, signer, checkpoint_every, checkpoint_minutes, now
                 )
+                if made is not None:
+                    queued = publish_checkpoint(conn, signer, made, now)
             if made is not None and signer.anchor is not None:
                 signer.anchor.publish([made])  # committed: publish it outside the database
+            if queued and services.outbox_wake is not None:
+                services.outbox_wake()
             return 0 if made is None else 1
 
         jobs.append(Job("audit-checkpoint", checkpoint))

@@ -37,10 +37,16 @@ class EventType(StrEnum):
     GUARDRAIL_BREACHED = "guardrail.breached"
     AUTOMATIC_ACTION = "automatic.action"
     CLEANUP_DUE = "cleanup.due"
+    AUDIT_CHECKPOINT = "audit.checkpoint"
 
 
 EMITTED_ONLY = frozenset(
-    {EventType.GUARDRAIL_BREACHED, EventType.AUTOMATIC_ACTION, EventType.CLEANUP_DUE}
+    {
+        EventType.GUARDRAIL_BREACHED,
+        EventType.AUTOMATIC_ACTION,
+        EventType.CLEANUP_DUE,
+        EventType.AUDIT_CHECKPOINT,
+    }
 )
 """Events that no audit action makes: their producers emit them with their own data."""
 

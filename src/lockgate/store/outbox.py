@@ -11,6 +11,7 @@ is sent, from the audit entry the row points at (``audit_seq``).
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Integer, String, bindparam, cast, insert, literal_column, or_, select
@@ -29,6 +30,7 @@ __all__ = [
     "event_id_for",
     "matching_subscriptions",
     "queue_emitted",
+    "queue_global",
 ]
 
 ANY_ENVIRONMENT = "*"
@@ -155,10 +157,42 @@ def queue_emitted(
         .scalars()
         .all()
     )
+    return _queue_rows(
+        conn, ids, event, {"project": project, "environment": environment, **data}, now
+    )
+
+
+def queue_global(conn: Any, event: EventType, data: dict[str, Any], now: str) -> int:
+    """One delivery row per enabled subscription, of any project, that names ``event``
+    (``*`` does not: a project's subscription to everything is about that project), for an
+    event about the whole installation (``audit.checkpoint``: the audit chain is one for
+    every project). How many were queued (0 when nobody subscribes)."""
+    named = (
+        select(webhook_routes.c.subscription_id)
+        .where(
+            webhook_routes.c.subscription_id == webhook_subscriptions.c.id,
+            webhook_routes.c.event_type == event.value,
+        )
+        .exists()
+    )
+    ids = (
+        conn.execute(
+            select(webhook_subscriptions.c.id).where(
+                webhook_subscriptions.c.enabled.is_(True), named
+            )
+        )
+        .scalars()
+        .all()
+    )
+    return _queue_rows(conn, ids, event, data, now)
+
+
+def _queue_rows(
+    conn: Any, ids: Sequence[int], event: EventType, body: dict[str, Any], now: str
+) -> int:
     if not ids:
         return 0
     event_id = "evt_" + uuid.uuid4().hex
-    body = {"project": project, "environment": environment, **data}
     conn.execute(
         insert(webhook_deliveries), [emitted_row(i, event, event_id, body, now) for i in ids]
     )
