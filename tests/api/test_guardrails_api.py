@@ -78,6 +78,32 @@ def test_bad_guardrails_are_refused_naming_the_field(
     assert client.get(f"{CONFIG}/guardrails").json()["items"] == []
 
 
+@pytest.mark.parametrize(
+    "privacy",
+    [
+        pytest.param({"private_attributes": ["account"]}, id="private"),
+        pytest.param({"rules": {"account": "hash"}}, id="hashed"),
+    ],
+)
+def test_a_private_attribute_cannot_scope_a_guardrail(
+    client: TestClient, shop: dict[str, str], privacy: dict[str, Any]
+) -> None:
+    env = f"{P}/environments/production"
+    etag = client.get(env).headers["etag"]
+    changed = client.patch(env, json={"privacy": privacy}, headers={"If-Match": etag})
+    assert changed.status_code == 200, changed.text
+    cost = {"metric": "llm_cost", "aggregation": "sum", "comparison": "absolute",
+            "threshold": 50, "per": "account", "window": "1d", "action": "fallback"}  # fmt: skip
+    answer = client.put(f"{CONFIG}/guardrails/cost", json=cost)
+    assert answer.status_code == 422, answer.text
+    problem = answer.json()
+    assert [e["field"] for e in problem["errors"]] == ["per"]
+    assert "'account' is private" in problem["errors"][0]["message"]
+    assert client.get(f"{CONFIG}/guardrails").json()["items"] == []
+    # another attribute still may
+    assert client.put(f"{CONFIG}/guardrails/cost", json=cost | {"per": "team"}).status_code == 200
+
+
 def test_a_plan_is_approved_advanced_paused_and_resumed(
     client: TestClient, services: Services, shop: dict[str, str]
 ) -> None:

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from lockgate.engine import EvaluationDetail, Reason
 from lockgate.engine.codec import decode
+from lockgate.privacy import RedactionPolicy
+from lockgate.privacy.redaction import Rule
 from lockgate.sdk.signals import EXPOSURE, MetricsReporter, Signals, SignalsTuning
 from tests.engine.factories import bool_flag, snapshot_doc
 
@@ -37,14 +40,18 @@ def _signals(metrics: Any, tuning: SignalsTuning | None = None, **kw: Any) -> Si
     return signals
 
 
-def _reporter(signals: Signals) -> tuple[MetricsReporter, list[dict[str, Any]]]:
+def _reporter(
+    signals: Signals, privacy: Callable[[float], RedactionPolicy | None] | None = None
+) -> tuple[MetricsReporter, list[dict[str, Any]]]:
     sent: list[dict[str, Any]] = []
 
     def send(payload: dict[str, Any], timeout: float) -> bool:
         sent.append(payload)
         return True
 
-    reporter = MetricsReporter(signals, send, interval=60, timeout=1, logger=LOG, sdk={})
+    reporter = MetricsReporter(
+        signals, send, interval=60, timeout=1, logger=LOG, sdk={}, privacy=privacy
+    )
     return reporter, sent
 
 
@@ -101,6 +108,43 @@ def test_cohort_rows_are_bounded_per_metric_and_interval() -> None:
     assert rows[("f", "on", "cost", "b")]["count"] == 1
     assert ("f", "on", "cost", "c") not in rows
     assert reporter.dropped_cohorts == 1
+
+
+@pytest.mark.parametrize(
+    "policy",
+    [
+        pytest.param(RedactionPolicy(private=frozenset({"account"})), id="private"),
+        pytest.param(RedactionPolicy(rules={"account": Rule.HASH}), id="hashed"),
+        pytest.param(RedactionPolicy(rules={"account": Rule.DROP}), id="dropped"),
+    ],
+)
+def test_a_private_cohort_attribute_never_leaves(policy: RedactionPolicy) -> None:
+    signals = _signals({"cost": {"behaviors": ["f"], "cohort": "account"}})
+    for account in ("acct-secret-1", "acct-secret-2"):
+        context = {"key": f"user-{account}", "account": account}
+        signals.served("f", context, _detail("on"))
+        signals.track("cost", context, 2.0)
+    reporter, sent = _reporter(signals, lambda timeout: policy)
+    assert reporter.flush()
+    assert "acct-secret" not in repr(sent)
+    assert _rows(sent)[("f", "on", "cost", "")]["count"] == 2  # still in the population
+    assert reporter.private_cohorts == 2
+
+
+def test_cohort_rows_wait_while_the_environment_settings_are_unknown() -> None:
+    signals = _signals({"cost": {"behaviors": ["f"], "cohort": "account"}})
+    context = {"key": "u1", "account": "a1"}
+    signals.served("f", context, _detail("on"))
+    signals.track("cost", context, 2.0)
+    known: list[RedactionPolicy] = []
+    reporter, sent = _reporter(signals, lambda timeout: known[0] if known else None)
+    reporter.flush()
+    assert ("f", "on", "cost", "a1") not in _rows(sent)
+    assert _rows(sent)[("f", "on", "cost", "")]["count"] == 1
+    known.append(RedactionPolicy(private=frozenset({"email"})))  # account may leave
+    assert reporter.flush()
+    assert _rows(sent[-1:]) == {("f", "on", "cost", "a1"): {"count": 1, "sum": 2.0, "sum_sq": 4.0}}
+    assert reporter.private_cohorts == 0
 
 
 def test_explicit_behaviors_and_unbound_metrics() -> None:

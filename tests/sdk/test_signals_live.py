@@ -54,3 +54,51 @@ def test_tracked_values_reach_the_server_as_summaries(tmp_path: Path) -> None:
         ("on", EXPOSURE): (0, 0.0, 1),
         ("off", EXPOSURE): (0, 0.0, 2),
     }
+
+
+def _cohorts(data_dir: Path) -> list[tuple[str, str, int]]:
+    database = Database(f"sqlite:///{data_dir / 'lockgate.db'}")
+    try:
+        t = metric_summaries.c
+        with database.read() as conn:
+            rows = conn.execute(
+                select(t.cohort, t.metric, t.count).where(t.flag == "checkout", t.cohort != "")
+            ).all()
+    finally:
+        database.dispose()
+    return sorted((r[0], r[1], r[2]) for r in rows)
+
+
+def test_a_cohort_leaves_the_application_only_while_its_attribute_is_not_private(
+    tmp_path: Path,
+) -> None:
+    with lockgate_server(tmp_path / "data") as server:
+        admin = Admin.connect(server.url)
+        admin.project(PROJECT, ENV)
+        admin.flag(PROJECT, "checkout")
+        admin.configure(PROJECT, "checkout", ENV, on=True)
+        base = f"/api/v1/projects/{PROJECT}/flags/checkout/environments/{ENV}"
+        guardrail = {
+            "metric": "llm_cost", "aggregation": "sum", "comparison": "absolute",
+            "threshold": 50, "per": "account", "window": "1d", "action": "fallback",
+        }  # fmt: skip
+        admin._ok(admin.http.put(f"{base}/guardrails/llm-cost", json=guardrail), 200, 201)
+        key, _ = admin.sdk_key(PROJECT, ENV)
+
+        def track(account: str) -> None:
+            with Client(key, server.url, tuning=TUNING, events=False) as client:
+                assert client.wait_until_ready(20)
+                context = {"key": f"user-{account}", "account": account}
+                client.bool_variation("checkout", context, False)
+                client.track("llm_cost", context, 2.0)
+                assert client.flush_metrics(5)
+
+        track("acme")
+        env_url = f"/api/v1/projects/{PROJECT}/environments/{ENV}"
+        etag = admin.http.get(env_url).headers["etag"]
+        privacy = {"privacy": {"private_attributes": ["account"]}}
+        admin._ok(admin.http.patch(env_url, json=privacy, headers={"If-Match": etag}))
+        track("globex")
+        admin.close()
+        cohorts = _cohorts(tmp_path / "data")
+    assert cohorts == [("acme", "llm_cost", 1)]  # globex's value never left

@@ -22,6 +22,7 @@ from typing import Any
 import lockgate
 from lockgate.decisionlog import DecisionKind, evaluation_kind
 from lockgate.engine import EvaluationDetail, FlagKind, Snapshot, SnapshotError
+from lockgate.privacy import RedactionPolicy
 from lockgate.sdk.approvals import (
     ApprovalDecision,
     ApprovalHandle,
@@ -151,7 +152,8 @@ class Client(LockgateClient):
         self._closed = False
         self.private_attributes: frozenset[str] = frozenset(private_attributes)
         """Context attributes whose values never leave the process, in approval requests
-        and decision records (sent as names only), on top of the environment's own."""
+        and decision records (sent as names only) and as cohorts of tracked metrics, on top
+        of the environment's own."""
         self._watch: Watch = {}
         self._transport = FailoverTransport(
             [
@@ -168,6 +170,7 @@ class Client(LockgateClient):
                 for url in base_urls(base_url)
             ]
         )
+        self._privacy = PrivacySource(self._transport, self._log)
         self.decisions: DecisionRecorder | None = (
             self._decision_recorder(tuning) if decisions else None
         )
@@ -201,6 +204,7 @@ class Client(LockgateClient):
                 timeout=connect_timeout,
                 logger=self._log,
                 sdk={"name": SDK_NAME, "version": lockgate.__version__},
+                privacy=self._cohort_privacy,
             )
             if metrics
             else None
@@ -242,7 +246,6 @@ class Client(LockgateClient):
         )
 
     def _decision_recorder(self, tuning: SyncTuning) -> DecisionRecorder:
-        self._privacy = PrivacySource(self._transport, self._log)
         return DecisionRecorder(
             self._send_decisions,
             self._privacy.policy,
@@ -253,6 +256,11 @@ class Client(LockgateClient):
             batch_size=tuning.decisions_batch_size,
             on_batch_ready=self._wake_reporter,
         )
+
+    def _cohort_privacy(self, timeout: float) -> RedactionPolicy | None:
+        """The environment's redaction policy with this client's private attributes."""
+        policy = self._privacy.policy(timeout)
+        return None if policy is None else policy.with_private(self.private_attributes)
 
     def _wake_reporter(self) -> None:
         reporter = getattr(self, "_reporter", None)

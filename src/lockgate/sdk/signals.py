@@ -42,6 +42,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from lockgate.engine import EvaluationDetail, Snapshot
+from lockgate.privacy.redaction import RedactionPolicy, Rule
 from lockgate.sdk.counts import EvaluationCounts
 
 __all__ = ["EXPOSURE", "MetricsReporter", "Signals", "SignalsTuning"]
@@ -293,8 +294,12 @@ class MetricsReporter:
         timeout: float,
         logger: logging.Logger,
         sdk: dict[str, str],
+        privacy: Callable[[float], RedactionPolicy | None] | None = None,
     ) -> None:
         self._signals = signals
+        self._privacy = privacy
+        """``privacy(timeout)``: the environment's policy with the client's private
+        attributes, ``None`` while unknown; cohorts of private attributes are not sent."""
         self._send = send
         self._interval = interval
         self._timeout = timeout
@@ -311,6 +316,8 @@ class MetricsReporter:
         """Tracked values for contexts no bound behavior had served."""
         self.dropped_cohorts = 0
         """Tracked values that got no cohort row (too many distinct cohorts)."""
+        self.private_cohorts = 0
+        """Cohort rows not sent because their attribute is private (docs/privacy.md)."""
 
     def start(self) -> None:
         with self._life:
@@ -372,12 +379,53 @@ class MetricsReporter:
             rows = summaries.payload_rows()
             self._summaries = _Summaries(self._signals.tuning)
             wait = self._timeout if timeout is None else timeout
+            rows = self._without_private_cohorts(rows, wait)
             for start in range(0, len(rows), MAX_ROWS_PER_REQUEST):
                 part = rows[start : start + MAX_ROWS_PER_REQUEST]
                 if not self._send_part(part, wait):
                     self._keep(rows[start:])
                     return False
             return True
+
+    def _without_private_cohorts(
+        self, rows: list[dict[str, Any]], timeout: float
+    ) -> list[dict[str, Any]]:
+        """``rows`` less the cohort rows whose attribute is private (the client's private
+        attributes, or the environment's private, hashed or dropped ones): a cohort's value
+        is the attribute's value, so it never leaves; its values still count in the
+        population's rows. While the environment's settings are unknown, cohort rows wait
+        for the next send."""
+        if not any("cohort" in row for row in rows):
+            return rows
+        policy: RedactionPolicy | None = RedactionPolicy()
+        if self._privacy is not None:
+            try:
+                policy = self._privacy(timeout)
+            except Exception:
+                self._log.debug(
+                    "the environment's privacy settings could not be read", exc_info=True
+                )
+                policy = None
+        bindings = self._signals.bindings
+        out: list[dict[str, Any]] = []
+        waiting: list[dict[str, Any]] = []
+        for row in rows:
+            if "cohort" not in row:
+                out.append(row)
+                continue
+            binding = bindings.get(row["metric"])
+            attribute = None if binding is None else binding[1]
+            if attribute is None:  # no longer bound to a cohort: nothing says it may leave
+                self.dropped_cohorts += 1
+            elif policy is None:
+                waiting.append(row)
+            elif policy.rule_for(attribute) is not Rule.KEEP:
+                self.private_cohorts += 1
+            else:
+                out.append(row)
+        if waiting:
+            self._keep(waiting)
+        return out
 
     def _keep(self, rows: list[dict[str, Any]]) -> None:
         """Put unsent rows back, to be merged into the next send (within the bound)."""

@@ -308,6 +308,25 @@ def _write_guardrail(
     return guardrail_view(stored, t.flag.key, t.environment.key)
 
 
+def _check_cohort_may_leave(conn: Connection, t: Target, per: str) -> None:
+    """A cohort's value leaves the application in every summary row: an attribute the
+    environment keeps private (or hashes, or drops) cannot scope a guardrail."""
+    from lockgate.privacy import Rule, parse_settings
+    from lockgate.store.tables import environments
+
+    row = conn.execute(
+        select(environments.c.privacy).where(environments.c.id == t.environment.id)
+    ).first()
+    policy, _ = parse_settings((row.privacy if row is not None else None) or {})
+    rule = Rule.KEEP if policy is None else policy.rule_for(per)
+    if rule is not Rule.KEEP:
+        raise InvalidInput(
+            f"attribute {per!r} is private in {t.environment.key!r} ({rule.value}): its values "
+            "never leave the application, so it cannot scope a guardrail",
+            [FieldProblem("per", f"{per!r} is private in this environment")],
+        )
+
+
 def _check_binding(conn: Connection, t: Target, key: str, definition: dict[str, Any]) -> None:
     """The guardrail's metric can be bound in the snapshot: one cohort attribute per metric
     (SDKs scope a metric's summaries by one attribute), at most
@@ -322,6 +341,8 @@ def _check_binding(conn: Connection, t: Target, key: str, definition: dict[str, 
         .where(guardrails.c.environment_id == t.environment.id)
     ).all()
     metric, per = definition["metric"], definition.get("per")
+    if per is not None:
+        _check_cohort_may_leave(conn, t, per)
     others = [r for r in rows if not (r.key == key and r.flag_id == t.flag.id) and not r.archived]
     same = [r for r in others if r.definition.get("metric") == metric]
     for other in same:
