@@ -9,6 +9,7 @@ from datetime import timedelta
 from typing import Any
 
 from fastapi import FastAPI
+from starlette.types import Receive, Scope, Send
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from lockgate import __version__
@@ -190,9 +191,22 @@ def _trust_proxies(app: FastAPI, settings: Settings) -> None:
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=trusted)
 
 
+class LockgateApp(FastAPI):
+    """The application, with the delivery fast path (:mod:`lockgate.delivery.fastpath`)
+    in front of the framework's own middleware stack."""
+
+    fast_path: DeliveryFastPath | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        fast = self.fast_path
+        if fast is not None and await fast.handle(scope, receive, send):
+            return
+        await super().__call__(scope, receive, send)
+
+
 def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     services = services or build_services(settings)
-    app = FastAPI(
+    app = LockgateApp(
         lifespan=_lifespan(settings, services),  # type: ignore[arg-type]
         title="lockgate",
         version=__version__,
@@ -226,9 +240,9 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
         authenticate=CredentialGate(route for router in ROUTERS for route in router.routes),
     )
     app.add_middleware(RequestMetrics, metrics=app.state.metrics)
-    # Outermost: snapshot polls and streams of cached keys skip limits, routing and
-    # dependencies (and, for streams, every middleware's send wrapper on each event).
-    app.add_middleware(DeliveryFastPath, state=app.state)
+    # In front of everything: snapshot polls and streams of cached keys skip the
+    # middleware, routing and dependencies (and, for streams, every send wrapper).
+    app.fast_path = DeliveryFastPath(None, app.state)
     _trust_proxies(app, settings)
     for router in ROUTERS:
         app.include_router(router, responses=problems.PROBLEM_RESPONSES)

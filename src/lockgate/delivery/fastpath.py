@@ -54,7 +54,12 @@ def _credential(headers: dict[bytes, bytes]) -> str:
 
 
 class DeliveryFastPath:
-    def __init__(self, app: ASGIApp, state: Any) -> None:
+    """Answers what it can before the framework: :meth:`handle` is called first by the
+    application's own ``__call__`` (:class:`lockgate.api.app.LockgateApp`), so a poll of a
+    cached key costs no middleware, no routing and no send wrapper. As an ASGI middleware
+    (``app`` set) it does the same in front of ``app``."""
+
+    def __init__(self, app: ASGIApp | None, state: Any) -> None:
         self.app = app
         self.state = state
 
@@ -65,19 +70,30 @@ class DeliveryFastPath:
             metrics.count_request("GET", path, status)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] == "GET":
-            path = scope["path"]
-            if path == SNAPSHOT_PATH and await self._answer(scope, send):
-                return
-            if path == STREAM_PATH and (
-                await self._refused(send) or await self._stream(scope, receive, send)
-            ):
-                return
-        if scope["type"] == "http" and scope["path"] == STREAM_PATH and self._draining():
+        if await self.handle(scope, receive, send):
+            return
+        assert self.app is not None
+        await self.app(scope, receive, send)
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> bool:
+        """Answer ``scope`` here if it is a delivery request this path can serve from
+        memory (or must refuse); ``False``: the application answers it."""
+        if scope["type"] != "http":
+            return False
+        path = scope["path"]
+        if path == SNAPSHOT_PATH:
+            return scope["method"] == "GET" and await self._answer(scope, send)
+        if path != STREAM_PATH:
+            return False
+        if scope["method"] == "GET" and (
+            await self._refused(send) or await self._stream(scope, receive, send)
+        ):
+            return True
+        if self._draining():
             await _refuse_stream(send)
             self._count(STREAM_PATH, 503)
-            return
-        await self.app(scope, receive, send)
+            return True
+        return False
 
     def _draining(self) -> bool:
         hub = getattr(self.state, "hub", None)
@@ -131,8 +147,12 @@ class DeliveryFastPath:
             return False
         _hub, _principal, env = held
         version = env.version
-        common = [(b"etag", etag_of(version).encode()), (b"cache-control", b"no-cache")]
-        if etag_matches(headers.get(b"if-none-match", b"").decode("latin-1"), version):
+        etag = etag_of(version)
+        common = [(b"etag", etag.encode()), (b"cache-control", b"no-cache")]
+        asked = headers.get(b"if-none-match")
+        if asked is not None and (
+            asked.decode("latin-1") == etag or etag_matches(asked.decode("latin-1"), version)
+        ):
             await send({"type": "http.response.start", "status": 304, "headers": common})
             await send({"type": "http.response.body", "body": b""})
             self._count(SNAPSHOT_PATH, 304)
