@@ -47,12 +47,12 @@ def test_aliases_match_whole_identifiers(tree: Path) -> None:
 
 def test_custom_delimiters() -> None:
     matcher = Matcher(["checkout"], MatcherOptions(delimiters="<", sdk_calls=()))
-    assert [h.line for h in matcher.find('a = "checkout"\nb = <checkout<\n', "python")] == [2]
+    assert [h.line for h in matcher.find(b'a = "checkout"\nb = <checkout<\n', "python")] == [2]
 
 
 def test_the_line_text_is_the_context() -> None:
-    (hit,) = Matcher(["checkout"]).find('\n\n  x = "checkout"  \n', "python")
-    assert (hit.line, hit.column, hit.text, hit.how) == (3, 7, 'x = "checkout"', "literal")
+    (hit,) = Matcher(["checkout"]).find('\n\n  é = "checkout"  \n'.encode(), "python")
+    assert (hit.line, hit.column, hit.text, hit.how) == (3, 7, 'é = "checkout"', "literal")
 
 
 @pytest.mark.parametrize(

@@ -112,7 +112,7 @@ def _check_args(args: argparse.Namespace) -> None:
 
 
 def run_scan(args: argparse.Namespace) -> int:
-    require("cli", "ahocorasick", "pathspec")
+    require("cli", "ahocorasick_rs", "pathspec")
     from lockgate.coderefs import scan
 
     _check_args(args)

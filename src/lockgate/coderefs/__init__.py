@@ -4,7 +4,7 @@ One pass per file finds every key at once (an Aho-Corasick automaton of all keys
 aliases and the SDK calls, :mod:`.matcher`); the walk honours ``.gitignore`` files
 (:mod:`.walk`); :func:`.scan.scan` runs it over a tree, in several processes.
 
-Needs the ``cli`` extra (``pyahocorasick``, ``pathspec``); nothing here talks to a server.
+Needs the ``cli`` extra (``ahocorasick-rs``, ``pathspec``); nothing here talks to a server.
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-import ahocorasick
+import ahocorasick_rs
 
 from lockgate.coderefs.aliases import aliases_of
 
@@ -48,8 +48,9 @@ SDK_CALLS = (
 """Calls whose first argument is a behavior key: lockgate's SDK and OpenFeature's."""
 
 LITERAL, ALIAS, CALL, YAML_VALUE = "literal", "alias", "sdk_call", "yaml_value"
-_WORD = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.:-")
-_KEY_AFTER_CALL = re.compile(r"\s*([\"'`])([A-Za-z0-9][A-Za-z0-9._:-]{0,127})\1")
+_WORD = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.:-")
+_YAML_END = frozenset(b" \r\n#")
+_KEY_AFTER_CALL = re.compile(rb"\s*([\"'`])([A-Za-z0-9][A-Za-z0-9._:-]{0,127})\1")
 _LINE_COMMENTS = {"python": ("#",), "yaml": ("#",), "javascript": ("//",), "typescript": ("//",),
                   "go": ("//",), "java": ("//",), "json": ()}  # fmt: skip
 _BLOCK_COMMENTS = frozenset({"javascript", "typescript", "go", "java"})
@@ -104,75 +105,83 @@ def in_comment(line: str, column: int, language: str) -> bool:
 
 
 class Matcher:
-    """Finds references to ``keys`` in one file's text."""
+    """Finds references to ``keys`` in one file's bytes (UTF-8)."""
 
     def __init__(self, keys: Iterable[str], options: MatcherOptions | None = None) -> None:
         self.options = options or MatcherOptions()
         self.keys = frozenset(keys)
-        automaton = ahocorasick.Automaton()
+        patterns: list[bytes] = []
+        self._meta: list[tuple[str, str]] = []
+
+        def add(pattern: str, how: str, what: str) -> None:
+            patterns.append(pattern.encode())
+            self._meta.append((how, what))
+
         for key in sorted(self.keys):
             for d in self.options.delimiters:
-                automaton.add_word(d + key + d, (LITERAL, key, len(key) + 2))
+                add(d + key + d, LITERAL, key)
             for prefix in (": ", "- "):
-                automaton.add_word(prefix + key, (YAML_VALUE, key, len(key) + 2))
+                add(prefix + key, YAML_VALUE, key)
             names = [*aliases_of(key, self.options.alias_styles),
                      *self.options.extra_aliases.get(key, ())]  # fmt: skip
             for alias in names:
                 if alias not in self.keys:
-                    automaton.add_word(alias, (ALIAS, key, len(alias)))
+                    add(alias, ALIAS, key)
         for call in self.options.sdk_calls:
-            automaton.add_word(call, (CALL, call, len(call)))
-        automaton.make_automaton()
-        self._automaton = automaton
+            add(call, CALL, call)
+        self._automaton = ahocorasick_rs.BytesAhoCorasick(patterns) if patterns else None
 
-    def find(self, text: str, language: str) -> list[Hit]:
-        """The references in ``text``, a file of ``language``, in text order."""
-        found: dict[tuple[int, str], tuple[int, str, bool]] = {}
-        for end, (how, what, length) in self._automaton.iter(text):
-            start = end - length + 1
-            hit = self._accept(text, start, end, how, what, language)
+    def find(self, data: bytes, language: str) -> list[Hit]:
+        """The references in ``data``, a file of ``language``, in text order."""
+        if self._automaton is None:
+            return []
+        found: dict[tuple[int, str], tuple[str, bool]] = {}
+        for index, start, end in self._automaton.find_matches_as_indexes(data, overlapping=True):
+            how, what = self._meta[index]
+            hit = self._accept(data, start, end, how, what, language)
             if hit is not None:
-                found.setdefault((hit[0], hit[1]), (start, hit[2], hit[3]))
-        return self._lines(text, found, language)
+                found.setdefault((hit[0], hit[1]), (hit[2], hit[3]))
+        return self._lines(data, found, language) if found else []
 
     def _accept(
-        self, text: str, start: int, end: int, how: str, what: str, language: str
+        self, data: bytes, start: int, end: int, how: str, what: str, language: str
     ) -> tuple[int, str, str, bool] | None:
         if how == LITERAL:
             return start, what, how, True
         if how == ALIAS:
-            before = text[start - 1] if start > 0 else " "
-            after = text[end + 1] if end + 1 < len(text) else " "
+            before = data[start - 1] if start > 0 else 32
+            after = data[end] if end < len(data) else 32
             if before in _WORD or after in _WORD:
                 return None
             return start, what, how, True
         if how == YAML_VALUE:
             if language != "yaml":
                 return None
-            after = text[end + 1] if end + 1 < len(text) else "\n"
-            return (start + 2, what, how, True) if after in " \r\n#" else None
-        match = _KEY_AFTER_CALL.match(text, end + 1)
+            after = data[end] if end < len(data) else 10
+            return (start + 2, what, how, True) if after in _YAML_END else None
+        match = _KEY_AFTER_CALL.match(data, end)
         if match is None:
             return None
-        key = match.group(2)
+        key = match.group(2).decode()
         return match.start(2) - 1, key, how, key in self.keys
 
     def _lines(
-        self, text: str, found: dict[tuple[int, str], tuple[int, str, bool]], language: str
+        self, data: bytes, found: dict[tuple[int, str], tuple[str, bool]], language: str
     ) -> list[Hit]:
         hits: list[Hit] = []
         line, counted_to = 1, 0
         seen: set[tuple[int, str]] = set()
-        for (position, key), (_, how, known) in sorted(found.items()):
-            line += text.count("\n", counted_to, position)
+        for (position, key), (how, known) in sorted(found.items()):
+            line += data.count(b"\n", counted_to, position)
             counted_to = position
             if (line, key) in seen:
                 continue
-            begin = text.rfind("\n", 0, position) + 1
-            stop = text.find("\n", position)
-            row = text[begin : stop if stop != -1 else len(text)]
-            if in_comment(row, position - begin, language):
+            begin = data.rfind(b"\n", 0, position) + 1
+            stop = data.find(b"\n", position)
+            row = data[begin : stop if stop != -1 else len(data)].decode("utf-8", "replace")
+            column = len(data[begin:position].decode("utf-8", "replace"))
+            if in_comment(row, column, language):
                 continue
             seen.add((line, key))
-            hits.append(Hit(key, line, position - begin + 1, row.strip()[:300], how, known))
+            hits.append(Hit(key, line, column + 1, row.strip()[:300], how, known))
         return hits

@@ -1,6 +1,7 @@
 """Scan a tree for references to behavior keys: the walk, the matcher, several processes.
 
-Files are read as bytes and decoded as UTF-8 (bad bytes replaced); files with a NUL byte in
+Files are read and matched as bytes (UTF-8; only the lines of references are decoded, bad
+bytes replaced); files with a NUL byte in
 their first 8 KiB (binary) or larger than ``max_file_bytes`` are skipped. With ``jobs`` > 1
 the files are split in batches over that many processes, each with its own automaton.
 """
@@ -77,8 +78,7 @@ def _scan_batch(batch: Sequence[tuple[str, str, str]]) -> tuple[int, int, int, l
             continue
         files += 1
         size += len(data)
-        text = data.decode("utf-8", "replace")
-        for hit in _matcher.find(text, language):
+        for hit in _matcher.find(data, language):
             found.append(
                 Reference(hit.key, relative, hit.line, hit.column, hit.text, hit.how, hit.known)
             )
