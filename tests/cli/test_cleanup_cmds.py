@@ -103,6 +103,31 @@ def test_scan_upload_archive_and_ci(cli: Cli, project: str, tmp_path: Path) -> N
     assert (restored.code, restored.out) == (0, "flag checkout restored (version 3)\n")
 
 
+def test_upload_takes_the_branch_and_commit_from_git(
+    cli: Cli, project: str, tmp_path: Path
+) -> None:
+    import subprocess
+
+    repo = tmp_path / "shop"
+    repo.mkdir()
+    (repo / "app.py").write_text('mode = client.mode("checkout", ctx)\n')
+    for argv in (
+        ["init", "-q", "-b", "release"],
+        ["add", "app.py"],
+        ["-c", "user.name=t", "-c", "user.email=t@localhost", "commit", "-qm", "x"],
+    ):
+        subprocess.run(["git", "-C", str(repo), *argv], check=True)  # fmt: skip
+    head = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], check=True,
+                          capture_output=True, text=True).stdout.strip()  # fmt: skip
+    done = cli("code-refs", "scan", str(repo), "--project", project, "--upload")
+    assert done.code == 0, done.err
+    assert "uploaded 1 reference for shop@release" in done.err
+    listed = cli("code-refs", "list", project, "--json").json
+    assert [(u["repository"], u["branch"], u["commit"]) for u in listed["uploads"]] == [
+        ("shop", "release", head)
+    ]
+
+
 def test_ci_mode_passes_when_every_reference_is_live(cli: Cli, tmp_path: Path) -> None:
     (tmp_path / "app.py").write_text('on = client.variation("checkout", ctx, False)\n')
     keys = tmp_path / "keys.txt"
@@ -124,7 +149,7 @@ def test_ci_mode_passes_when_every_reference_is_live(cli: Cli, tmp_path: Path) -
     [
         (["--keys", "KEYS", "--alias", "shouty"], "--alias: unknown style 'shouty'"),
         ([], "name the keys: --project PROJECT"),
-        (["--keys", "KEYS", "--upload"], "--upload needs --project, --repository and --branch"),
+        (["--keys", "KEYS", "--upload"], "--upload needs --project"),
         (["--keys", "missing.txt"], "cannot read missing.txt"),
     ],
 )

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -53,9 +55,13 @@ def register(commands: Any) -> None:
         help="exit 3 when the code references a behavior that is archived or unknown",
     )
     scan.add_argument("--upload", action="store_true", help="send the result to the server")
-    scan.add_argument("--repository", help="the repository's name (with --upload)")
-    scan.add_argument("--branch", help="the branch scanned (with --upload)")
-    scan.add_argument("--commit", help="the commit scanned (with --upload)")
+    scan.add_argument(
+        "--repository",
+        help="the repository's name (with --upload; default: git's origin URL, else the "
+        "directory's name)",
+    )
+    scan.add_argument("--branch", help="the branch scanned (with --upload; default: git's)")
+    scan.add_argument("--commit", help="the commit scanned (with --upload; default: git's HEAD)")
     ls = add_command(sub, "list", "the references uploaded to a project", run_list)
     ls.add_argument("project", metavar="PROJECT")
     ls.add_argument("--flag", metavar="BEHAVIOR", help="one behavior only")
@@ -105,10 +111,38 @@ def _check_args(args: argparse.Namespace) -> None:
     if args.project is None and args.keys is None:
         raise CliError("name the keys: --project PROJECT (from the server) or --keys FILE",
                        EXIT_USAGE)  # fmt: skip
-    if args.upload and (args.project is None or not args.repository or not args.branch):
-        raise CliError("--upload needs --project, --repository and --branch", EXIT_USAGE)
+    if args.upload and args.project is None:
+        raise CliError("--upload needs --project", EXIT_USAGE)
+    if args.upload:
+        _from_git(args)
     if args.jobs < 1 or args.context < 0:
         raise CliError("--jobs must be 1 or more and --context 0 or more", EXIT_USAGE)
+
+
+def _git(path: str, *argv: str) -> str | None:
+    git = shutil.which("git")
+    if git is None:
+        return None
+    try:
+        # A fixed git command on the tree the user named; nothing comes from elsewhere.
+        done = subprocess.run(  # noqa: S603
+            [git, "-C", path, *argv], capture_output=True, text=True, timeout=10, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    value = done.stdout.strip()
+    return value if done.returncode == 0 and value and value != "HEAD" else None
+
+
+def _from_git(args: argparse.Namespace) -> None:
+    """Fill in --repository, --branch and --commit from the tree's git checkout."""
+    if not args.repository:
+        origin = _git(args.path, "remote", "get-url", "origin")
+        args.repository = origin or Path(args.path).resolve().name
+    args.branch = args.branch or _git(args.path, "rev-parse", "--abbrev-ref", "HEAD")
+    args.commit = args.commit or _git(args.path, "rev-parse", "HEAD")
+    if not args.branch:
+        raise CliError("--upload: name the --branch (no git branch found here)", EXIT_USAGE)
 
 
 def run_scan(args: argparse.Namespace) -> int:
