@@ -242,3 +242,50 @@ def test_code_refs_upload_replaces_per_branch_and_names_bad_fields(client: TestC
     assert [e["object_key"] for e in audit.json()["items"]] == [
         "acme/shop@main", "acme/shop@next", "acme/shop@main"
     ][::-1]  # fmt: skip
+
+
+QUIET_CONTRACT = CONTRACT.replace(
+    '  cleanup_rule: "remove temporary rollout flag after full release and two healthy review '
+    'windows"\n',
+    "  cleanup_rule:\n"
+    '    description: "remove when nothing evaluates it"\n'
+    "    after: no_evaluation\n"
+    "    days: 14\n",
+)
+
+
+def test_no_evaluation_for_14_days_marks_it_due_and_the_report_lists_it(
+    client: TestClient, services: Services
+) -> None:
+    t0 = services.clock()
+    _setup(client)
+    r = client.post(f"{P}/contracts/apply", json={"source": QUIET_CONTRACT, "file": "c.yaml"})
+    assert r.status_code == 200, r.text
+    key = client.post(f"{P}/environments/staging/sdk-keys", json={"kind": "server"}).json()["key"]
+    moment = (t0 + timedelta(days=3)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    row = {"flag": "checkout", "variation": "full", "reason": "FALLTHROUGH", "count": 7,
+           "start": moment, "end": moment}  # fmt: skip
+    assert (
+        client.post("/sdk/v1/events", json={"counts": [row]}, headers=bearer(key)).status_code
+        == 202
+    )
+    _at(services, t0 + timedelta(days=16))
+    assert _run_jobs(services) == 0  # 13 days since the last evaluation
+    body = _stage(client)
+    assert body["rule_check"]["reason"] == "evaluated 13.0 days ago"
+    assert [(s["environment"], s["kind"]) for s in body["stale"]] == [
+        ("production", "no_evaluations")
+    ]
+    _at(services, t0 + timedelta(days=17, hours=1))
+    assert _run_jobs(services) == 1
+    due = _stage(client)
+    assert due["stage"] == "cleanup_due"
+    assert due["cleanup_evidence"]["rule"]["kind"] == "no_evaluation"
+    assert due["cleanup_evidence"]["check"]["last_evaluated"].startswith(moment[:10])
+    report = client.get(f"{P}/cleanup-report", params={"owner": "growth"}).json()
+    (growth,) = report["owners"]
+    assert [d["behavior"] for d in growth["cleanup_due"]] == ["checkout"]
+    assert [s["behavior"] for s in growth["stale"]] == ["checkout"]
+    kinds = {(f["environment"], f["kind"]) for f in growth["stale"][0]["findings"]}
+    assert kinds == {("production", "no_evaluations"), ("staging", "no_evaluations")}
+    assert client.get(f"{P}/cleanup-report", params={"owner": "nobody"}).json()["owners"] == []

@@ -104,6 +104,8 @@ BROKEN = [
         "names no segment or clauses",
     ),
     ("syntax_error.yaml", "(file)", 4, 16, "YAML syntax error"),
+    ("cleanup_rule.yaml", f"{ROOT}.cleanup_rule.review_window", 10, 20, "a duration like 7d"),
+    ("cleanup_rule.yaml", f"{ROOT}.cleanup_rule.days", 8, 5, "required (1 or more)"),
 ]
 
 
