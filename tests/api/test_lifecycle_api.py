@@ -8,11 +8,13 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from lockgate.control.base import Services
 from lockgate.control.jobs import BackgroundJobs, standard_jobs
+from lockgate.settings import SettingsError, behavior_lifetimes, load_settings
 from lockgate.store.tables import webhook_deliveries
 from tests.api.helpers import bearer
 
@@ -289,3 +291,42 @@ def test_no_evaluation_for_14_days_marks_it_due_and_the_report_lists_it(
     kinds = {(f["environment"], f["kind"]) for f in growth["stale"][0]["findings"]}
     assert kinds == {("production", "no_evaluations"), ("staging", "no_evaluations")}
     assert client.get(f"{P}/cleanup-report", params={"owner": "nobody"}).json()["owners"] == []
+
+
+def test_lifetimes_per_kind_are_settings() -> None:
+    days = behavior_lifetimes(
+        load_settings(environ={"LOCKGATE_BEHAVIOR_LIFETIMES": "ui_path=14, model_route=45"})
+    )
+    assert (days["ui_path"], days["model_route"], days["integration"]) == (14, 45, 90)
+
+
+@pytest.mark.parametrize("text", ["widget=3", "ui_path", "ui_path=0", "ui_path=x"])
+def test_bad_lifetimes_are_refused_at_start(text: str) -> None:
+    with pytest.raises(SettingsError, match="behavior_lifetimes"):
+        load_settings(environ={"LOCKGATE_BEHAVIOR_LIFETIMES": text})
+
+
+def test_the_quiet_days_and_lifetimes_of_the_services_apply(
+    client: TestClient, services: Services
+) -> None:
+    t0 = services.clock()
+    _setup(client)
+    key = client.post(f"{P}/environments/staging/sdk-keys", json={"kind": "server"}).json()["key"]
+    end = t0.strftime("%Y-%m-%dT%H:%M:%SZ")
+    row = {"flag": "checkout", "variation": "off", "reason": "OFF", "count": 3,
+           "start": end, "end": end}  # fmt: skip
+    assert (
+        client.post("/sdk/v1/events", json={"counts": [row]}, headers=bearer(key)).status_code
+        == 202
+    )
+    services.behavior_lifetimes = {"backend_workflow": 3}
+    services.archive_quiet_days = 30
+    _at(services, t0 + timedelta(days=10, hours=1))
+    body = _stage(client)
+    assert [s["kind"] for s in body["stale"]] == ["past_lifetime"]
+    assert body["stale"][0]["detail"] == "10 days old; a backend_workflow lives 3"
+    refused = client.post(f"{LIFECYCLE}/archive", json={"reason": "unused"})
+    assert refused.status_code == 409
+    assert "3 evaluations in the last 30 days" in refused.json()["detail"]
+    services.archive_quiet_days = 7
+    assert client.post(f"{LIFECYCLE}/archive", json={"reason": "unused"}).status_code == 200

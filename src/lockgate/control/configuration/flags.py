@@ -503,7 +503,8 @@ def _check_lifecycle(
         )
     if not after["archived"] or before["archived"]:
         return {}
-    blockers = archive_blockers(tx.conn, project.id, row.key, tx.now)
+    quiet = tx.services.archive_quiet_days
+    blockers = archive_blockers(tx.conn, project.id, row.key, tx.now, quiet)
     if blockers.any and not force:
         raise Conflict(
             f"flag {row.key!r} cannot be archived: {'; '.join(blockers.reasons())} "

@@ -18,7 +18,8 @@ from lockgate.store.tables import environments, evaluation_counts
 __all__ = ["ARCHIVE_QUIET_DAYS", "Blockers", "archive_blockers"]
 
 ARCHIVE_QUIET_DAYS = 7
-"""A behavior evaluated in the last this many days is still evaluated."""
+"""By default, a behavior evaluated in the last this many days is still evaluated
+(setting ``archive_quiet_days``)."""
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,7 @@ class Blockers:
     references: list[dict[str, Any]]
     evaluations: int
     last_evaluated: str | None
+    quiet_days: int = ARCHIVE_QUIET_DAYS
 
     @property
     def any(self) -> bool:
@@ -40,7 +42,7 @@ class Blockers:
             )
         if self.evaluations:
             found.append(
-                f"{self.evaluations} evaluations in the last {ARCHIVE_QUIET_DAYS} days "
+                f"{self.evaluations} evaluations in the last {self.quiet_days} days "
                 f"(last {self.last_evaluated})"
             )
         return found
@@ -51,15 +53,17 @@ class Blockers:
             "references": self.references[:20],
             "evaluations": self.evaluations,
             "last_evaluated": self.last_evaluated,
-            "quiet_days": ARCHIVE_QUIET_DAYS,
+            "quiet_days": self.quiet_days,
         }
 
 
-def archive_blockers(conn: Connection, project_id: int, key: str, now: str) -> Blockers:
+def archive_blockers(
+    conn: Connection, project_id: int, key: str, now: str, quiet_days: int = ARCHIVE_QUIET_DAYS
+) -> Blockers:
     refs = coderefs.references_by_key(conn, project_id, [key]).get(key, [])
     moment = parse_ts(now)
     assert moment is not None
-    since = iso(moment - timedelta(days=ARCHIVE_QUIET_DAYS))
+    since = iso(moment - timedelta(days=quiet_days))
     c = evaluation_counts.c
     total, last = conn.execute(
         select(func.coalesce(func.sum(c.count), 0), func.max(c.window_end))
@@ -71,4 +75,4 @@ def archive_blockers(conn: Connection, project_id: int, key: str, now: str) -> B
             c.window_end >= since,
         )
     ).one()
-    return Blockers(refs, int(total or 0), last)
+    return Blockers(refs, int(total or 0), last, quiet_days)

@@ -135,7 +135,7 @@ def run_cleanup_rules(svc: Services, now: datetime | None = None) -> int:
                 for r in facts.project_flags(conn, project_id, archived=False)
                 if r.lifecycle == "temporary" and (r.contract or {}).get("cleanup_rule")
             ]
-            found = facts.gather(conn, project_id, rows, moment)
+            found = facts.gather(conn, project_id, rows, moment, stale_days=svc.stale_days)
         for g in found:
             if g.facts.cleanup_due_at is not None or g.facts.rule is None:
                 continue

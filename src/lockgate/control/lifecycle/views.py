@@ -20,15 +20,18 @@ from lockgate.control.base import Caller, Services
 from lockgate.control.configuration import flags as flag_use
 from lockgate.control.governance.gate import Deferred
 from lockgate.control.lifecycle import coderefs, facts
-from lockgate.lifecycle import Stage, derive, find_stale
+from lockgate.lifecycle import DEFAULT_LIFETIME_DAYS, Stage, derive, find_stale
 from lockgate.policy.access import Action
 from lockgate.store.tables import flags
 
 __all__ = ["archive", "cleanup_report", "lifecycle_of", "restore"]
 
 
-def _document(g: facts.Gathered, now: Any, refs: list[dict[str, Any]]) -> dict[str, Any]:
+def _document(
+    svc: Services, g: facts.Gathered, now: Any, refs: list[dict[str, Any]]
+) -> dict[str, Any]:
     f = g.facts
+    lifetimes = svc.behavior_lifetimes or DEFAULT_LIFETIME_DAYS
     derived = derive(f, now)
     return {
         "behavior": f.key,
@@ -40,7 +43,9 @@ def _document(g: facts.Gathered, now: Any, refs: list[dict[str, Any]]) -> dict[s
         "cleanup_rule": None if f.rule is None else f.rule.document(),
         "cleanup_rule_problem": g.rule_problem,
         "cleanup_evidence": g.cleanup_evidence,
-        "stale": [s.document() for s in find_stale(f, now)],
+        "stale": [
+            s.document() for s in find_stale(f, now, days=svc.stale_days, lifetimes=lifetimes)
+        ],
         "code_references": refs,
     }
 
@@ -51,9 +56,9 @@ def lifecycle_of(svc: Services, caller: Caller, project_key: str, key: str) -> d
     with svc.view() as conn:
         project = caller.project(conn, project_key, Action.READ)
         row = lookup.flag(conn, project, key)
-        (gathered,) = facts.gather(conn, project.id, [row], now)
+        (gathered,) = facts.gather(conn, project.id, [row], now, stale_days=svc.stale_days)
         refs = coderefs.references_by_key(conn, project.id, [row.key]).get(row.key, [])
-    return _document(gathered, now, refs)
+    return _document(svc, gathered, now, refs)
 
 
 def archive(
@@ -108,7 +113,7 @@ def cleanup_report(
     with svc.view() as conn:
         project = caller.project(conn, project_key, Action.READ)
         rows = facts.project_flags(conn, project.id)
-        gathered = facts.gather(conn, project.id, rows, now)
+        gathered = facts.gather(conn, project.id, rows, now, stale_days=svc.stale_days)
         refs = coderefs.references_by_key(conn, project.id)
         owners = {
             r.key: r.owner for r in conn.execute(select(flags.c.key, flags.c.owner).where(
@@ -118,7 +123,7 @@ def cleanup_report(
         lambda: {"cleanup_due": [], "stale": [], "referenced_but_gone": []}
     )
     for g in gathered:
-        doc = _document(g, now, refs.get(g.row.key, []))
+        doc = _document(svc, g, now, refs.get(g.row.key, []))
         section = by_owner[g.row.owner or ""]
         if doc["stage"] == Stage.CLEANUP_DUE.value:
             section["cleanup_due"].append(_entry(g, doc) | {"evidence": g.cleanup_evidence})
