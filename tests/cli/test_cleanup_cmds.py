@@ -162,3 +162,16 @@ def test_bad_scan_arguments_exit_2_with_a_message(
     assert bad.code == 2
     assert message in bad.err
     assert "Traceback" not in bad.err
+
+
+def test_uploads_are_split_by_count_and_size() -> None:
+    from lockgate.cli import code_refs_cmds
+
+    small = [{"key": "k", "path": "a.py", "line": n, "text": "x"} for n in range(1, 12_001)]
+    assert [len(p) for p in code_refs_cmds._parts(small)] == [5_000, 5_000, 2_000]
+    big = [{"key": "k", "path": "a.py", "line": n, "text": "y" * 300} for n in range(1, 4_001)]
+    parts = code_refs_cmds._parts(big)
+    assert len(parts) == 3
+    assert sum(len(p) for p in parts) == 4_000
+    assert all(len(json.dumps(p)) <= code_refs_cmds.UPLOAD_BYTES + 400 for p in parts)
+    assert code_refs_cmds._parts([]) == [[]]

@@ -9,6 +9,7 @@ branch; ``--ci`` exits 3 when the code references a behavior that is archived or
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import subprocess
@@ -26,6 +27,8 @@ __all__ = ["register"]
 
 UPLOAD_PART = 5_000
 """References per upload request (the server's limit)."""
+UPLOAD_BYTES = 512 * 1024
+"""About this much JSON per upload request (the server takes 1 MiB bodies by default)."""
 
 
 def register(commands: Any) -> None:
@@ -208,11 +211,25 @@ def _print(args: argparse.Namespace, result: Any) -> None:
             print(f"  {mark}{number:>6} | {lines[number - 1]}")
 
 
+def _parts(refs: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """Requests of at most ``UPLOAD_PART`` references and about ``UPLOAD_BYTES`` of JSON."""
+    parts: list[list[dict[str, Any]]] = [[]]
+    size = 0
+    for ref in refs:
+        length = len(json.dumps(ref)) + 2
+        if parts[-1] and (len(parts[-1]) == UPLOAD_PART or size + length > UPLOAD_BYTES):
+            parts.append([])
+            size = 0
+        parts[-1].append(ref)
+        size += length
+    return parts
+
+
 def _upload(api: ApiClient, args: argparse.Namespace, result: Any) -> None:
     refs = [{"key": r.key, "path": r.path, "line": r.line, "text": r.text[:2000]}
             for r in result.references]  # fmt: skip
     path = api_path("projects", args.project, "code-refs")
-    parts = [refs[i : i + UPLOAD_PART] for i in range(0, len(refs), UPLOAD_PART)] or [[]]
+    parts = _parts(refs)
     for number, part in enumerate(parts):
         body = {
             "repository": args.repository,
