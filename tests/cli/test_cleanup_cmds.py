@@ -175,3 +175,25 @@ def test_uploads_are_split_by_count_and_size() -> None:
     assert sum(len(p) for p in parts) == 4_000
     assert all(len(json.dumps(p)) <= code_refs_cmds.UPLOAD_BYTES + 400 for p in parts)
     assert code_refs_cmds._parts([]) == [[]]
+
+
+def test_the_scan_in_a_core_install_names_the_extra(tmp_path: Path) -> None:
+    from tests.install.venvs import make_venv
+
+    venv = make_venv(tmp_path / "core", ())
+    done = venv.run("code-refs", "scan", str(tmp_path), "--keys", "/dev/null")
+    assert done.returncode == 2
+    assert "pip install 'lockgate[cli]'" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_the_scan_runs_in_a_cli_install(tmp_path: Path) -> None:
+    from tests.install.venvs import make_venv
+
+    venv = make_venv(tmp_path / "cli", ("cli",))
+    tree = write_tree(tmp_path / "repo")
+    keys = tmp_path / "keys.txt"
+    keys.write_text("checkout\nrenewal-banner\ncheckout-v2\n")
+    done = venv.run("code-refs", "scan", str(tree), "--keys", str(keys), "--json")
+    assert done.returncode == 0, done.stderr
+    assert len(json.loads(done.stdout)["references"]) == 12
