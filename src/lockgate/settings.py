@@ -139,6 +139,27 @@ SETTINGS: tuple[Setting, ...] = (
         "hours metric summaries keep minute resolution before they are rolled up into hours "
         "(docs/guardrails.md; 0: never roll up)",
     ),
+    Setting(
+        "stale_days",
+        int,
+        14,
+        "days without an evaluation, or of one variation to everyone, that make a temporary "
+        "behavior stale in an environment (docs/cleanup.md)",
+    ),
+    Setting(
+        "archive_quiet_days",
+        int,
+        7,
+        "archiving is refused while the behavior was evaluated in the last N days, unless "
+        "forced (docs/cleanup.md)",
+    ),
+    Setting(
+        "behavior_lifetimes",
+        str,
+        "",
+        "per kind of behavior, days a temporary one is expected to live instead of the "
+        "defaults, e.g. ui_path=14,model_route=45 (docs/cleanup.md)",
+    ),
     Setting("stream_heartbeat_seconds", int, 15, "seconds between heartbeats on idle SDK streams"),
     Setting(
         "max_streams",
@@ -246,6 +267,9 @@ class Settings:
     prometheus_url: str = ""
     prometheus_timeout_seconds: int = 5
     signals_minute_retention_hours: int = 48
+    stale_days: int = 14
+    archive_quiet_days: int = 7
+    behavior_lifetimes: str = ""
     stream_heartbeat_seconds: int = 15
     max_streams: int = 20_000
     max_new_streams_per_second: int = 1_000
@@ -366,6 +390,7 @@ def load_settings(
     _check_prometheus_url(values.get("prometheus_url", ""))
     settings = Settings(**values, sources=sources)
     decision_retention(settings)  # refused here, before anything starts
+    behavior_lifetimes(settings)
     return settings
 
 
@@ -427,5 +452,27 @@ def decision_retention(settings: Settings) -> dict[str, int]:
             )
         if not number.strip().isdigit():
             raise SettingsError(f"decision_retention: {kind} needs a whole number of days")
+        days[kind] = int(number)
+    return days
+
+
+def behavior_lifetimes(settings: Settings) -> dict[str, int]:
+    """Days a temporary behavior of each kind is expected to live: defaults, then the list."""
+    from lockgate.contracts import BEHAVIOR_KINDS
+    from lockgate.lifecycle import DEFAULT_LIFETIME_DAYS
+
+    days = dict(DEFAULT_LIFETIME_DAYS)
+    for item in filter(None, (part.strip() for part in settings.behavior_lifetimes.split(","))):
+        kind, sep, number = item.partition("=")
+        kind = kind.strip()
+        if not sep or kind not in BEHAVIOR_KINDS:
+            raise SettingsError(
+                f"behavior_lifetimes: {item!r} is not KIND=DAYS with KIND one of "
+                f"{', '.join(BEHAVIOR_KINDS)}"
+            )
+        if not number.strip().isdigit() or int(number) < 1:
+            raise SettingsError(
+                f"behavior_lifetimes: {kind} needs a whole number of days, 1 or more"
+            )
         days[kind] = int(number)
     return days

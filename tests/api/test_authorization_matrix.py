@@ -258,6 +258,24 @@ def _killed(world: World, _p: Principal, params: dict[str, str]) -> dict[str, st
     return {}
 
 
+def _fresh_flag(world: World, _p: Principal, params: dict[str, str]) -> dict[str, str]:
+    key = world.unique("old")
+    r = world.call("POST", "/api/v1/projects/alpha/flags", json={"key": key, "kind": "boolean"})
+    assert r.status_code == 201, r.text
+    return {"flag": key}
+
+
+def _archived_flag(world: World, p: Principal, params: dict[str, str]) -> dict[str, str]:
+    made = _fresh_flag(world, p, params)
+    path = FLAG.format(project="alpha", flag=made["flag"]) + "/lifecycle/archive"
+    r = world.call("POST", path, json={"reason": "matrix"})
+    assert r.status_code == 200, r.text
+    return made
+
+
+CODE_REFS = {"repository": "acme/app", "branch": "main", "files_scanned": 1, "references": []}
+
+
 def _exclusion(world: World, _p: Principal, params: dict[str, str]) -> dict[str, str]:
     ident = world.unique("x")
     body = {"audience": f"region:{ident}", "id": ident, "reason": "matrix"}
@@ -439,6 +457,27 @@ ACCESS: dict[tuple[str, str], list[Case]] = {
             body=lambda w, p: {"to_version": 1, "reason": "matrix"},
             if_match=CONFIG,
         )
+    ],
+    # cleanup
+    ("GET", FLAG + "/lifecycle"): [Case(Project(Action.READ))],
+    ("POST", FLAG + "/lifecycle/archive"): [
+        Case(
+            Project(Action.WRITE_PROJECT_OBJECT),
+            prepare=_fresh_flag,
+            body=lambda w, p: {"reason": "matrix"},
+        )
+    ],
+    ("POST", FLAG + "/lifecycle/restore"): [
+        Case(
+            Project(Action.WRITE_PROJECT_OBJECT),
+            prepare=_archived_flag,
+            body=lambda w, p: {"reason": "matrix"},
+        )
+    ],
+    ("GET", "/api/v1/projects/{project}/cleanup-report"): [Case(Project(Action.READ))],
+    ("GET", "/api/v1/projects/{project}/code-refs"): [Case(Project(Action.READ))],
+    ("POST", "/api/v1/projects/{project}/code-refs"): [
+        Case(Project(Action.WRITE_PROJECT_OBJECT), body=lambda w, p: dict(CODE_REFS))
     ],
     # reversal
     ("POST", FLAG + "/kill"): [

@@ -226,6 +226,7 @@ def test_requests_expire(client: TestClient, team: dict[str, str], services: Ser
         "runtime-approval-timeout": 0,
         "decision-retention": 0,
         "metric-summary-rollup": 0,
+        "cleanup-rules": 0,
     }
     assert client.get(f"/api/v1/change-requests/{request['id']}").json()["state"] == "expired"
     assert _approve(client, request["id"], team["approver"]).status_code == 409
@@ -463,6 +464,7 @@ def test_scheduled_apply_runs_in_the_background_job(
         "runtime-approval-timeout": 0,
         "decision-retention": 0,
         "metric-summary-rollup": 0,
+        "cleanup-rules": 0,
     }
     later = services.clock() + timedelta(hours=2)
     services.clock = lambda: later
@@ -472,6 +474,7 @@ def test_scheduled_apply_runs_in_the_background_job(
         "runtime-approval-timeout": 0,
         "decision-retention": 0,
         "metric-summary-rollup": 0,
+        "cleanup-rules": 0,
     }
     assert client.get(f"/api/v1/change-requests/{request['id']}").json()["state"] == "applied"
     assert client.get(_config_path()).json()["on"] is True

@@ -122,6 +122,9 @@ def test_the_report_answers_who_changed_what_and_with_whose_approval(
     report = r.json()
     assert report["behavior"]["key"] == "renewal-recommendations"
     assert report["behavior"]["risk_tier"] == "medium"
+    cleanup = report["behavior"]["cleanup"]
+    assert (cleanup["stage"], cleanup["code_references"]) == ("rolling_out", 0)
+    assert cleanup["cleanup_rule"] == "after full release and 2 healthy review windows of 7 days"
     assert report["contract"]["current"]["version"] == 1
     assert [c["filename"] for c in report["contract"]["versions"]] == ["renewal.yaml"]
 
@@ -205,6 +208,10 @@ def test_the_same_report_as_markdown_and_as_one_html_file(
     assert "approved by ava (posture.medium.approvals.protected = 1)" in text
     assert "Verified: the whole chain" in text
     assert "Relevant to, not compliant with" in text
+    assert (
+        "- **Stage:** rolling out; cleanup rule: after full release and 2 healthy review "
+        "windows of 7 days; 0 code references"
+    ) in text
 
     page = client.get(f"{FLAG}/evidence", params={"format": "html"})
     assert page.status_code == 200

@@ -186,6 +186,7 @@ def test_the_background_job_times_requests_out(
         "runtime-approval-timeout": 0,
         "decision-retention": 0,
         "metric-summary-rollup": 0,
+        "cleanup-rules": 0,
     }
     later = utc_now() + timedelta(seconds=6)
     services.clock = lambda: later

@@ -34,6 +34,9 @@ HTTP_GROUPS = (
     "sdk-keys",
     "decisions",
     "subject",
+    "lifecycle",
+    "cleanup",
+    "code-refs",
 )
 HTTP_COMMANDS = ("login", "kill", "restore", "rollback")
 

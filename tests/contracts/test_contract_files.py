@@ -58,11 +58,12 @@ def test_explain_traces_every_line_of_the_article() -> None:
     assert unenforced[19] == "approval_required_when[0]"
     assert unenforced[22] == "rollback_action"
     assert unenforced[25] == "audit_sources[1]"
-    assert unenforced[27] == "cleanup_rule"
+    assert 27 not in unenforced  # the article's cleanup words map to a rule
     statuses = {t["field"]: t["status"] for t in explained["lines"]}
     assert statuses["allowed_modes"] == "enforced"
     assert statuses["risk_level"] == "enforced"
     assert statuses["audit_sources[0]"] == "recorded"
+    assert statuses["cleanup_rule"] == "enforced"
 
 
 def test_explain_of_the_executable_contract() -> None:
@@ -78,7 +79,8 @@ def test_explain_of_the_executable_contract() -> None:
     assert by_field["approval_required_when[2]"]["status"] == "declared"
     assert by_field["rollback_action"]["status"] == "enforced"
     assert by_field["audit_sources[1]"]["status"] == "recorded"
-    assert by_field["cleanup_rule"]["status"] == "declared"
+    assert by_field["cleanup_rule"]["status"] == "enforced"
+    assert "2 healthy review windows" in by_field["cleanup_rule"]["by"]
     assert by_field["environments.production"]["status"] == "enforced"
 
 
@@ -102,6 +104,8 @@ BROKEN = [
         "names no segment or clauses",
     ),
     ("syntax_error.yaml", "(file)", 4, 16, "YAML syntax error"),
+    ("cleanup_rule.yaml", f"{ROOT}.cleanup_rule.review_window", 10, 20, "a duration like 7d"),
+    ("cleanup_rule.yaml", f"{ROOT}.cleanup_rule.days", 8, 5, "required (1 or more)"),
 ]
 
 

@@ -30,6 +30,7 @@ from lockgate.api.routes import (
     flags,
     guardrails,
     health,
+    lifecycle,
     members,
     metrics,
     ofrep,
@@ -59,7 +60,12 @@ from lockgate.delivery.hub import DeliveryHub
 from lockgate.delivery.pg_notify import ChangeListener
 from lockgate.delivery.webhooks import WebhookDispatcher, WebhookSender
 from lockgate.engine.budget import ContextLimits
-from lockgate.settings import Settings, decision_retention, trusted_proxy_list
+from lockgate.settings import (
+    Settings,
+    behavior_lifetimes,
+    decision_retention,
+    trusted_proxy_list,
+)
 from lockgate.store import migrate
 from lockgate.store.db import Database
 
@@ -74,6 +80,7 @@ ROUTERS = [
     segments.router,
     approvals.router,
     reversal.router,
+    lifecycle.router,
     guardrails.router,
     runtime_approvals.router,
     audit.router,
@@ -119,6 +126,9 @@ def build_services(settings: Settings, *, run_migrations: bool = True) -> Servic
         change_request_ttl=timedelta(days=settings.change_request_ttl_days),
         webhooks=settings.webhook_policy(),
         decision_retention=decision_retention(settings),
+        stale_days=max(1, settings.stale_days),
+        archive_quiet_days=max(0, settings.archive_quiet_days),
+        behavior_lifetimes=behavior_lifetimes(settings),
         prometheus_url=settings.prometheus_url,
         prometheus_timeout=float(max(1, settings.prometheus_timeout_seconds)),
     )

@@ -11,6 +11,8 @@ from lockgate.cli import (
     alert_trigger_cmds,
     approvals_cmds,
     audit_cmds,
+    cleanup_cmds,
+    code_refs_cmds,
     contract_cmds,
     decisions_cmds,
     evidence_cmds,
@@ -45,6 +47,8 @@ COMMAND_GROUPS = [
     webhooks_cmds,
     decisions_cmds,
     alert_trigger_cmds,
+    cleanup_cmds,
+    code_refs_cmds,
     identity_cmds,
 ]
 

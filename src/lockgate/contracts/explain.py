@@ -12,6 +12,7 @@ from typing import Any
 
 from lockgate.contracts.model import ROOT, Contract
 from lockgate.contracts.tree import MapNode, Node, ScalarNode, SeqNode
+from lockgate.lifecycle.rules import RuleError, rule_from_contract
 
 __all__ = ["Trace", "explain"]
 
@@ -359,21 +360,25 @@ def _cleanup(c: Contract) -> list[Trace]:
     k = c.cleanup
     if k is None:
         return []
-    if k.after is not None:
+    try:
+        rule = rule_from_contract(k.document())
+    except RuleError as problem:
+        return [Trace(k.line, "cleanup_rule", UNENFORCED, f"cannot be read: {problem}")]
+    if rule is None:
         return [
             Trace(
                 k.line,
                 "cleanup_rule",
-                DECLARED,
-                f"after {k.after}"
-                + (
-                    f" and {k.healthy_review_windows} healthy review windows"
-                    if k.healthy_review_windows is not None
-                    else ""
-                )
-                + ": stored with the contract; nothing removes the flag automatically",
+                UNENFORCED,
+                "free text no rule reads: add after (full_release, no_evaluation, date)",
             )
         ]
     return [
-        Trace(k.line, "cleanup_rule", UNENFORCED, "free text: add after and healthy_review_windows")
+        Trace(
+            k.line,
+            "cleanup_rule",
+            ENFORCED,
+            f"cleanup-rules job: marks the behavior cleanup due {rule.summary()}"
+            + ("" if k.after is not None else " (read from the words)"),
+        )
     ]

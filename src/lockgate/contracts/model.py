@@ -50,7 +50,7 @@ RISK_LEVELS = ("low", "medium", "high", "restricted")
 ENVIRONMENT_STATES = ("off", "first_audience", "everyone")
 AGGREGATIONS = ("rate", "count", "sum", "avg", "p50", "p90", "p95", "p99", "max", "min")
 GUARDRAIL_ACTIONS = ("alert", "pause", "fallback", "off")
-CLEANUP_AFTER = ("full_release", "date")
+CLEANUP_AFTER = ("full_release", "no_evaluation", "date")
 MODES = tuple(m.value for m in Mode)
 _KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 _WINDOW = re.compile(r"^[1-9][0-9]*[smhdw]$")
@@ -144,6 +144,20 @@ class Cleanup:
     healthy_review_windows: int | None
     date: str | None
     line: int
+    days: int | None = None
+    review_window: str | None = None
+
+    def document(self) -> dict[str, Any]:
+        """The rule as stored with the behavior (read by :mod:`lockgate.lifecycle.rules`)."""
+        return {
+            "description": self.description,
+            "after": self.after,
+            "healthy_review_windows": self.healthy_review_windows,
+            "days": self.days,
+            "review_window": self.review_window,
+            "date": self.date,
+            "line": self.line,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,6 +221,7 @@ class Contract:
             "first_audience": audience.rule_clauses()
             if audience is not None and audience.executable
             else None,
+            "cleanup_rule": None if self.cleanup is None else self.cleanup.document(),
             "lines": {
                 k: self.lines[k]
                 for k in ("allowed_modes", "default_state", "first_audience", "risk_level")
@@ -574,25 +589,39 @@ def _read_audit_sources(r: _Reader, c: Contract, path: str, node: Node) -> None:
         c.audit_sources.append(AuditSource(text, ticket, event, item.line))
 
 
+def _whole_number(r: _Reader, path: str, parts: dict[str, Node], name: str) -> int | None:
+    if name not in parts:
+        return None
+    n = parts[name]
+    if (
+        isinstance(n, ScalarNode)
+        and isinstance(n.value, int)
+        and not isinstance(n.value, bool)
+        and n.value >= 0
+    ):
+        return n.value
+    r.fail(f"{path}.{name}", n, "must be a whole number, 0 or more")
+    return None
+
+
 def _read_cleanup(r: _Reader, c: Contract, path: str, node: Node) -> None:
-    text, parts = _description_or_map(r, path, node, ("after", "healthy_review_windows", "date"))
+    names = ("after", "healthy_review_windows", "days", "review_window", "date")
+    text, parts = _description_or_map(r, path, node, names)
     after = r.choice(f"{path}.after", parts["after"], CLEANUP_AFTER) if "after" in parts else None
-    windows = None
-    if "healthy_review_windows" in parts:
-        n = parts["healthy_review_windows"]
-        if (
-            isinstance(n, ScalarNode)
-            and isinstance(n.value, int)
-            and not isinstance(n.value, bool)
-            and n.value >= 0
-        ):
-            windows = n.value
-        else:
-            r.fail(f"{path}.healthy_review_windows", n, "must be a whole number, 0 or more")
+    windows = _whole_number(r, path, parts, "healthy_review_windows")
+    days = _whole_number(r, path, parts, "days")
+    window = None
+    if "review_window" in parts:
+        window = r.text(f"{path}.review_window", parts["review_window"])
+        if window is not None and not _WINDOW.match(window):
+            r.fail(f"{path}.review_window", parts["review_window"], "a duration like 7d or 2w")
+            window = None
     date = r.text(f"{path}.date", parts["date"]) if "date" in parts else None
     if after == "date" and date is None:
         r.fail(f"{path}.date", node, "required when after is date")
-    c.cleanup = Cleanup(text, after, windows, date, node.line)
+    if after == "no_evaluation" and not days:
+        r.fail(f"{path}.days", node, "required (1 or more) when after is no_evaluation")
+    c.cleanup = Cleanup(text, after, windows, date, node.line, days, window)
 
 
 def _read_stages(r: _Reader, c: Contract, path: str, node: Node) -> None:

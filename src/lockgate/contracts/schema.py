@@ -145,6 +145,8 @@ def contract_schema() -> dict[str, Any]:
                 {
                     "after": {"enum": list(CLEANUP_AFTER)},
                     "healthy_review_windows": {"type": "integer", "minimum": 0},
+                    "days": {"type": "integer", "minimum": 0},
+                    "review_window": {"type": "string", "pattern": "^[1-9][0-9]*[smhdw]$"},
                     "date": {"type": "string", "format": "date"},
                 },
                 "when the flag is removed",

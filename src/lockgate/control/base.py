@@ -149,6 +149,13 @@ class Services:
     """Committed snapshots for incremental checks of configuration writes."""
     webhooks: DeliveryPolicy = field(default_factory=DeliveryPolicy)
     """How webhooks are checked and delivered (settings ``webhook_*``)."""
+    stale_days: int = 14
+    """Days without an evaluation (or of one variation to everyone) that make a behavior
+    stale (docs/cleanup.md)."""
+    archive_quiet_days: int = 7
+    """Archiving is refused while the behavior was evaluated in these last days."""
+    behavior_lifetimes: dict[str, int] = field(default_factory=dict)
+    """Days a temporary behavior of each kind is expected to live (empty: the defaults)."""
     prometheus_url: str = ""
     """The Prometheus server guardrails with ``source: prometheus`` query (empty: none)."""
     prometheus_timeout: float = 5.0

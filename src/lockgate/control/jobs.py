@@ -1,6 +1,6 @@
 """Background jobs, in one place: audit checkpoints, expiring and scheduled change requests,
 runtime approvals past their deadline, decision records past their retention, the rollup
-of metric summaries.
+of metric summaries, cleanup rules (behaviors marked cleanup due).
 
 :class:`BackgroundJobs` runs every job once per cycle. On PostgreSQL, where several
 replicas share one database, a cycle runs only on the replica that holds a session-level
@@ -96,6 +96,9 @@ def standard_jobs(
         jobs.append(
             Job("metric-summary-rollup", lambda: roll_up_signals(services, minute_retention_hours))
         )
+    from lockgate.control.lifecycle import marks
+
+    jobs.append(Job("cleanup-rules", lambda: marks.run_cleanup_rules(services)))
     return jobs
 
 

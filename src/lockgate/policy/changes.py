@@ -41,6 +41,7 @@ class AuditAction(StrEnum):
     FLAG_RESTORED = "flag:restored"
     FLAG_EXCLUDED = "flag:excluded"
     FLAG_EXCLUSION_LIFTED = "flag:exclusion_lifted"
+    FLAG_CLEANUP_DUE = "flag:cleanup_due"
     INCIDENT_STARTED = "incident:started"
     INCIDENT_ENDED = "incident:ended"
     SEGMENT_CREATED = "segment:created"
@@ -92,6 +93,7 @@ class AuditAction(StrEnum):
     ROLLOUT_PLAN_RESUMED = "rollout_plan:resumed"
     ALERT_TRIGGER_CREATED = "alert_trigger:created"
     ALERT_TRIGGER_DELETED = "alert_trigger:deleted"
+    CODE_REFS_UPLOADED = "code_refs:uploaded"
 
 
 class ObjectType(StrEnum):
@@ -106,6 +108,7 @@ class ObjectType(StrEnum):
     SUBJECT = "subject"  # a context key's decision records, named by its SHA-256
     GUARDRAIL = "guardrail"
     ROLLOUT_PLAN = "rollout_plan"
+    REPOSITORY = "repository"  # code references uploaded for one repository and branch
 
 
 def canonical_json(value: Any) -> str:

@@ -269,6 +269,20 @@ def _contract_text(contract: dict[str, Any] | None) -> str | None:
     return None if contract is None else f"version {contract['version']} ({contract['hash'][:16]})"
 
 
+def _stage_text(cleanup: dict[str, Any] | None) -> str | None:
+    if not cleanup:
+        return None
+    parts = [cleanup["stage"].replace("_", " ")]
+    if cleanup.get("since"):
+        parts.append(f"since {cleanup['since']}")
+    if cleanup.get("cleanup_rule"):
+        parts.append(f"cleanup rule: {cleanup['cleanup_rule']}")
+    if cleanup.get("permanent_reason"):
+        parts.append(f"permanent: {cleanup['permanent_reason']}")
+    parts.append(f"{cleanup.get('code_references', 0)} code references")
+    return "; ".join(parts)
+
+
 def _header(report: dict[str, Any]) -> list[tuple[str, Any]]:
     b = report["behavior"]
     contract = report["contract"]["current"]
@@ -279,6 +293,7 @@ def _header(report: dict[str, Any]) -> list[tuple[str, Any]]:
         ("Risk tier", b["risk_tier"]),
         ("Kind", f"{b['kind']}" + (f", {b['behavior_kind']}" if b["behavior_kind"] else "")),
         ("Lifecycle", b["lifecycle"] + (" (archived)" if b["archived"] else "")),
+        ("Stage", _stage_text(b.get("cleanup"))),
         (
             "Contract",
             f"version {contract['version']} ({contract['hash'][:16]})" if contract else None,

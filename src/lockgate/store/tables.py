@@ -740,3 +740,45 @@ alert_trigger_firings = Table(
     Column("outcome", JSON, nullable=False),
     UniqueConstraint("trigger_id", "episode", name="uq_alert_trigger_firings_episode"),
 )
+
+# A behavior's lifecycle marks: cleanup due (with the rule's evidence), why a permanent one
+# stays, when it was archived. Its stage is derived (lockgate.lifecycle), not stored.
+flag_lifecycle = Table(
+    "flag_lifecycle",
+    metadata,
+    Column("flag_id", Integer, ForeignKey("flags.id", ondelete="CASCADE"), primary_key=True),
+    Column("cleanup_due_at", TS, nullable=True),
+    Column("cleanup_evidence", JSON, nullable=True),
+    Column("permanent_reason", Text, nullable=True),
+    Column("archived_at", TS, nullable=True),
+    Column("updated_at", TS, nullable=False),
+)
+
+# The latest code-reference scan uploaded per repository and branch, and what it found.
+code_ref_uploads = Table(
+    "code_ref_uploads",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("project_id", Integer, ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
+    Column("repository", String(300), nullable=False),
+    Column("branch", String(200), nullable=False),
+    Column("commit", String(64), nullable=True),
+    Column("files_scanned", Integer, nullable=False),
+    Column("uploaded_at", TS, nullable=False),
+    Column("uploaded_by", String(200), nullable=False),
+    UniqueConstraint("project_id", "repository", "branch", name="uq_code_ref_uploads_branch"),
+)
+
+code_refs = Table(
+    "code_refs",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column(
+        "upload_id", Integer, ForeignKey("code_ref_uploads.id", ondelete="CASCADE"), nullable=False
+    ),
+    Column("flag_key", String(128), nullable=False),
+    Column("path", String(1000), nullable=False),
+    Column("line", Integer, nullable=False),
+    Column("snippet", Text, nullable=False),
+    Index("ix_code_refs_upload_id_flag_key", "upload_id", "flag_key"),
+)

@@ -20,6 +20,7 @@ from lockgate.control.base import Caller, Services, Transaction
 from lockgate.control.configuration import snapshots
 from lockgate.control.governance import gate
 from lockgate.control.governance.gate import Deferred
+from lockgate.control.lifecycle import marks
 from lockgate.engine import Mode, decode
 from lockgate.errors import Conflict, FieldProblem, InvalidInput, NotFound, PolicyRefused
 from lockgate.policy import postures
@@ -235,6 +236,8 @@ def create_flag(
             )
         )
         row = lookup.flag(tx.conn, project, key)
+        if definition["lifecycle"] == "permanent" and reason.strip():
+            marks.note_definition(tx, row.id, {}, definition, reason)  # why it stays
         for env in envs:
             write_config(tx, row.id, env.id, 1, config, caller.actor_name, reason or "flag created")
         snapshots.bump(tx, [e.id for e in envs], flag_keys=[key])
@@ -426,12 +429,16 @@ def update_flag(
     reason: str = "",
     *,
     plan: bool = False,
+    force: bool = False,
 ) -> dict[str, Any] | Deferred:
     """Change a flag's definition (shared by all environments), governed like any change.
 
     A definition change is classified in every environment: archiving reduces, restoring
     or widening what variations mean expands, and lowering the risk tier loosens the
-    governance of every environment (an expansion of authority).
+    governance of every environment (an expansion of authority). Archiving is refused
+    while code still references the behavior or it is still evaluated, unless ``force``d
+    with a reason (:mod:`lockgate.control.lifecycle.guard`); making a behavior permanent
+    needs a reason (why the control stays).
     """
     from lockgate.control.lookup import check_version
 
@@ -461,7 +468,9 @@ def update_flag(
         _check_contract_tier(row, after["risk_tier"])
         if after == before:
             return flag_view(tx.conn, row)
+        lifecycle_evidence = _check_lifecycle(tx, project, row, before, after, reason, force)
         verdict, evidence, env_ids = _judge_definition(tx, project, row, after)
+        evidence |= lifecycle_evidence
         deferred = gate.govern(
             tx, caller, project, change, verdict, environment_ids=env_ids, plan=plan
         )
@@ -470,6 +479,44 @@ def update_flag(
         return _apply_definition(
             tx, caller, project, row, change, evidence | {"policy": verdict.document()}
         )
+
+
+def _check_lifecycle(
+    tx: Transaction,
+    project: Row[Any],
+    row: Row[Any],
+    before: dict[str, Any],
+    after: dict[str, Any],
+    reason: str,
+    force: bool,
+) -> dict[str, Any]:
+    """Refuse archiving while the behavior is referenced or evaluated (unless forced with
+    a reason), and making it permanent without a reason; the evidence of an archive."""
+    from lockgate.control.lifecycle.guard import archive_blockers
+
+    becomes_permanent = after["lifecycle"] == "permanent" != before["lifecycle"]
+    if becomes_permanent and not reason.strip():
+        why = "say why the control stays (a permanent behavior opts out of cleanup)"
+        raise InvalidInput(
+            f"a reason is required to make flag {row.key!r} permanent",
+            [FieldProblem("reason", why)],
+        )
+    if not after["archived"] or before["archived"]:
+        return {}
+    quiet = tx.services.archive_quiet_days
+    blockers = archive_blockers(tx.conn, project.id, row.key, tx.now, quiet)
+    if blockers.any and not force:
+        raise Conflict(
+            f"flag {row.key!r} cannot be archived: {'; '.join(blockers.reasons())} "
+            "(remove them, or archive with force and a reason)",
+            blockers=blockers.document(),
+        )
+    if blockers.any and not reason.strip():
+        raise InvalidInput(
+            f"a reason is required to archive flag {row.key!r} by force",
+            [FieldProblem("reason", "say why it is archived while " + blockers.reasons()[0])],
+        )
+    return {"archive": {"forced": blockers.any, **blockers.document()}}
 
 
 def _check_contract_tier(row: Row[Any], tier: str) -> None:
@@ -581,6 +628,7 @@ def _apply_definition(
     )
     row = lookup.flag(tx.conn, project, key)
     snapshots.bump(tx, [c.env_id for c in envs], flag_keys=[key])
+    marks.note_definition(tx, row.id, before, after, change.reason)
     tx.record(
         caller,
         {

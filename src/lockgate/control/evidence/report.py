@@ -382,6 +382,27 @@ def _automatic(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
     ]
 
 
+def _cleanup(svc: Services, conn: Connection, project_id: int, flag: Row[Any]) -> dict[str, Any]:
+    """The behavior's lifecycle now (docs/cleanup.md): its stage, its cleanup rule and mark,
+    and how many places the uploaded code still references it."""
+    from lockgate.control.lifecycle import coderefs, facts
+    from lockgate.lifecycle import derive
+
+    now = svc.clock()
+    (gathered,) = facts.gather(conn, project_id, [flag], now, stale_days=svc.stale_days)
+    derived = derive(gathered.facts, now)
+    rule = gathered.facts.rule
+    refs = coderefs.references_by_key(conn, project_id, [flag.key]).get(flag.key, [])
+    return {
+        "stage": derived.stage.value,
+        "since": None if derived.since is None else derived.since.isoformat(),
+        "cleanup_rule": None if rule is None else rule.summary(),
+        "cleanup_due_evidence": gathered.cleanup_evidence,
+        "permanent_reason": gathered.facts.permanent_reason,
+        "code_references": len(refs),
+    }
+
+
 def _contracts(conn: Connection, flag_id: int, end: str) -> list[dict[str, Any]]:
     c = contract_versions.c
     rows = conn.execute(
@@ -451,6 +472,7 @@ def evidence_report(
                 "lifecycle": flag.lifecycle,
                 "archived": bool(flag.archived),
                 "created_at": flag.created_at,
+                "cleanup": _cleanup(svc, conn, project.id, flag),
             },
             "contract": {
                 "current": contracts[-1] if contracts else None,
