@@ -11,7 +11,7 @@ from typing import Any
 from fastapi import FastAPI
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from lockgate import __version__
+from lockgate import __version__, dashboard
 from lockgate.api import docs_page, problems
 from lockgate.api.auth_first import CredentialGate
 from lockgate.api.deps import mark_if_match_required
@@ -234,6 +234,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
         app.include_router(router, responses=problems.PROBLEM_RESPONSES)
     _document(app)
     docs_page.install(app, "/openapi.json")
+    dashboard.install(app)
     return app
 
 
