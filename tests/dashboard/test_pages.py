@@ -250,3 +250,22 @@ def test_every_route_is_a_page_or_a_form(app: FastAPI) -> None:
     forms = [r.path for r in ROUTES if "POST" in (r.methods or ())]
     assert "/login" in forms
     assert "/logout" in forms
+
+
+def test_a_staged_rollout_is_shown_and_paused_from_the_page(
+    ann: TestClient, world: TestClient
+) -> None:
+    plan = {"variation": "full", "stable": "off", "reason": "stages",
+            "stages": [{"percent": 5, "min_hold": "1d"}, {"percent": 100}]}  # fmt: skip
+    r = world.put("/api/v1/projects/shop/flags/agent/environments/staging/rollout", json=plan)
+    assert r.status_code in (200, 201), r.text
+    page = ann.get(BEHAVIOR).text
+    shown = re.search(r'data-testid="plan-staging">(.*?)</p>', page, re.DOTALL)
+    assert shown is not None
+    assert "5% → 100%" in shown.group(1)
+    form = {"csrf_token": csrf(page), "environment": "staging", "reason": "hold", "back": BEHAVIOR}
+    r = ann.post(f"{BEHAVIOR}/plan/pause", data=form)
+    assert r.headers["location"] == f"{BEHAVIOR}?done=paused"
+    status = world.get("/api/v1/projects/shop/flags/agent/environments/staging/rollout")
+    assert status.json()["status"] == "paused"
+    assert ann.post(f"{BEHAVIOR}/plan/explode", data=form).status_code == 404

@@ -32,6 +32,7 @@ ROUTES = [
     Route(BEHAVIOR + "/configure", actions.configure, methods=["POST"]),
     Route(BEHAVIOR + "/exclude", actions.exclude, methods=["POST"]),
     Route(BEHAVIOR + "/lift", actions.lift, methods=["POST"]),
+    Route(BEHAVIOR + "/plan/{verdict}", actions.plan, methods=["POST"]),
     Route("/approvals", pages.approvals, methods=["GET"]),
     Route("/approvals/{request}/{verdict}", actions.decide_request, methods=["POST"]),
     Route("/runtime-approvals/{request}/{verdict}", actions.decide_runtime, methods=["POST"]),

@@ -18,6 +18,7 @@ from lockgate.control.configuration import flags as flag_use
 from lockgate.control.governance import requests as request_use
 from lockgate.control.governance import runtime as runtime_use
 from lockgate.control.governance.gate import Deferred
+from lockgate.control.guardrails import definitions as guard_use
 from lockgate.control.identity import sdk_keys, tokens
 from lockgate.control.reversal import incidents as incident_use
 from lockgate.control.reversal import kill as kill_use
@@ -37,6 +38,7 @@ __all__ = [
     "exclude",
     "kill",
     "lift",
+    "plan",
     "restore",
     "revoke_sdk_key",
     "revoke_token",
@@ -202,6 +204,19 @@ def lift(request: Request, viewer: Viewer, form: dict[str, str]) -> Response:
         form.get("reason", ""),
     )
     return _governed(form, result, "lifted")
+
+
+@acting
+def plan(request: Request, viewer: Viewer, form: dict[str, str]) -> Response:
+    """Pause (applied at once) or resume (governed) the staged rollout in one environment."""
+    project, key = _where(request)
+    env, reason = _required(form, "environment"), form.get("reason", "")
+    services = services_of(request)
+    if _verdict(request, ("pause", "resume")) == "pause":
+        guard_use.pause_plan(services, viewer.caller, project, key, env, reason)
+        return _back(form, "paused")
+    result = guard_use.resume_plan(services, viewer.caller, project, key, env, reason)
+    return _governed(form, result, "resumed")
 
 
 # -- approvals ----------------------------------------------------------------------------

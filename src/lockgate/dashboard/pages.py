@@ -17,6 +17,7 @@ from lockgate.control.configuration import overview as overview_use
 from lockgate.control.evidence import audit_query, report
 from lockgate.control.governance import requests as request_use
 from lockgate.control.governance import runtime as runtime_use
+from lockgate.control.guardrails import definitions as guard_use
 from lockgate.control.identity import members, sdk_keys, tokens, users
 from lockgate.control.reversal import incidents as incident_use
 from lockgate.dashboard.render import page
@@ -32,6 +33,8 @@ RISK_TIERS = ("low", "medium", "high", "restricted")
 DONE = {
     "killed": "Killed: everyone gets the fallback.",
     "restored": "Restored: the configuration underneath serves again.",
+    "paused": "Staged rollout paused: nothing advances automatically.",
+    "resumed": "Staged rollout resumed.",
     "saved": "Saved and applied.",
     "requested": "This change needs approval: a change request was opened.",
     "excluded": "Rolled back for that audience.",
@@ -126,6 +129,7 @@ def behavior(request: Request, viewer: Viewer) -> Response:
         for c in columns
     }
     activity = report.behavior_activity(services, viewer.caller, project, key)
+    plans = {c.key: _plan(request, viewer, project, key, c.key) for c in columns}
     timeline = audit_query.query_audit(
         services,
         viewer.caller,
@@ -143,10 +147,21 @@ def behavior(request: Request, viewer: Viewer) -> Response:
         columns=columns,
         history=history,
         activity=activity,
+        plans=plans,
         timeline=timeline,
         pending=pending,
         **context,
     )
+
+
+def _plan(
+    request: Request, viewer: Viewer, project: str, key: str, env: str
+) -> dict[str, Any] | None:
+    """The behavior's staged rollout plan in ``env``, if it has one."""
+    try:
+        return guard_use.get_plan(services_of(request), viewer.caller, project, key, env)
+    except NotFound:
+        return None
 
 
 def _may_decide(viewer: Viewer, columns: list[Any], item: dict[str, Any]) -> bool:

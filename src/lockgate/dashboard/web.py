@@ -38,6 +38,8 @@ __all__ = ["acting", "error_page", "login", "login_page", "logout", "live", "saf
 PageHandler = Callable[[Request, Viewer], Response]
 FormHandler = Callable[[Request, Viewer, dict[str, str]], Response]
 HEARTBEAT_SECONDS = 15.0
+MAX_LIVE_PAGES = 1000
+"""Open pages one server follows at most; more are told to retry (they still work, unlive)."""
 
 
 def services_of(request: Request) -> Services:
@@ -218,6 +220,10 @@ async def live(request: Request) -> Response:
     if viewer is None:
         return secure(Response("log in first", status_code=401, media_type="text/plain"))
     feed = request.app.state.hub.audit_feed
+    if feed.followers() >= MAX_LIVE_PAGES or feed.closing:
+        busy = Response("too many live pages", status_code=503, media_type="text/plain")
+        busy.headers["Retry-After"] = "30"
+        return secure(busy)
     stream = StreamingResponse(_events(feed.follow()), media_type="text/event-stream")
     stream.headers["Cache-Control"] = "no-store"
     stream.headers["X-Accel-Buffering"] = "no"
