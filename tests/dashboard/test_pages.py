@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from fastapi import FastAPI
@@ -269,3 +270,20 @@ def test_a_staged_rollout_is_shown_and_paused_from_the_page(
     status = world.get("/api/v1/projects/shop/flags/agent/environments/staging/rollout")
     assert status.json()["status"] == "paused"
     assert ann.post(f"{BEHAVIOR}/plan/explode", data=form).status_code == 404
+
+
+def test_the_behavior_page_explains_its_contract(ann: TestClient, world: TestClient) -> None:
+    source = (Path(__file__).parents[1] / "contracts" / "fixtures" / "executable.yaml").read_text()
+    for segment in ("internal-users", "regions-under-review"):
+        body: dict[str, object] = {"key": segment, "included": []}
+        assert world.post("/api/v1/projects/shop/segments", json=body).status_code == 201
+    r = world.post(
+        "/api/v1/projects/shop/contracts/apply", json={"source": source, "file": "renewal.yaml"}
+    )
+    assert r.status_code in (200, 202), r.text
+    page = ann.get("/behaviors/shop/renewal-recommendations").text
+    assert "renewal.yaml" in page
+    explained = re.search(r'data-testid="contract-explain">(.*?)</table>', page, re.DOTALL)
+    assert explained is not None
+    assert explained.group(1).count("<tr>") > 5
+    assert "backend_workflow" in page  # the source itself

@@ -12,6 +12,8 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
+from lockgate.control import contract_yaml
+from lockgate.control.configuration import contracts as contract_use
 from lockgate.control.configuration import flags as flag_use
 from lockgate.control.configuration import overview as overview_use
 from lockgate.control.evidence import audit_query, report
@@ -23,7 +25,7 @@ from lockgate.control.reversal import incidents as incident_use
 from lockgate.dashboard.render import page
 from lockgate.dashboard.session import Viewer
 from lockgate.dashboard.web import services_of, viewing
-from lockgate.errors import FieldProblem, InvalidInput, NotFound, PermissionDenied
+from lockgate.errors import FieldProblem, InvalidInput, LockgateError, NotFound, PermissionDenied
 from lockgate.policy.access import Role
 
 __all__ = ["access", "approvals", "audit", "behavior", "incidents", "overview"]
@@ -130,6 +132,7 @@ def behavior(request: Request, viewer: Viewer) -> Response:
     }
     activity = report.behavior_activity(services, viewer.caller, project, key)
     plans = {c.key: _plan(request, viewer, project, key, c.key) for c in columns}
+    contract = _contract(request, viewer, project, key)
     timeline = audit_query.query_audit(
         services,
         viewer.caller,
@@ -148,6 +151,7 @@ def behavior(request: Request, viewer: Viewer) -> Response:
         history=history,
         activity=activity,
         plans=plans,
+        contract=contract,
         timeline=timeline,
         pending=pending,
         **context,
@@ -162,6 +166,20 @@ def _plan(
         return guard_use.get_plan(services_of(request), viewer.caller, project, key, env)
     except NotFound:
         return None
+
+
+def _contract(request: Request, viewer: Viewer, project: str, key: str) -> dict[str, Any] | None:
+    """The contract last applied to the behavior, with its explain view (line by line: what
+    enforces it, and the lines nothing does)."""
+    found = contract_use.contract_history(services_of(request), viewer.caller, project, key, 1)
+    if not found.items:
+        return None
+    latest = found.items[0]
+    try:
+        explained = contract_yaml.explain_contract(latest["source"], latest["file"])
+    except LockgateError:  # stored under older rules: show it without the explanation
+        explained = None
+    return {**latest, "explain": explained}
 
 
 def _may_decide(viewer: Viewer, columns: list[Any], item: dict[str, Any]) -> bool:
