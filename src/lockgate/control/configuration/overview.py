@@ -29,6 +29,7 @@ from lockgate.store.tables import (
 )
 
 __all__ = [
+    "LIFECYCLE_MARKS",
     "BehaviorRow",
     "EnvironmentColumn",
     "Filters",
@@ -77,6 +78,18 @@ class BehaviorRow:
     guardrails: dict[str, dict[str, int]]
     """Environment key → guardrail state → count."""
     pending_requests: int
+    marks: dict[str, Any] = field(default_factory=dict)
+    """Lifecycle marks the store holds for the behavior (see ``LIFECYCLE_MARKS``)."""
+
+
+LIFECYCLE_MARKS = ("lifecycle_state", "stale_since", "cleanup_due_at", "archived_at")
+"""Optional columns of ``flags`` shown beside the lifecycle when a store has them (clean-up
+and lifecycle tracking add them); absent or empty ones are not shown."""
+
+
+def _marks(row: Any) -> dict[str, Any]:
+    values = row._mapping
+    return {name: values[name] for name in LIFECYCLE_MARKS if values.get(name)}
 
 
 @dataclass(frozen=True)
@@ -258,6 +271,7 @@ def overview(
             configs=configs.get(r.id, {}),
             guardrails={k: dict(v) for k, v in states.get(r.id, {}).items()},
             pending_requests=pending.get(r.key, 0),
+            marks=_marks(r),
         )
         for r in rows
     ]
