@@ -287,3 +287,28 @@ def test_the_behavior_page_explains_its_contract(ann: TestClient, world: TestCli
     assert explained is not None
     assert explained.group(1).count("<tr>") > 5
     assert "backend_workflow" in page  # the source itself
+
+
+def _fill(path: str) -> str:
+    values = {"project": "shop", "flag": "agent", "request": "999", "verdict": "approve"}
+    return re.sub(r"{(\w+)}", lambda m: values[m.group(1)], path)
+
+
+def test_no_form_answers_a_server_error_whatever_it_is_sent(ann: TestClient) -> None:
+    token = csrf(ann.get(BEHAVIOR).text)
+    bodies: list[dict[str, str]] = [
+        {"csrf_token": token},
+        {"csrf_token": token, "environment": "nowhere", "reason": "x", "version": "1"},
+        {"csrf_token": token, "environment": "staging", "version": "99999999999", "reason": ""},
+        {"csrf_token": token, "environment": "staging\u00e9", "percent": "NaN", "config": "[]"},
+    ]
+    for route in ROUTES:
+        if "POST" not in (route.methods or ()) or route.path in ("/logout", "/login"):
+            continue
+        for body in bodies:
+            r = ann.post(_fill(route.path), data=body)
+            assert r.status_code < 500, (route.path, body, r.text[:300])
+            assert "Traceback" not in r.text
+    r = ann.post(f"{BEHAVIOR}/kill", content=b'{"environment": "staging"}')
+    assert r.status_code == 422  # not a form: refused, naming the content type
+    assert "<code>Content-Type</code>" in r.text
