@@ -12,7 +12,7 @@ from starlette.routing import Route
 from starlette.staticfiles import StaticFiles
 
 from lockgate.dashboard import actions, pages, web
-from lockgate.dashboard.render import STATIC_DIR
+from lockgate.dashboard.render import STATIC_DIR, compile_templates
 
 __all__ = ["ASSETS_PATH", "ROUTES", "install"]
 
@@ -51,5 +51,6 @@ ROUTES = [
 
 def install(app: FastAPI) -> None:
     """Serve the dashboard's pages and assets from ``app`` (after the API's routes)."""
+    compile_templates()
     app.mount(ASSETS_PATH, StaticFiles(directory=STATIC_DIR), name="dashboard-assets")
     app.router.routes.extend(ROUTES)

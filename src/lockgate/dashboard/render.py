@@ -16,7 +16,7 @@ from lockgate import __version__
 from lockgate.dashboard import present
 from lockgate.dashboard.session import CSRF_FIELD, Viewer
 
-__all__ = ["SECURITY_HEADERS", "STATIC_DIR", "page", "redirect", "secure"]
+__all__ = ["SECURITY_HEADERS", "STATIC_DIR", "compile_templates", "page", "redirect", "secure"]
 
 _HERE = Path(str(files("lockgate.dashboard")))
 STATIC_DIR = _HERE / "static"
@@ -72,6 +72,14 @@ _env.globals.update(
     csrf_field=CSRF_FIELD,
     version=__version__,
 )
+
+
+def compile_templates() -> int:
+    """Compile every template now (at start), so that no visitor waits for it."""
+    names = _env.list_templates(extensions=["html"])
+    for name in names:
+        _env.get_template(name)
+    return len(names)
 
 
 def secure(response: Response) -> Response:
