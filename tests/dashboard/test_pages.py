@@ -312,3 +312,25 @@ def test_no_form_answers_a_server_error_whatever_it_is_sent(ann: TestClient) -> 
     r = ann.post(f"{BEHAVIOR}/kill", content=b'{"environment": "staging"}')
     assert r.status_code == 422  # not a form: refused, naming the content type
     assert "<code>Content-Type</code>" in r.text
+
+
+def test_an_admin_grants_and_revokes_a_role_from_the_access_page(
+    ann: TestClient, vic: TestClient, world: TestClient
+) -> None:
+    make_user(world, "dora")
+    page = ann.get("/access?project=shop").text
+    assert "Grant the role" in page
+    assert "Grant the role" not in vic.get("/access?project=shop").text
+    form = {"csrf_token": csrf(page), "project": "shop", "username": "dora", "role": "editor",
+            "environment": "staging", "reason": "on call"}  # fmt: skip
+    r = ann.post("/access/members", data=form)
+    assert r.headers["location"] == "/access?project=shop&done=granted_role"
+    roles = world.get("/api/v1/projects/shop/members/dora").json()
+    assert "editor" in str(roles)
+    assert "staging" in str(roles)
+    revoke = {"csrf_token": form["csrf_token"], "project": "shop", "username": "dora"}
+    assert ann.post("/access/members/revoke", data=revoke).status_code == 303
+    assert world.get("/api/v1/projects/shop/members/dora").status_code == 404
+    bad = ann.post("/access/members", data={**form, "role": "overlord"})
+    assert bad.status_code == 422
+    assert "<code>role</code>" in bad.text

@@ -19,7 +19,7 @@ from lockgate.control.governance import requests as request_use
 from lockgate.control.governance import runtime as runtime_use
 from lockgate.control.governance.gate import Deferred
 from lockgate.control.guardrails import definitions as guard_use
-from lockgate.control.identity import sdk_keys, tokens
+from lockgate.control.identity import members, sdk_keys, tokens
 from lockgate.control.reversal import incidents as incident_use
 from lockgate.control.reversal import kill as kill_use
 from lockgate.dashboard import present
@@ -36,10 +36,12 @@ __all__ = [
     "decide_runtime",
     "end_incident",
     "exclude",
+    "grant_member",
     "kill",
     "lift",
     "plan",
     "restore",
+    "revoke_member",
     "revoke_sdk_key",
     "revoke_token",
     "rollout",
@@ -312,6 +314,35 @@ def end_incident(request: Request, viewer: Viewer, form: dict[str, str]) -> Resp
 
 def _shown_once(request: Request, viewer: Viewer, what: str, secret: str) -> Response:
     return page(request, "secret.html", viewer, what=what, secret=secret, banner=[], projects=[])
+
+
+@acting
+def grant_member(request: Request, viewer: Viewer, form: dict[str, str]) -> Response:
+    project = _required(form, "project")
+    members.grant_role(
+        services_of(request),
+        viewer.caller,
+        project,
+        _required(form, "username"),
+        _required(form, "role"),
+        form.get("environment") or None,
+        form.get("reason", ""),
+    )
+    return _back(form, "granted_role", f"/access?project={quote(project)}")
+
+
+@acting
+def revoke_member(request: Request, viewer: Viewer, form: dict[str, str]) -> Response:
+    project = _required(form, "project")
+    members.revoke_member(
+        services_of(request),
+        viewer.caller,
+        project,
+        _required(form, "username"),
+        form.get("environment") or None,
+        form.get("reason", ""),
+    )
+    return _back(form, "revoked", f"/access?project={quote(project)}")
 
 
 @acting

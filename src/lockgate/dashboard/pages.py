@@ -50,6 +50,7 @@ DONE = {
     "started": "Incident started: behaviors in scope fall back, expansions are frozen.",
     "ended": "Incident ended.",
     "revoked": "Revoked.",
+    "granted_role": "Role granted.",
 }
 
 
@@ -339,6 +340,9 @@ def access(request: Request, viewer: Viewer) -> Response:
         viewer,
         columns=columns,
         members=_members(request, viewer, project),
+        project_role=overview_use.project_role(services, viewer.caller, project)
+        if project
+        else None,
         users=users.list_users(services, viewer.caller) if viewer.is_system_admin else [],
         tokens=tokens.list_tokens(services, viewer.caller),
         sdk_keys=keys,

@@ -36,6 +36,7 @@ __all__ = [
     "Overview",
     "environment_columns",
     "overview",
+    "project_role",
     "role_in",
     "visible_projects",
 ]
@@ -301,3 +302,10 @@ def environment_columns(svc: Services, caller: Caller, project_key: str) -> list
         )
         for env_id, e in envs
     ]
+
+
+def project_role(svc: Services, caller: Caller, project_key: str) -> str | None:
+    """The caller's role on the project as a whole (not one environment of it)."""
+    with svc.view() as conn:
+        project = caller.project(conn, project_key, Action.READ)
+    return role_in(caller, project.id, None)
