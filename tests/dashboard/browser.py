@@ -1,5 +1,5 @@
 """A real headless Chromium (Debian's, via ``scripts/chromium``) and a real ``lockgate serve``
-for the dashboard's browser tests: one browser and one server for the whole session.
+for the dashboard's browser tests (one of each per test module, tests/dashboard/conftest.py).
 
 Playwright drives the system Chromium through ``executable_path``; its own browser download
 is never used. Screenshots go to ``.artifacts/dashboard/`` (git-ignored; CI keeps it).

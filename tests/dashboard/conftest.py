@@ -1,4 +1,9 @@
-"""Fixtures of the browser tests: one ``lockgate serve``, one Chromium, for the session."""
+"""Fixtures of the browser tests: one ``lockgate serve`` and one Chromium per module.
+
+Module scope, not session: Playwright's synchronous API keeps an event loop running on the
+main thread while it is started, and tests of other modules that call ``asyncio.run``
+must not find it there.
+"""
 
 from __future__ import annotations
 
@@ -13,14 +18,14 @@ from tests.dashboard.browser import CHROMIUM_ARGS, PASSWORD, World, chromium_pat
 from tests.delivery.servers import ADMIN_TOKEN, LockgateServer, lockgate_server
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LockgateServer]:
     data = Path(tmp_path_factory.mktemp("dashboard")) / "data"
     with lockgate_server(data) as running:
         yield running
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def admin_http(server: LockgateServer) -> Iterator[httpx.Client]:
     headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
     with httpx.Client(base_url=server.url, headers=headers, timeout=20.0) as http:
@@ -36,7 +41,7 @@ def world(server: LockgateServer, admin_http: httpx.Client) -> World:
     return World(server.url, admin_http).build()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
