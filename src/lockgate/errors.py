@@ -21,6 +21,8 @@ __all__ = [
     "PreconditionRequired",
     "RateLimited",
     "Unauthenticated",
+    "HTTP_STATUS",
+    "http_status",
 ]
 
 
@@ -108,3 +110,24 @@ class PayloadTooLarge(LockgateError):  # noqa: N818
     def __init__(self, detail: str, problems: list[FieldProblem] | None = None) -> None:
         super().__init__(detail)
         self.problems = problems or []
+
+
+HTTP_STATUS: dict[type[LockgateError], int] = {
+    InvalidInput: 422,
+    NotFound: 404,
+    Conflict: 409,
+    PreconditionRequired: 428,
+    PermissionDenied: 403,
+    Unauthenticated: 401,
+    RateLimited: 429,
+    PayloadTooLarge: 413,
+}
+"""The HTTP status of each error, for every HTTP transport (the API, the dashboard)."""
+
+
+def http_status(error: LockgateError) -> int:
+    """The status of ``error``: its class's, or the nearest base class's (else 400)."""
+    for cls in type(error).__mro__:
+        if cls in HTTP_STATUS:
+            return HTTP_STATUS[cls]
+    return 400

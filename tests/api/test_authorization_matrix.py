@@ -27,7 +27,8 @@ Rules:
     tests/api/test_alert_triggers_api.py).
 
 Everything except ``DELIVERY`` and ``SECRET_URL`` refuses SDK keys and missing credentials with 401.
-Skipped: health probes, the OpenAPI document and docs, and ``POST /api/v1/auth/login``.
+Skipped: health probes, the OpenAPI document and docs, ``POST /api/v1/auth/login``, and the
+dashboard's pages (sessions only; tests/dashboard/test_access.py checks them).
 Principals (see ``_world``): system admin; alpha admin, editor and viewer; an editor in
 alpha/staging only (a viewer elsewhere in alpha); a token narrowed to project beta (its
 user is an alpha admin); a token with ``max_role`` viewer (its user is an alpha admin);
@@ -842,11 +843,17 @@ def _flatten(routes: Iterable[Any]) -> Iterator[Any]:
             yield route
 
 
+def _is_dashboard(route: Any) -> bool:
+    """The dashboard's pages and forms: session only, checked in tests/dashboard."""
+    module = getattr(getattr(route, "endpoint", None), "__module__", "") or ""
+    return module.startswith("lockgate.dashboard")
+
+
 def app_routes(app: FastAPI) -> set[tuple[str, str]]:
     found = set()
     for route in _flatten(app.routes):
         path = getattr(route, "path", "")
-        if path.startswith(SKIPPED_PATHS):
+        if path.startswith(SKIPPED_PATHS) or _is_dashboard(route):
             continue
         for method in getattr(route, "methods", None) or ():
             if method != "HEAD" and (method, path) not in SKIPPED_ROUTES:

@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from starlette.types import Receive, Scope, Send
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from lockgate import __version__
+from lockgate import __version__, dashboard
 from lockgate.api import docs_page, problems
 from lockgate.api.auth_first import CredentialGate
 from lockgate.api.deps import mark_if_match_required
@@ -258,6 +258,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
         app.include_router(router, responses=problems.PROBLEM_RESPONSES)
     _document(app)
     docs_page.install(app, "/openapi.json")
+    dashboard.install(app)
     return app
 
 

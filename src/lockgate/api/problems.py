@@ -11,14 +11,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
 
 from lockgate.errors import (
-    Conflict,
+    HTTP_STATUS,
     FieldProblem,
     InvalidInput,
     LockgateError,
-    NotFound,
     PayloadTooLarge,
-    PermissionDenied,
-    PreconditionRequired,
     RateLimited,
     Unauthenticated,
 )
@@ -35,16 +32,7 @@ __all__ = [
 
 PROBLEM_JSON = "application/problem+json"
 
-STATUS: dict[type[LockgateError], int] = {
-    InvalidInput: 422,
-    NotFound: 404,
-    Conflict: 409,
-    PreconditionRequired: 428,
-    PermissionDenied: 403,
-    Unauthenticated: 401,
-    RateLimited: 429,
-    PayloadTooLarge: 413,
-}
+STATUS: dict[type[LockgateError], int] = HTTP_STATUS
 
 
 def problem_response(

@@ -25,6 +25,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from types import FrameType
 from typing import Any, TypeVar
 
@@ -34,7 +35,9 @@ from sqlalchemy.exc import NoResultFound
 
 from lockgate.control.base import ChangeEvent, Services
 from lockgate.control.configuration import snapshots
+from lockgate.control.evidence.audit_query import head_seq
 from lockgate.delivery.approvals import ApprovalWaiters
+from lockgate.delivery.audit_feed import AuditFeed
 from lockgate.engine import CompiledSnapshot, compile_snapshot, decode
 from lockgate.errors import Unauthenticated
 from lockgate.store.db import is_unavailable
@@ -204,6 +207,8 @@ class DeliveryHub:
         """Keys whose streams the revocation watch closed: the key cache must not serve them."""
         self.approvals = ApprovalWaiters()
         """Long polls waiting for runtime approval decisions (closed with the streams)."""
+        self.audit_feed = AuditFeed(partial(head_seq, services))
+        """Open dashboard pages following the audit head (closed with the streams)."""
         self.on_propagated: Callable[[float], None] | None = None
         """Told, after a new version was written to every stream of its environment, how
         many seconds passed since this process learned of the change."""
@@ -218,6 +223,7 @@ class DeliveryHub:
         """Start on the running loop (again after :meth:`stop`, e.g. a new test client)."""
         self.loop = asyncio.get_running_loop()
         self.approvals.start(self.loop)
+        self.audit_feed.start(self.loop)
         self.draining = False
         self.states.clear()
         self._loading.clear()
@@ -225,6 +231,7 @@ class DeliveryHub:
         self._limiter = CapacityLimiter(self.db_threads)
         if not self._subscribed:
             self.services.subscribe(self.on_commit)
+            self.services.subscribe(self.audit_feed.wake)
             self._subscribed = True
         self._keep(asyncio.create_task(self._watch_revocations()))
         if self.heartbeat > 0:
@@ -252,6 +259,7 @@ class DeliveryHub:
     def close_all(self) -> None:
         """End every open stream (shutdown); SDKs reconnect, to this or another replica."""
         self.approvals.close_all()
+        self.audit_feed.close_all()
         for state in self.states.values():
             for stream in state.streams:
                 stream.close()

@@ -19,9 +19,9 @@ from lockgate.control.lookup import behavior_of_kind
 from lockgate.errors import FieldProblem, InvalidInput, NotFound
 from lockgate.policy.access import Action, Decision, decide
 from lockgate.store.audit import row_to_entry
-from lockgate.store.tables import audit_log, projects
+from lockgate.store.tables import audit_head, audit_log, projects
 
-__all__ = ["MAX_LIMIT", "AuditQuery", "query_audit"]
+__all__ = ["MAX_LIMIT", "AuditQuery", "head_seq", "query_audit"]
 
 MAX_LIMIT = 500
 Order = Literal["asc", "desc"]
@@ -160,3 +160,11 @@ def query_audit(svc: Services, caller: Caller, query: AuditQuery) -> dict[str, A
     more = len(rows) > query.limit
     next_cursor = _encode_cursor(query.order, items[-1]["seq"]) if more else None
     return {"items": items, "next_cursor": next_cursor}
+
+
+def head_seq(svc: Services) -> int:
+    """The sequence number of the newest audit entry (``0`` before the first): it moves with
+    every audited change, whichever process or replica made it."""
+    with svc.view() as conn:
+        seq = conn.execute(select(audit_head.c.seq)).scalar()
+    return int(seq or 0)

@@ -39,7 +39,13 @@ from lockgate.store.tables import (
 )
 from lockgate.store.verify import VerifyError, verify_database
 
-__all__ = ["REPORT_VERSION", "evidence_report", "release_notes"]
+__all__ = [
+    "REPORT_VERSION",
+    "behavior_activity",
+    "chain_verification",
+    "evidence_report",
+    "release_notes",
+]
 
 REPORT_VERSION = 1
 _AUTOMATIC_ACTORS = ("system:guardrails", "alert-trigger:")
@@ -547,3 +553,32 @@ def release_notes(
         lookup.flag(conn, project, key)
         entries = _flag_entries(conn, project.key, key, start, end)
     return {"items": notes_for(entries)}
+
+
+def behavior_activity(svc: Services, caller: Caller, project_key: str, key: str) -> dict[str, Any]:
+    """What a behavior's page shows, from the report's own readers: the exposure timeline
+    per environment, decision statistics, guardrails with their intervals and the current
+    contract (all history;
+    no chain verification, which reads the whole log: :func:`chain_verification`)."""
+    start, end = _range(svc, None, None)
+    with svc.view() as conn:
+        project = caller.project(conn, project_key, Action.READ)
+        flag = lookup.flag(conn, project, key)
+        envs = {
+            r.id: r
+            for r in conn.execute(
+                select(environments).where(environments.c.project_id == project.id)
+            ).all()
+        }
+        contracts = _contracts(conn, flag.id, end)
+        return {
+            "environments": _timeline(conn, flag.id, envs, start, end),
+            "decisions": _decisions(conn, key, envs, start, end),
+            "guardrails": _guardrails(conn, flag.id, envs),
+            "contract": contracts[-1] if contracts else None,
+        }
+
+
+def chain_verification(svc: Services) -> dict[str, Any]:
+    """The audit chain verified now, end to end: ``{"ok": ...}`` and what was checked."""
+    return _verification(svc)
