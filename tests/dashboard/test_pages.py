@@ -334,3 +334,16 @@ def test_an_admin_grants_and_revokes_a_role_from_the_access_page(
     bad = ann.post("/access/members", data={**form, "role": "overlord"})
     assert bad.status_code == 422
     assert "<code>role</code>" in bad.text
+
+
+def test_the_overview_shows_why_a_permanent_behavior_stays(
+    ann: TestClient, world: TestClient
+) -> None:
+    url = "/api/v1/projects/shop/flags/agent"
+    etag = world.get(url).headers["etag"]
+    body = {"lifecycle": "permanent", "reason": "operational kill switch"}
+    changed = world.patch(url, json=body, headers={"If-Match": etag})
+    assert changed.status_code == 200, changed.text
+    page = ann.get("/?project=shop")
+    assert page.status_code == 200
+    assert "permanent: operational kill switch" in page.text

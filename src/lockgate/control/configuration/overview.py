@@ -22,6 +22,7 @@ from lockgate.store.tables import (
     change_requests,
     environments,
     flag_configs,
+    flag_lifecycle,
     flags,
     guardrails,
     incidents,
@@ -83,9 +84,9 @@ class BehaviorRow:
     """Lifecycle marks the store holds for the behavior (see ``LIFECYCLE_MARKS``)."""
 
 
-LIFECYCLE_MARKS = ("lifecycle_state", "stale_since", "cleanup_due_at", "archived_at")
-"""Optional columns of ``flags`` shown beside the lifecycle when a store has them (clean-up
-and lifecycle tracking add them); absent or empty ones are not shown."""
+LIFECYCLE_MARKS = ("cleanup_due_at", "permanent")
+"""Clean-up marks (docs/cleanup.md) shown beside the lifecycle: when the behavior's cleanup
+rule came due, and why a permanent behavior stays; empty ones are not shown."""
 
 
 def _marks(row: Any) -> dict[str, Any]:
@@ -239,7 +240,14 @@ def overview(
         if filters.environment:
             lookup.environment(conn, project, filters.environment)  # 404 naming it
         rows = conn.execute(
-            select(flags).where(*_flag_conditions(project.id, filters)).order_by(flags.c.key)
+            select(
+                flags,
+                flag_lifecycle.c.cleanup_due_at,
+                flag_lifecycle.c.permanent_reason.label("permanent"),
+            )
+            .outerjoin(flag_lifecycle, flag_lifecycle.c.flag_id == flags.c.id)
+            .where(*_flag_conditions(project.id, filters))
+            .order_by(flags.c.key)
         ).all()
         if filters.tag:
             rows = [r for r in rows if filters.tag in (r.tags or [])]
