@@ -40,6 +40,7 @@ from lockgate.api.routes import (
     segments,
     signals,
     tokens,
+    tools,
     users,
     webhooks,
 )
@@ -71,6 +72,7 @@ ROUTERS = [
     flags.router,
     contracts.router,
     segments.router,
+    tools.router,
     approvals.router,
     reversal.router,
     guardrails.router,

@@ -92,6 +92,11 @@ class AuditAction(StrEnum):
     ROLLOUT_PLAN_RESUMED = "rollout_plan:resumed"
     ALERT_TRIGGER_CREATED = "alert_trigger:created"
     ALERT_TRIGGER_DELETED = "alert_trigger:deleted"
+    TOOL_REGISTERED = "tool:registered"
+    TOOL_UPDATED = "tool:updated"
+    TOOL_DENIED = "tool:denied"
+    TOOL_REMOVED = "tool:removed"
+    TOOL_POLICY_UPDATED = "project:tool_policy_updated"
 
 
 class ObjectType(StrEnum):
@@ -106,6 +111,7 @@ class ObjectType(StrEnum):
     SUBJECT = "subject"  # a context key's decision records, named by its SHA-256
     GUARDRAIL = "guardrail"
     ROLLOUT_PLAN = "rollout_plan"
+    TOOL = "tool"
 
 
 def canonical_json(value: Any) -> str:
