@@ -23,6 +23,7 @@ from lockgate.cli import (
     segments_cmds,
     server_cmds,
     snapshot_cmds,
+    tools_cmds,
     webhooks_cmds,
 )
 from lockgate.cli.errors import CliError
@@ -37,6 +38,7 @@ COMMAND_GROUPS = [
     flags_cmds,
     contract_cmds,
     segments_cmds,
+    tools_cmds,
     approvals_cmds,
     reversal_cmds,
     guardrails_cmds,
