@@ -17,6 +17,7 @@ from lockgate.cli import (
     flags_cmds,
     guardrails_cmds,
     identity_cmds,
+    mcp_cmds,
     projects_cmds,
     reversal_cmds,
     runtime_approvals_cmds,
@@ -48,6 +49,7 @@ COMMAND_GROUPS = [
     decisions_cmds,
     alert_trigger_cmds,
     identity_cmds,
+    mcp_cmds,
 ]
 
 
