@@ -11,6 +11,7 @@ bumps the snapshot of every environment of the project, so running SDKs get it a
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from sqlalchemy import Connection, Row, delete, insert, select, update
@@ -243,8 +244,11 @@ def update_tool(
     reason: str = "",
     *,
     plan: bool = False,
+    evidence: Mapping[str, Any] | None = None,
+    refs: Mapping[str, Any] | None = None,
 ) -> dict[str, Any] | Deferred:
-    """Change a tool's risk class, description, denials or budget."""
+    """Change a tool's risk class, description, denials or budget. ``evidence`` and
+    ``refs`` go into the audit entry (a guardrail's numbers, its key)."""
     with svc.change() as tx:
         project = caller.project(tx.conn, project_key, Action.WRITE_PROJECT_OBJECT)
         row = _existing(tx.conn, project, key)
@@ -258,11 +262,13 @@ def update_tool(
         if len(after["deny"]) > len(before["deny"]) and _only_adds_denials(before, after):
             action = AuditAction.TOOL_DENIED
         change = _change(caller, action, project_key, key, before, after, row.version, reason)
+        if refs:
+            change = replace(change, refs=dict(refs))
         classification = classify_tool_change(before, after, _policy_of(project))
-        deferred, evidence = _govern(tx, caller, project, change, classification, plan)
+        deferred, decided = _govern(tx, caller, project, change, classification, plan)
         if deferred is not None:
             return deferred
-        return _apply(tx, caller, project, row, change, evidence)
+        return _apply(tx, caller, project, row, change, {**(evidence or {}), **decided})
 
 
 def _only_adds_denials(before: Mapping[str, Any], after: Mapping[str, Any]) -> bool:
@@ -280,6 +286,8 @@ def deny_tool(
     clauses: list[dict[str, Any]] | None = None,
     description: str = "",
     reason: str = "",
+    evidence: Mapping[str, Any] | None = None,
+    refs: Mapping[str, Any] | None = None,
 ) -> dict[str, Any] | Deferred:
     """Deny one tool to everyone (no clauses) or to an audience: a reduction, at once."""
     check_key(denial_id, "id")
@@ -292,7 +300,17 @@ def deny_tool(
         entry["description"] = description
     if any(d["id"] == denial_id for d in (row.deny or [])):
         raise Conflict(f"tool {key!r} already has a denial {denial_id!r}")
-    return update_tool(svc, caller, project_key, key, {"deny": [*deny, entry]}, row.version, reason)
+    return update_tool(
+        svc,
+        caller,
+        project_key,
+        key,
+        {"deny": [*deny, entry]},
+        row.version,
+        reason,
+        evidence=evidence,
+        refs=refs,
+    )
 
 
 def remove_tool(
