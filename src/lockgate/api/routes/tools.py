@@ -27,7 +27,7 @@ def list_tools(project: str, services: ServicesDep, caller: CallerDep) -> dict[s
     summary="Register a tool with its risk class",
     description="An expansion (an unregistered tool is denied): the project's posture "
     "decides, for the strictest behavior of the project (202 with a change request).",
-    responses=GOVERNED,
+    responses={**GOVERNED, 200: {"description": "?plan=true: what the policy would do"}},
 )
 def register_tool(
     project: str,
