@@ -174,6 +174,23 @@ def _fresh_segment(world: World, _p: Principal, params: dict[str, str]) -> dict[
     return {"segment": key}
 
 
+def _fresh_tool(world: World, _p: Principal, params: dict[str, str]) -> dict[str, str]:
+    """A registered tool: proposed by an editor (a high-risk behavior makes it a change
+    request), approved and applied by the admin."""
+    key = world.unique("tool")
+    body = {"key": key, "risk": "read", "reason": "m"}
+    r = world.http.post("/api/v1/projects/alpha/tools", json=body, headers=world.proposer)
+    if r.status_code == 202:
+        request_id = r.json()["id"]
+        r = world.call("POST", f"/api/v1/change-requests/{request_id}/approve", json={})
+        assert r.status_code == 200, r.text
+        r = world.call("POST", f"/api/v1/change-requests/{request_id}/apply", json={})
+        assert r.status_code == 200, r.text
+    else:
+        assert r.status_code == 201, r.text
+    return {"tool": key}
+
+
 def _member_to_remove(world: World, _p: Principal, params: dict[str, str]) -> dict[str, str]:
     r = world.call("PUT", "/api/v1/projects/alpha/members/tess", json={"role": "viewer"})
     assert r.status_code == 200, r.text
@@ -633,6 +650,40 @@ ACCESS: dict[tuple[str, str], list[Case]] = {
             Project(Action.WRITE_PROJECT_OBJECT),
             prepare=_fresh_segment,
             if_match="/api/v1/projects/{project}/segments/{segment}",
+        )
+    ],
+    # tools and the tool policy
+    ("GET", "/api/v1/projects/{project}/tools"): [Case(Project(Action.READ))],
+    ("POST", "/api/v1/projects/{project}/tools"): [
+        Case(Project(Action.WRITE_PROJECT_OBJECT), body=_unique("t", risk="read", reason="m"))
+    ],
+    ("GET", "/api/v1/projects/{project}/tools/{tool}"): [
+        Case(Project(Action.READ), prepare=_fresh_tool)
+    ],
+    ("PATCH", "/api/v1/projects/{project}/tools/{tool}"): [
+        Case(
+            Project(Action.WRITE_PROJECT_OBJECT),
+            prepare=_fresh_tool,
+            body=_unique("d", "description"),
+            if_match="/api/v1/projects/{project}/tools/{tool}",
+        )
+    ],
+    ("POST", "/api/v1/projects/{project}/tools/{tool}/deny"): [
+        Case(Project(Action.WRITE_PROJECT_OBJECT), prepare=_fresh_tool, body=_unique("d", "id"))
+    ],
+    ("DELETE", "/api/v1/projects/{project}/tools/{tool}"): [
+        Case(
+            Project(Action.WRITE_PROJECT_OBJECT),
+            prepare=_fresh_tool,
+            if_match="/api/v1/projects/{project}/tools/{tool}",
+        )
+    ],
+    ("GET", "/api/v1/projects/{project}/tool-policy"): [Case(Project(Action.READ))],
+    ("PUT", "/api/v1/projects/{project}/tool-policy"): [
+        Case(
+            Project(Action.ADMIN_PROJECT),
+            body=lambda w, p: {"overrides": {"observe": {"read": "deny"}}, "reason": "matrix"},
+            if_match="/api/v1/projects/{project}/tool-policy",
         )
     ],
     # governance: postures and change requests

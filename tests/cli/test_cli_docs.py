@@ -20,6 +20,8 @@ HTTP_GROUPS = (
     "flags",
     "contract",
     "segments",
+    "tools",
+    "tool-policy",
     "approvals",
     "incident",
     "guardrails",

@@ -42,6 +42,7 @@ from lockgate.api.routes import (
     segments,
     signals,
     tokens,
+    tools,
     users,
     webhooks,
 )
@@ -78,6 +79,7 @@ ROUTERS = [
     flags.router,
     contracts.router,
     segments.router,
+    tools.router,
     approvals.router,
     reversal.router,
     lifecycle.router,

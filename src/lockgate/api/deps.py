@@ -27,7 +27,7 @@ __all__ = [
 AUTHENTICATED_CALLER = "authenticated_caller"
 """Request state: the caller found before the body was read (lockgate.api.auth_first)."""
 
-SOURCES = frozenset({"api", "cli", "dashboard", "contract", "sdk"})
+SOURCES = frozenset({"api", "cli", "dashboard", "contract", "sdk", "mcp"})
 
 
 # Dependencies that do no I/O are ``async``: FastAPI then runs them on the event loop

@@ -127,6 +127,11 @@ class ApiClient:
         except (httpx.InvalidURL, ValueError) as exc:
             raise CliError(f"invalid lockgate URL {url!r}: {exc}", EXIT_USAGE) from None
 
+    @property
+    def headers(self) -> Any:
+        """The headers sent with every request (mutable: ``lockgate mcp`` marks its own)."""
+        return self._http.headers
+
     def __enter__(self) -> ApiClient:
         return self
 

@@ -19,12 +19,14 @@ from lockgate.cli import (
     flags_cmds,
     guardrails_cmds,
     identity_cmds,
+    mcp_cmds,
     projects_cmds,
     reversal_cmds,
     runtime_approvals_cmds,
     segments_cmds,
     server_cmds,
     snapshot_cmds,
+    tools_cmds,
     webhooks_cmds,
 )
 from lockgate.cli.errors import CliError
@@ -39,6 +41,7 @@ COMMAND_GROUPS = [
     flags_cmds,
     contract_cmds,
     segments_cmds,
+    tools_cmds,
     approvals_cmds,
     reversal_cmds,
     guardrails_cmds,
@@ -50,6 +53,7 @@ COMMAND_GROUPS = [
     cleanup_cmds,
     code_refs_cmds,
     identity_cmds,
+    mcp_cmds,
 ]
 
 

@@ -135,6 +135,18 @@ def _traces(contract: Contract, root: Node) -> list[Trace]:
         )
         for i, s in enumerate(c.stages)
     )
+    traces.extend(
+        Trace(
+            t.line,
+            f"tools[{i}]",
+            ENFORCED,
+            f"tool {t.key!r} registered as {t.risk} (governed): each call is decided by the "
+            "behavior's mode and the tier policy in the SDK's authorize_tool"
+            + (", with its call budget" if t.budget else "")
+            + " (docs/agents.md)",
+        )
+        for i, t in enumerate(c.tools)
+    )
     for env, state in c.environments.items():
         served = (
             "off" if state.state == "off" else f"{state.mode} to {state.state.replace('_', ' ')}"
@@ -178,6 +190,7 @@ _LISTS = {
     "audit_sources": RECORDED,
     "rollout_stages": ENFORCED,
     "environments": ENFORCED,
+    "tools": ENFORCED,
 }
 
 

@@ -31,6 +31,7 @@ __all__ = [
     "Guardrail",
     "Rollback",
     "Stage",
+    "ToolDecl",
     "read_contract",
 ]
 
@@ -58,8 +59,9 @@ _WINDOW = re.compile(r"^[1-9][0-9]*[smhdw]$")
 FIELDS = (
     "behavior", "key", "kind", "owner", "risk_level", "default_state", "first_audience",
     "allowed_modes", "guardrails", "approval_required_when", "rollback_action",
-    "audit_sources", "cleanup_rule", "rollout_stages", "environments",
+    "audit_sources", "cleanup_rule", "rollout_stages", "environments", "tools",
 )  # fmt: skip
+TOOL_RISKS = ("read", "draft", "write", "external", "irreversible")
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,6 +174,21 @@ class Stage:
 
 
 @dataclass(frozen=True, slots=True)
+class ToolDecl:
+    """A tool the behavior calls, registered in the project with its risk class."""
+
+    key: str
+    risk: str
+    description: str
+    budget: dict[str, Any] | None
+    line: int
+
+    def registration(self) -> dict[str, Any]:
+        """The tool's fields as the registry takes them (docs/agents.md)."""
+        return {"risk": self.risk, "description": self.description, "budget": self.budget}
+
+
+@dataclass(frozen=True, slots=True)
 class EnvironmentState:
     state: str
     mode: str | None
@@ -197,6 +214,7 @@ class Contract:
     cleanup: Cleanup | None = None
     stages: list[Stage] = field(default_factory=list)
     environments: dict[str, EnvironmentState] = field(default_factory=dict)
+    tools: list[ToolDecl] = field(default_factory=list)
     notes: dict[str, Any] = field(default_factory=dict)
     lines: dict[str, int] = field(default_factory=dict)
 
@@ -694,6 +712,52 @@ def _read_environments(r: _Reader, c: Contract, path: str, node: Node) -> None:
             c.environments[env] = EnvironmentState(state, mode, name.line)
 
 
+def _read_tools(r: _Reader, c: Contract, path: str, node: Node) -> None:
+    seen: set[str] = set()
+    for i, item in enumerate(r.sequence(path, node)):
+        where = f"{path}[{i}]"
+        mapping = r.mapping(where, item)
+        if mapping is None:
+            continue
+        parts = r.fields(where, mapping, ("key", "risk", "description", "budget"))
+        for required in ("key", "risk"):
+            if required not in parts:
+                r.fail(f"{where}.{required}", mapping, "required")
+        if "key" not in parts or "risk" not in parts:
+            continue
+        key = r.key(f"{where}.key", parts["key"])
+        risk = r.choice(f"{where}.risk", parts["risk"], TOOL_RISKS)
+        text = (
+            r.text(f"{where}.description", parts["description"]) if "description" in parts else ""
+        )
+        budget = _read_tool_budget(r, f"{where}.budget", parts.get("budget"))
+        if key is not None and key in seen:
+            r.fail(f"{where}.key", parts["key"], f"tool {key!r} listed twice")
+        if key is not None and risk is not None:
+            seen.add(key)
+            c.tools.append(ToolDecl(key, risk, text or "", budget, item.line))
+
+
+def _read_tool_budget(r: _Reader, path: str, node: Node | None) -> dict[str, Any] | None:
+    if node is None:
+        return None
+    mapping = r.mapping(path, node)
+    if mapping is None:
+        return None
+    parts = r.fields(path, mapping, ("calls", "window", "per"))
+    calls = _whole(r, f"{path}.calls", parts.get("calls"))
+    window = _whole(r, f"{path}.window", parts.get("window"))
+    per = r.key(f"{path}.per", parts["per"]) if "per" in parts else "key"
+    for name, value in (("calls", calls), ("window", window)):
+        if name not in parts:
+            r.fail(f"{path}.{name}", mapping, "required")
+        elif value is not None and value < 1:
+            r.fail(f"{path}.{name}", parts[name], "must be at least 1")
+    if calls is None or window is None or per is None or calls < 1 or window < 1:
+        return None
+    return {"calls": calls, "window": window, "per": per}
+
+
 _FIELD_READERS = {
     "behavior": _read_behavior,
     "key": _read_key,
@@ -710,6 +774,7 @@ _FIELD_READERS = {
     "cleanup_rule": _read_cleanup,
     "rollout_stages": _read_stages,
     "environments": _read_environments,
+    "tools": _read_tools,
 }
 
 

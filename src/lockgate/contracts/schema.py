@@ -151,6 +151,30 @@ def contract_schema() -> dict[str, Any]:
                 },
                 "when the flag is removed",
             ),
+            "tools": {
+                "type": "array",
+                "description": "tools the behavior calls, registered with their risk class",
+                "items": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "required": ["key", "risk"],
+                    "properties": {
+                        "key": _KEY,
+                        "risk": {"enum": ["read", "draft", "write", "external", "irreversible"]},
+                        "description": {"type": "string"},
+                        "budget": {
+                            "type": "object",
+                            "additionalProperties": False,
+                            "required": ["calls", "window"],
+                            "properties": {
+                                "calls": {"type": "integer", "minimum": 1},
+                                "window": {"type": "integer", "minimum": 1},
+                                "per": _KEY,
+                            },
+                        },
+                    },
+                },
+            },
             "rollout_stages": {
                 "type": "array",
                 "items": {

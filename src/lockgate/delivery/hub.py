@@ -80,6 +80,10 @@ class Event:
     """For a ``change``: the version it applies on top of."""
 
 
+_WHOLE_PARTS = ("metrics", "tools", "tool_policy")
+"""Parts of a snapshot a change event carries whole (docs/delivery.md)."""
+
+
 def encode_event(name: str, version: int, data: str) -> bytes:
     return f"id: {version}\nevent: {name}\ndata: {data}\n\n".encode()
 
@@ -107,6 +111,7 @@ def _difference(before: dict[str, Any], after: dict[str, Any], since: int, versi
     ]
     if same:
         parts["same_variations"] = same
+    parts.update((part, after[part]) for part in _WHOLE_PARTS if after.get(part))
     data = json.dumps({"from": since, "version": version, **parts}, separators=(",", ":"))
     return Event("change", version, encode_event("change", version, data), since)
 
@@ -553,8 +558,9 @@ class DeliveryHub:
                 "flags": {k: document["flags"].get(k) for k in sorted(flag_keys)},
                 "segments": {k: document["segments"].get(k) for k in sorted(segment_keys)},
             }
-            # the whole map of tracked metrics, when there is one (absent: none)
-            | ({"metrics": document["metrics"]} if document.get("metrics") else {}),
+            # the whole map of tracked metrics, tools and tool policy, when there is one
+            # (absent: none)
+            | {part: document[part] for part in _WHOLE_PARTS if document.get(part)},
             separators=(",", ":"),
         )
         return Event("change", target, encode_event("change", target, data), since)

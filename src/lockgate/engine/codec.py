@@ -27,22 +27,30 @@ from lockgate.engine.model import (
     Serve,
     Snapshot,
     Target,
+    ToolBudget,
+    ToolDenial,
+    ToolSpec,
     Variation,
     WeightedVariation,
 )
 from lockgate.engine.problems import Problem, SnapshotError
+from lockgate.engine.tools import normalize_tool_policy
 
 __all__ = [
     "MAX_METRICS",
     "MAX_METRIC_BEHAVIORS",
+    "MAX_TOOLS",
     "apply_changes",
     "decode",
     "decode_flag",
     "decode_segment",
+    "decode_tools",
     "dumps",
     "encode",
     "encode_flag",
     "encode_metrics",
+    "encode_tool",
+    "encode_tools",
     "loads",
 ]
 
@@ -70,7 +78,22 @@ _FLAG_META = {"name", "description", "owner", "risk_tier", "lifecycle", "tags"}
 _FLAG_KEYS = frozenset(_FLAG_FIELDS | _FLAG_META)
 _SEGMENT_FIELDS = {"key", "version", "included", "excluded", "rules", "attribute"}
 _SEGMENT_META = {"name", "description"}
-_ENVELOPE = {"format", "project", "environment", "version", "flags", "segments", "metrics"}
+_ENVELOPE = {
+    "format",
+    "project",
+    "environment",
+    "version",
+    "flags",
+    "segments",
+    "metrics",
+    "tools",
+    "tool_policy",
+}
+_TOOL_FIELDS = {"risk", "version", "deny", "budget", "description"}
+_RISK_CLASSES = ("read", "draft", "write", "external", "irreversible")
+MAX_TOOLS = 1_000
+"""Tools one project may register."""
+MAX_TOOL_BUDGET_WINDOW = 31 * 24 * 3600
 _METRIC_FIELDS = {"behaviors", "cohort"}
 MAX_METRICS = 1_000
 """Metrics one snapshot may bind."""
@@ -106,12 +129,96 @@ def decode(data: object) -> Snapshot:
     flags_raw = _object_map(top, "flags")
     segments_raw = _object_map(top, "segments")
     metrics = _decode_metrics(_object_map(top, "metrics"), problems)
+    tools = decode_tools(_object_map(top, "tools"), problems)
+    tool_policy, policy_problems = normalize_tool_policy(top.data.get("tool_policy", {}))
+    problems.extend(Problem(path, message) for path, message in policy_problems)
     if problems:
         raise SnapshotError(problems)
     broken: dict[str, tuple[Problem, ...]] = {}
     flags = _decode_all(flags_raw, "flags", decode_flag, broken)
     segments = _decode_all(segments_raw, "segments", decode_segment, broken)
-    return Snapshot(project, environment, version, flags, segments, broken, metrics)
+    return Snapshot(
+        project, environment, version, flags, segments, broken, metrics, tools, tool_policy
+    )
+
+
+def decode_tools(raw: Mapping[str, Any], problems: list[Problem]) -> dict[str, ToolSpec]:
+    """``{"refund": {"risk": "irreversible", "deny": [...], "budget": {...}}}``."""
+    if len(raw) > MAX_TOOLS:
+        problems.append(Problem("tools", f"at most {MAX_TOOLS} tools"))
+        return {}
+    out: dict[str, ToolSpec] = {}
+    for key, item in raw.items():
+        path = f"tools.{key}"
+        reader = Reader.of(item, path, problems)
+        if reader is None:
+            continue
+        if not isinstance(key, str) or not _METRIC_NAME.match(key):
+            problems.append(Problem(path, "not a valid tool key"))
+            continue
+        reader.only(_TOOL_FIELDS)
+        risk = reader.str_("risk")
+        if isinstance(risk, str) and risk not in _RISK_CLASSES:
+            reader.problem("risk", f"unknown risk class; one of {', '.join(_RISK_CLASSES)}")
+        deny = tuple(
+            _tool_denial(d, f"{reader.at('deny')}[{i}]", problems)
+            for i, d in enumerate(reader.list_("deny"))
+        )
+        budget = _tool_budget(reader.data.get("budget"), reader.at("budget"), problems)
+        out[key] = ToolSpec(
+            key,
+            risk if isinstance(risk, str) else "",
+            reader.int_("version", 0),
+            deny,
+            budget,
+            reader.str_("description", ""),
+        )
+    return out
+
+
+def _tool_denial(data: object, path: str, problems: list[Problem]) -> ToolDenial:
+    r = Reader.of(data, path, problems)
+    if r is None:
+        return ToolDenial("")
+    r.only({"id", "clauses", "description"})
+    return ToolDenial(r.str_("id"), _clauses(r, problems))
+
+
+def _tool_budget(data: object, path: str, problems: list[Problem]) -> ToolBudget | None:
+    if data is None:
+        return None
+    r = Reader.of(data, path, problems)
+    if r is None:
+        return None
+    r.only({"calls", "window", "per"})
+    calls, window, per = r.int_("calls"), r.int_("window"), r.str_("per", "key")
+    if isinstance(calls, int) and not 1 <= calls <= 1_000_000:
+        r.problem("calls", "must be 1-1000000")
+    if isinstance(window, int) and not 1 <= window <= MAX_TOOL_BUDGET_WINDOW:
+        r.problem("window", f"must be 1-{MAX_TOOL_BUDGET_WINDOW} seconds")
+    if isinstance(per, str) and not _ATTRIBUTE_NAME.match(per):
+        r.problem("per", "not a valid attribute name")
+    return ToolBudget(
+        calls if isinstance(calls, int) else 0, window if isinstance(window, int) else 0, per
+    )
+
+
+def encode_tools(tools: Mapping[str, ToolSpec]) -> dict[str, Any]:
+    return {key: encode_tool(spec) for key, spec in tools.items()}
+
+
+def encode_tool(spec: ToolSpec) -> dict[str, Any]:
+    out: dict[str, Any] = {"risk": spec.risk, "version": spec.version}
+    if spec.description:
+        out["description"] = spec.description
+    if spec.deny:
+        out["deny"] = [
+            {"id": d.id, "clauses": [_encode_clause(c) for c in d.clauses]} for d in spec.deny
+        ]
+    if spec.budget is not None:
+        b = spec.budget
+        out["budget"] = {"calls": b.calls, "window": b.window, "per": b.per}
+    return out
 
 
 def _decode_metrics(raw: Mapping[str, Any], problems: list[Problem]) -> dict[str, MetricBinding]:
@@ -203,6 +310,8 @@ def apply_changes(
         new_segments,
         broken,
         snapshot.metrics,
+        snapshot.tools,
+        snapshot.tool_policy,
     )
 
 
@@ -510,14 +619,22 @@ def _prerequisite(data: object, path: str, problems: list[Problem]) -> Prerequis
 
 def encode(snapshot: Snapshot) -> dict[str, Any]:
     """The wire form of ``snapshot`` (broken objects cannot be encoded and are left out)."""
-    return {
+    out: dict[str, Any] = {
         "format": SNAPSHOT_FORMAT,
         "project": snapshot.project,
         "environment": snapshot.environment,
         "version": snapshot.version,
         "flags": {key: encode_flag(flag) for key, flag in snapshot.flags.items()},
         "segments": {key: encode_segment(seg) for key, seg in snapshot.segments.items()},
-    } | ({"metrics": encode_metrics(snapshot.metrics)} if snapshot.metrics else {})
+    }
+    # Each optional part is left out when empty: SDKs from before it reject the field.
+    if snapshot.metrics:
+        out["metrics"] = encode_metrics(snapshot.metrics)
+    if snapshot.tools:
+        out["tools"] = encode_tools(snapshot.tools)
+    if snapshot.tool_policy:
+        out["tool_policy"] = snapshot.tool_policy
+    return out
 
 
 def encode_flag(flag: Flag) -> dict[str, Any]:

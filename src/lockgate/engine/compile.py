@@ -16,6 +16,7 @@ from lockgate.engine.codegen import RuleSpec, SplitSpec, generate
 from lockgate.engine.model import Clause, Flag, FlagKind, Segment, Serve, Snapshot
 from lockgate.engine.operators import SEGMENT_MATCH, Predicate, clause_predicate, compile_test
 from lockgate.engine.result import ErrorCode, EvaluationDetail, Reason
+from lockgate.engine.tools import ToolGate
 from lockgate.engine.validate import (
     NOTHING_KNOWN,
     Changes,
@@ -50,7 +51,7 @@ class CompiledFlag:
 class CompiledSnapshot:
     """A snapshot plus its compiled flags; immutable once built."""
 
-    __slots__ = ("_contained", "flags", "malformed", "snapshot")
+    __slots__ = ("_contained", "_tools", "flags", "malformed", "snapshot")
 
     snapshot: Snapshot
     malformed: frozenset[str]
@@ -75,6 +76,7 @@ class CompiledSnapshot:
         """
         self.snapshot = snapshot
         self._contained: tuple[frozenset[str], frozenset[str]] | None = None
+        self._tools: ToolGate | None = None
         known = NOTHING_KNOWN
         if validated is not None:
             known = validated
@@ -113,6 +115,16 @@ class CompiledSnapshot:
                 )
         for required, wanted in links:
             required.extend((self.flags.get(key, _ABSENT), variation) for key, variation in wanted)
+
+    def tool_gate(self) -> ToolGate:
+        """The snapshot's tools, ready to decide calls (built on first use; a race builds
+        two equal gates, one of which is kept)."""
+        gate = self._tools
+        if gate is None:
+            gate = self._tools = ToolGate(
+                self.snapshot, _SegmentMatcher(self.snapshot.segments).clause
+            )
+        return gate
 
     def contained(self) -> tuple[frozenset[str], frozenset[str]]:
         """The snapshot's self-contained flags and segments (``validate.self_contained``)."""

@@ -28,6 +28,9 @@ __all__ = [
     "Serve",
     "Snapshot",
     "Target",
+    "ToolBudget",
+    "ToolDenial",
+    "ToolSpec",
     "Variation",
     "WeightedVariation",
 ]
@@ -157,6 +160,37 @@ class Segment:
 
 
 @dataclass(frozen=True, slots=True)
+class ToolBudget:
+    """At most ``calls`` allowed calls of a tool per ``window`` seconds for each value of
+    the context attribute ``per`` (a damage limiter, enforced where the calls happen)."""
+
+    calls: int
+    window: int
+    per: str = "key"
+
+
+@dataclass(frozen=True, slots=True)
+class ToolDenial:
+    """An audience (clauses, ANDed) denied one tool; no clause means everyone."""
+
+    id: str
+    clauses: tuple[Clause, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ToolSpec:
+    """A tool an application lets a behavior call, with its risk class
+    (:class:`lockgate.engine.tools.RiskClass` values)."""
+
+    key: str
+    risk: str
+    version: int = 0
+    deny: tuple[ToolDenial, ...] = ()
+    budget: ToolBudget | None = None
+    description: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class MetricBinding:
     """Which behaviors a tracked metric is attributed to (the behaviors whose guardrails use
     it), and the context attribute whose value scopes its summaries to a cohort."""
@@ -182,6 +216,10 @@ class Snapshot:
     broken: dict[str, tuple[Problem, ...]] = field(default_factory=dict)
     metrics: dict[str, MetricBinding] = field(default_factory=dict)
     """Tracked metrics by name: what ``track()`` attributes them to (docs/snapshot-format.md)."""
+    tools: dict[str, ToolSpec] = field(default_factory=dict)
+    """The project's registered tools by key (:mod:`lockgate.engine.tools`)."""
+    tool_policy: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """The project's overrides of the default tool tier policy, normalized."""
 
     @classmethod
     def empty(cls, project: str = "", environment: str = "") -> Snapshot:

@@ -156,6 +156,12 @@ def validate(snapshot: Snapshot, known: Known = NOTHING_KNOWN) -> list[Problem]:
         problems.extend(validate_segment(snapshot.segments[key], snapshot))
     if not known.acyclic:
         problems.extend(_cycle_problems(snapshot))
+    for key, tool in snapshot.tools.items():
+        for i, denial in enumerate(tool.deny):
+            at = f"tools.{key}.deny[{i}]"
+            if not denial.id:
+                problems.append(Problem(f"{at}.id", "a denial needs an id"))
+            problems.extend(_clause_problems(denial.clauses, f"{at}.clauses", snapshot))
     return problems
 
 

@@ -41,7 +41,9 @@ SOURCES = ("summaries", "prometheus")
 sequence); ``prometheus``: an instant PromQL query against the configured server."""
 MAX_QUERY = 4096
 DIRECTIONS = ("higher_is_worse", "lower_is_worse")
-ACTIONS = ("pause", "reduce", "fallback", "kill", "exclude", "require_approval", "notify")
+ACTIONS = (
+    "pause", "reduce", "fallback", "kill", "exclude", "require_approval", "notify", "deny_tool",
+)  # fmt: skip
 DEFAULT_ALPHA = 0.05
 DEFAULT_MIN_SAMPLE = 1000
 DEFAULT_WINDOW = 3600
@@ -90,6 +92,8 @@ class GuardrailSpec:
     sample_query: str | None = None
     """``prometheus``: a query for the sample size (per variation with the label); with it,
     fewer than ``min_sample`` never triggers and never clears the guardrail."""
+    tool: str | None = None
+    """``deny_tool``: the registered tool a breach denies to everyone (docs/agents.md)."""
 
     @property
     def statistical(self) -> bool:
@@ -128,6 +132,7 @@ class GuardrailSpec:
                 if self.prometheus
                 else {}
             ),
+            **({"tool": self.tool} if self.tool is not None else {}),
         }
 
 
@@ -278,7 +283,7 @@ class _Reader:
 _GUARDRAIL_FIELDS = (
     "key", "flag", "environment", "metric", "aggregation", "comparison", "threshold",
     "direction", "min_sample", "window", "action", "per", "variation", "stable", "alpha",
-    "data_source", "query", "variation_label", "sample_query",
+    "data_source", "query", "variation_label", "sample_query", "tool",
 )  # fmt: skip
 
 
@@ -352,6 +357,7 @@ def read_guardrail(
         r.fail(
             "action", "exclude needs per: the cohort attribute whose offending value is excluded"
         )
+    tool = _tool(r, action, per)
     variation = r.text("variation", _KEY, False)
     stable = r.text("stable", _KEY, False)
     alpha = r.number("alpha", DEFAULT_ALPHA, 0.0001, 0.2)
@@ -362,7 +368,18 @@ def read_guardrail(
         comparison=comparison, threshold=threshold, direction=direction, min_sample=min_sample,
         window=window, action=action, per=per, variation=variation, stable=stable, alpha=alpha,
         data_source=source, query=query, variation_label=label, sample_query=sample_query,
+        tool=tool,
     )  # fmt: skip
+
+
+def _tool(r: _Reader, action: str, per: object) -> str | None:
+    """``deny_tool``'s tool: required with it, refused without it."""
+    tool: str | None = r.text("tool", _KEY, action == "deny_tool")
+    if tool is not None and action != "deny_tool":
+        r.fail("tool", "only with action deny_tool")
+    if action == "deny_tool" and per is not None:
+        r.fail("per", "deny_tool denies the tool to everyone; it has no cohort")
+    return tool
 
 
 def _query_text(r: _Reader, name: str, required: bool) -> str | None:

@@ -94,6 +94,11 @@ class AuditAction(StrEnum):
     ALERT_TRIGGER_CREATED = "alert_trigger:created"
     ALERT_TRIGGER_DELETED = "alert_trigger:deleted"
     CODE_REFS_UPLOADED = "code_refs:uploaded"
+    TOOL_REGISTERED = "tool:registered"
+    TOOL_UPDATED = "tool:updated"
+    TOOL_DENIED = "tool:denied"
+    TOOL_REMOVED = "tool:removed"
+    TOOL_POLICY_UPDATED = "project:tool_policy_updated"
 
 
 class ObjectType(StrEnum):
@@ -109,6 +114,7 @@ class ObjectType(StrEnum):
     GUARDRAIL = "guardrail"
     ROLLOUT_PLAN = "rollout_plan"
     REPOSITORY = "repository"  # code references uploaded for one repository and branch
+    TOOL = "tool"
 
 
 def canonical_json(value: Any) -> str:

@@ -12,11 +12,13 @@ Local evaluation from a snapshot (bootstrap or offline mode)::
 """
 
 from lockgate.engine import ErrorCode, EvaluationDetail, Mode, Reason, SnapshotError
+from lockgate.engine.tools import RiskClass, ToolDecision, ToolOutcome, ToolReason
 from lockgate.sdk.approvals import ApprovalDecision, ApprovalHandle, ApprovalStatus
 from lockgate.sdk.backoff import BackoffPolicy
 from lockgate.sdk.client import LockgateClient, read_snapshot_file
 from lockgate.sdk.networked import Client, SyncTuning
 from lockgate.sdk.state import SyncState
+from lockgate.sdk.tools import ToolDeniedError
 
 __all__ = [
     "ApprovalDecision",
@@ -29,8 +31,13 @@ __all__ = [
     "LockgateClient",
     "Mode",
     "Reason",
+    "RiskClass",
     "SnapshotError",
     "SyncState",
     "SyncTuning",
+    "ToolDecision",
+    "ToolDeniedError",
+    "ToolOutcome",
+    "ToolReason",
     "read_snapshot_file",
 ]

@@ -13,9 +13,10 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from lockgate.engine import (
     CompiledSnapshot,
@@ -27,9 +28,15 @@ from lockgate.engine import (
     decode,
     validate,
 )
+from lockgate.engine import tools as tool_tiers
 from lockgate.engine.problems import Problem
 from lockgate.engine.result import ErrorCode, Reason
+from lockgate.engine.tools import ToolDecision, ToolOutcome
 from lockgate.engine.validate import NOTHING_KNOWN, Changes, known_after, unchanged_parts
+from lockgate.sdk.tools import ToolBudgets, guard
+
+if TYPE_CHECKING:
+    from lockgate.sdk.approvals import ApprovalDecision
 
 __all__ = ["LockgateClient", "SnapshotListener"]
 
@@ -38,6 +45,10 @@ SnapshotListener = Callable[[Snapshot], None]
 
 _EMPTY = CompiledSnapshot(Snapshot.empty())
 _log = logging.getLogger("lockgate.sdk")
+_MODE_KIND = FlagKind.MODE
+_MODE_OF: dict[object, Mode] = {mode.value: mode for mode in Mode}
+_ALLOW = ToolOutcome.ALLOW
+_F = TypeVar("_F", bound=Callable[..., Any])
 
 
 class LockgateClient:
@@ -55,6 +66,8 @@ class LockgateClient:
         self._ready = False
         self._lock = threading.Lock()
         self._listeners: list[SnapshotListener] = []
+        self.tool_budgets = ToolBudgets(time.monotonic)
+        """Per-tool call budgets counted by this client (docs/agents.md#call-budgets)."""
         if snapshot is not None:
             self.update(snapshot)
 
@@ -168,6 +181,14 @@ class LockgateClient:
 
     def mode(self, key: str, context: Context, default: Mode = Mode.OFF) -> Mode:
         """The authority mode of a mode behavior; ``default`` (``off``) on any error."""
+        # The common case (a valid mode behavior, a dict context) runs the compiled flag
+        # directly; everything else takes the general path, which reports the error.
+        flag = self._compiled.flags.get(key)
+        if flag is not None and flag.kind is _MODE_KIND and context.__class__ is dict:
+            try:
+                return _MODE_OF.get(flag.run(context).value, default)
+            except Exception:  # evaluation must never raise into the application
+                return default
         value = self._typed(key, context, default.value, FlagKind.MODE).value
         return Mode.parse(value) or default
 
@@ -179,6 +200,92 @@ class LockgateClient:
             return _not_ready(default)
         return self._compiled.evaluate(key, context, default, kind)
 
+    # -- tool calls ---------------------------------------------------------------------
+
+    def authorize_tool(self, behavior: str, tool: str, context: Context) -> ToolDecision:
+        """May ``behavior`` call ``tool`` for ``context`` now? Decided locally from the
+        snapshot: the tool's registration and denials, the behavior's mode for the context,
+        the tier policy and the tool's call budget (docs/agents.md). Never raises; denied
+        and approval-required decisions are recorded in the decision log."""
+        try:
+            if not self._ready:
+                decision = tool_tiers.not_ready(behavior, tool)
+            else:
+                gate = self._compiled.tool_gate()
+                entry = gate.tools.get(tool)
+                if entry is None or entry.denied_all is not None or entry.denials:
+                    decision = gate.decide(behavior, tool, self.mode(behavior, context), context)
+                else:
+                    decisions = entry.by_behavior.get(behavior) or gate.decisions(behavior, entry)
+                    decision = decisions[self.mode(behavior, context)]
+                if entry is not None and entry.budget is not None:
+                    decision = self._budgeted(decision, entry.budget, context)
+            if decision.outcome is not _ALLOW:
+                self._tool_refused(decision, context)
+            return decision
+        except Exception as exc:  # a decision must never raise into the application
+            return tool_tiers.error(behavior, tool, f"{type(exc).__name__}: {exc}")
+
+    def _budgeted(self, decision: ToolDecision, budget: Any, context: Context) -> ToolDecision:
+        """An allowed call spends its budget; one waiting for approval is refused at once
+        when none is left (nobody is asked for a call that could not happen)."""
+        if decision.outcome is _ALLOW:
+            return self._spend(decision, budget, context)
+        if decision.needs_approval and self.tool_budgets.exhausted(decision.tool, budget, context):
+            return _exhausted(decision, budget)
+        return decision
+
+    def _spend(self, decision: ToolDecision, budget: Any, context: Context) -> ToolDecision:
+        if self.tool_budgets.take(decision.tool, budget, context):
+            return decision
+        return _exhausted(decision, budget)
+
+    def spend_tool_budget(self, decision: ToolDecision, context: Context) -> ToolDecision | None:
+        """Count an approved call against its tool's budget: ``None`` when it fits, else
+        the ``BUDGET_EXHAUSTED`` decision (recorded like any refusal)."""
+        entry = self._compiled.tool_gate().tools.get(decision.tool)
+        if entry is None or entry.budget is None:
+            return None
+        spent = self._spend(decision, entry.budget, context)
+        if spent is decision:
+            return None
+        self._tool_refused(spent, context)
+        return spent
+
+    def _tool_refused(self, decision: ToolDecision, context: Context) -> None:
+        """Hook for a decision that did not allow the call (the networked client records it)."""
+
+    def tool_approval(
+        self, decision: ToolDecision, context: Context, summary: str, timeout: float
+    ) -> ApprovalDecision | None:
+        """Ask people to approve one tool call; ``None`` here: an offline client cannot."""
+        return None
+
+    async def tool_approval_async(
+        self, decision: ToolDecision, context: Context, summary: str, timeout: float
+    ) -> ApprovalDecision | None:
+        return None
+
+    def guard_tool(
+        self,
+        behavior: str,
+        tool: str | None = None,
+        *,
+        context: Callable[..., Context] | str = "context",
+        summary: Callable[..., str] | str | None = None,
+        approval_timeout: float = 300.0,
+    ) -> Callable[[_F], _F]:
+        """A decorator gating a function (sync or async) as ``tool`` of ``behavior``: see
+        :func:`lockgate.sdk.tools.guard`."""
+        return guard(
+            self,
+            behavior,
+            tool,
+            context=context,
+            summary=summary,
+            approval_timeout=approval_timeout,
+        )
+
     def all_details(
         self, context: Context, *, client_visible_only: bool = False
     ) -> dict[str, EvaluationDetail]:
@@ -189,6 +296,10 @@ class LockgateClient:
             for key, flag in compiled.flags.items()
             if flag.client_visible or not client_visible_only
         }
+
+
+def _exhausted(decision: ToolDecision, budget: Any) -> ToolDecision:
+    return tool_tiers.budget_exhausted(decision, budget.calls, budget.window, budget.per)
 
 
 def _not_ready(default: Any) -> EvaluationDetail:

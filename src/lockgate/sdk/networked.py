@@ -21,7 +21,8 @@ from typing import Any
 
 import lockgate
 from lockgate.decisionlog import DecisionKind, evaluation_kind
-from lockgate.engine import EvaluationDetail, FlagKind, Snapshot, SnapshotError
+from lockgate.engine import EvaluationDetail, FlagKind, Mode, Snapshot, SnapshotError
+from lockgate.engine.tools import ToolDecision
 from lockgate.privacy import RedactionPolicy
 from lockgate.sdk.approvals import (
     ApprovalDecision,
@@ -56,6 +57,7 @@ EVENTS_PATH = "/sdk/v1/events"
 DECISIONS_PATH = "/sdk/v1/decisions"
 METRICS_PATH = "/sdk/v1/metrics"
 _NO_REASONS: frozenset[str] = frozenset()
+_MODE_OF: dict[object, Mode] = {mode.value: mode for mode in Mode}
 HEARTBEAT_INTERVAL = 15.0
 """The server's heartbeat period; silence for three of them means the stream is dead."""
 
@@ -395,6 +397,65 @@ class Client(LockgateClient):
         if key in self._bound:
             self._signals.served(key, context, detail)
         return detail
+
+    def mode(self, key: str, context: Context, default: Mode = Mode.OFF) -> Mode:
+        """The authority mode of a mode behavior (counted); ``default`` on any error."""
+        flag = self._compiled.flags.get(key)
+        if flag is None or flag.kind is not FlagKind.MODE or context.__class__ is not dict:
+            return (
+                Mode.parse(self._typed(key, context, default.value, FlagKind.MODE).value) or default
+            )
+        try:
+            detail = flag.run(context)
+        except Exception:  # the general path reports it (GENERAL), counted
+            detail = self._typed(key, context, default.value, FlagKind.MODE)
+            return Mode.parse(detail.value) or default
+        if detail.variation is None:
+            detail = detail.with_default(default.value)
+        self._record(key, detail)
+        watched = self._watch.get(key)
+        if watched is not None and detail.reason in watched.get(detail.variation, _NO_REASONS):
+            self._note(key, detail, context)
+        if key in self._bound:
+            self._signals.served(key, context, detail)
+        return _MODE_OF.get(detail.value, default)
+
+    def _tool_refused(self, decision: ToolDecision, context: Context) -> None:
+        recorder = self.decisions
+        if recorder is None:
+            return
+        kind = (
+            DecisionKind.TOOL_APPROVAL_REQUIRED
+            if decision.needs_approval
+            else DecisionKind.TOOL_DENIED
+        )
+        detail = {"tool": decision.tool}
+        if decision.risk is not None:
+            detail["risk"] = decision.risk.value
+        recorder.record(
+            kind,
+            decision.behavior,
+            None if decision.mode is None else decision.mode.value,
+            decision.reason.value,
+            decision.rule,
+            context,
+            detail,
+        )
+
+    def tool_approval(
+        self, decision: ToolDecision, context: Context, summary: str, timeout: float
+    ) -> ApprovalDecision | None:
+        """Ask people to approve one call of ``decision.tool`` (action ``tool:<key>``)."""
+        return self.request_approval(
+            decision.behavior, f"tool:{decision.tool}", context, summary, timeout=timeout
+        )
+
+    async def tool_approval_async(
+        self, decision: ToolDecision, context: Context, summary: str, timeout: float
+    ) -> ApprovalDecision | None:
+        return await self.request_approval_async(
+            decision.behavior, f"tool:{decision.tool}", context, summary, timeout=timeout
+        )
 
     def _note(self, key: str, detail: EvaluationDetail, context: Context) -> None:
         """Queue the full record of an evaluation the watch table picked out."""

@@ -21,6 +21,9 @@ from lockgate.sdk.client import LockgateClient
 
 __all__ = ["ProtocolError", "Replica", "VersionGapError"]
 
+_WHOLE_PARTS = ("metrics", "tools", "tool_policy")
+"""Parts of a snapshot a change event carries whole when present."""
+
 
 class ProtocolError(Exception):
     """The server sent something that cannot be applied."""
@@ -78,18 +81,19 @@ class Replica:
             "flags": _patched(self._doc.get("flags"), flags),
             "segments": _patched(self._doc.get("segments"), segments),
         }
-        # A change carries the whole map of tracked metrics; without one there is none.
-        doc.pop("metrics", None)
-        metrics = change.get("metrics")
-        if metrics:
-            doc["metrics"] = metrics
+        # A change carries the whole map of tracked metrics, tools and tool policy; without
+        # one of them there is none.
+        for part in _WHOLE_PARTS:
+            doc.pop(part, None)
+            if change.get(part):
+                doc[part] = change[part]
         held = self._client.snapshot
         # Decode only what changed when the client serves exactly the data this replica
-        # holds; otherwise (never, in practice) decode the whole patched document.
+        # holds; otherwise (a new tool or policy, a new metric) decode the whole document.
         incremental = (
             held.version == self.version
             and held.project == doc.get("project")
-            and metrics == self._doc.get("metrics")
+            and all(doc.get(part) == self._doc.get(part) for part in _WHOLE_PARTS)
         )
         if not incremental:
             self._install(doc)

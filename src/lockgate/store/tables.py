@@ -55,6 +55,9 @@ projects = Table(
     # The project's posture table (lockgate.policy.postures); NULL: the defaults.
     Column("posture", JSON, nullable=True),
     Column("posture_version", Integer, nullable=False, default=1, server_default="1"),
+    # The project's overrides of the tool tier policy (lockgate.engine.tools); NULL: none.
+    Column("tool_policy", JSON, nullable=True),
+    Column("tool_policy_version", Integer, nullable=False, default=1, server_default="1"),
 )
 
 environments = Table(
@@ -174,6 +177,25 @@ segments = Table(
     Column("created_at", TS, nullable=False),
     Column("updated_at", TS, nullable=False),
     Column("created_by", String(200), nullable=False),
+    UniqueConstraint("project_id", "key"),
+)
+
+# The tools a project's behaviors may call, with their risk class (docs/agents.md).
+tools = Table(
+    "tools",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("project_id", Integer, ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
+    Column("key", String(128), nullable=False),
+    Column("risk", String(16), nullable=False),
+    Column("description", Text, nullable=False, default=""),
+    # Audiences denied the tool: [{"id", "clauses", "description"}]; no clauses: everyone.
+    Column("deny", JSON, nullable=False),
+    Column("budget", JSON, nullable=True),
+    Column("version", Integer, nullable=False, default=1),
+    Column("created_at", TS, nullable=False),
+    Column("created_by", String(200), nullable=False),
+    Column("updated_at", TS, nullable=False),
     UniqueConstraint("project_id", "key"),
 )
 

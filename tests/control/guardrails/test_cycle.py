@@ -262,3 +262,54 @@ def test_guardrails_bind_their_metrics_in_the_snapshot(services: Services) -> No
             {"metric": "llm_cost", "aggregation": "sum", "comparison": "absolute",
              "threshold": 5, "per": "region"},
         )  # fmt: skip
+
+
+def test_deny_tool_denies_the_tool_at_once_with_the_evidence(services: Services) -> None:
+    from lockgate.control.agents import tools as tool_use
+
+    clock = setup(services)
+    tool_use.register_tool(services, ADMIN, "shop", {"key": "refund", "risk": "write"}, "agent")
+    serve_full = {"on": True, "default": {"variation": "full"}}
+    flag_use.update_flag_config(services, ADMIN, "shop", "assistant", "prod", serve_full, None)
+    guard_use.put_guardrail(
+        services, ADMIN, "shop", "assistant", "prod", "refund-failures",
+        {"metric": "refund_failed", "aggregation": "rate", "comparison": "absolute",
+         "threshold": 0.2, "min_sample": 100, "window": "1h", "action": "deny_tool",
+         "tool": "refund"},
+    )  # fmt: skip
+    add_summaries(services, clock, metric="refund_failed", rows={"full": (400, 200)})
+    cycle.run_cycle(services)
+    tool = tool_use.get_tool(services, ADMIN, "shop", "refund")
+    assert tool["deny"] == [
+        {
+            "id": "guardrail-refund-failures-tool",
+            "clauses": [],
+            "description": "guardrail 'refund-failures' on 'assistant' in 'prod'",
+        }
+    ]
+    [denied] = _entries(services, "tool:denied")
+    assert denied.actor_id == cycle.ACTOR
+    assert denied.refs == {"guardrail": "refund-failures"}
+    assert denied.evidence["policy"]["rule"] == "reduction-immediate"
+    assert denied.evidence["guardrail"]["action"] == "deny_tool"
+    assert denied.evidence["state"] == "breached"
+    assert _config(services)["on"] is True  # the behavior itself is untouched
+    with services.view() as conn:
+        document = snapshots.build_snapshot(conn, environment_id(services))
+    assert decode(document).tools["refund"].deny[0].id == "guardrail-refund-failures-tool"
+    cycle.run_cycle(services)  # once per breach
+    assert len(_entries(services, "tool:denied")) == 1
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"action": "deny_tool"}, "tool"),
+        ({"action": "kill", "tool": "refund"}, "tool"),
+    ],
+)
+def test_deny_tool_needs_its_tool(services: Services, body: dict[str, Any], field: str) -> None:
+    setup(services)
+    with pytest.raises(InvalidInput) as caught:
+        guard_use.put_guardrail(services, ADMIN, "shop", "assistant", "prod", "g", ERRORS | body)
+    assert field in [p.field for p in caught.value.problems]

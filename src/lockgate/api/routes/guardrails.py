@@ -54,8 +54,12 @@ class GuardrailBody(Body):
     )
     action: str | None = Field(
         default=None, max_length=32,
-        description="pause (default), reduce, fallback, kill, exclude, require_approval, notify",
+        description="pause (default), reduce, fallback, kill, exclude, require_approval, "
+        "notify, deny_tool (with tool)",
     )  # fmt: skip
+    tool: Annotated[str, Key] | None = Field(
+        default=None, description="deny_tool: the registered tool a breach denies to everyone"
+    )
     per: str | None = Field(
         default=None, max_length=128, description="a cohort attribute: a cap per value of it"
     )

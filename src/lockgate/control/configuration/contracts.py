@@ -40,6 +40,7 @@ from lockgate.store.tables import (
     change_requests,
     contract_versions,
     environments,
+    projects,
     segments,
 )
 from lockgate.store.tables import flags as flags_table
@@ -248,6 +249,7 @@ def plan_contract(
         steps.append(_plan_environment(svc, caller, project, env, row, current, loaded, why))
         if c.environments[env.key].state != "off":
             steps.extend(_plan_guarded(svc, caller, project_key, key, env.key, c, why, row))
+    steps.extend(_apply_tools(svc, caller, project_key, c, why, plan=True))
     return {
         "project": project_key,
         "behavior": key,
@@ -449,6 +451,7 @@ def apply_contract(
             plan_step = _apply_plan(svc, caller, project_key, key, env.key, c, why)
             if plan_step is not None:
                 steps.append(plan_step)
+    steps.extend(_apply_tools(svc, caller, project_key, c, why))
     changed = [s for s in steps if s["outcome"] not in ("unchanged", "pending")]
     return {
         "project": project_key,
@@ -459,6 +462,72 @@ def apply_contract(
         "pending": [s["change_request"] for s in steps if "change_request" in s],
         "refused": [s["target"] for s in steps if s["outcome"] == "refused"],
     }
+
+
+# --- tools ---------------------------------------------------------------------------------
+
+
+def _apply_tools(
+    svc: Services, caller: Caller, project_key: str, c: Any, why: str, *, plan: bool = False
+) -> list[dict[str, Any]]:
+    """Register or update the contract's tools (risk, description, budget) through the
+    governed tool use-cases; denials are left as they are (they are reductions made by
+    people). ``plan``: what the policy would decide, nothing written."""
+    from lockgate.control.agents import tools as registry
+
+    existing = {t["key"]: t for t in registry.list_tools(svc, caller, project_key)["items"]}
+    steps = []
+    for decl in c.tools:
+        target = f"tool {decl.key!r}"
+        wanted = decl.registration()
+        held = existing.get(decl.key)
+        before = None if held is None else {f: held[f] for f in wanted}
+        if before == wanted:
+            steps.append(_step("tool", target, "unchanged"))
+            continue
+        pending = _pending_tool(svc, project_key, decl.key, wanted)
+        if pending is not None and not plan:
+            steps.append(_step("tool", target, "pending", change_request=pending))
+            continue
+        diff = _diff(before or {}, {k: v for k, v in wanted.items() if (before or {}).get(k) != v})
+        try:
+            if held is None:
+                values = {"key": decl.key, **wanted}
+                answer = registry.register_tool(svc, caller, project_key, values, why, plan=plan)
+            else:
+                answer = registry.update_tool(
+                    svc, caller, project_key, decl.key, wanted, held["version"], why, plan=plan
+                )
+        except PolicyRefused as exc:
+            steps.append(_step("tool", target, "refused", rule=exc.detail))
+            continue
+        if plan and isinstance(answer, Deferred):
+            decision = answer.body["plan"]["decision"]
+            steps.append(_decision_step("tool", target, decision, changes=diff))
+        else:
+            steps.append(_outcome("tool", target, answer, diff))
+    return steps
+
+
+def _pending_tool(svc: Services, project_key: str, key: str, wanted: dict[str, Any]) -> int | None:
+    """An open change request that registers or changes the tool to exactly ``wanted``."""
+    with svc.view() as conn:
+        rows = conn.execute(
+            select(change_requests.c.id, change_requests.c.change)
+            .join(projects, projects.c.id == change_requests.c.project_id)
+            .where(
+                projects.c.key == project_key,
+                change_requests.c.object_type == "tool",
+                change_requests.c.object_key == key,
+                change_requests.c.state.in_(("open", "approved")),
+            )
+            .order_by(change_requests.c.id)
+        ).all()
+    for row in rows:
+        after = (row.change or {}).get("after") or {}
+        if {f: after.get(f) for f in wanted} == wanted:
+            return int(row.id)
+    return None
 
 
 # --- guardrails and the staged rollout -------------------------------------------------------

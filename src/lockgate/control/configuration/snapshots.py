@@ -29,6 +29,7 @@ from lockgate.store.tables import (
     guardrails,
     projects,
     segments,
+    tools,
 )
 
 __all__ = [
@@ -87,7 +88,11 @@ def build_snapshot(
 ) -> dict[str, Any]:
     """The environment's snapshot as stored now, optionally with one flag or segment replaced."""
     env = conn.execute(
-        select(environments, projects.c.key.label("project_key"))
+        select(
+            environments,
+            projects.c.key.label("project_key"),
+            projects.c.tool_policy.label("tool_policy"),
+        )
         .join(projects, projects.c.id == environments.c.project_id)
         .where(environments.c.id == environment_id)
     ).one()
@@ -118,7 +123,26 @@ def build_snapshot(
     metrics = metric_bindings(conn, environment_id)
     if metrics:  # left out when empty: SDKs from before metrics reject the field
         document["metrics"] = metrics
+    tool_rows = conn.execute(
+        select(tools).where(tools.c.project_id == env.project_id).order_by(tools.c.key)
+    ).all()
+    if tool_rows:  # left out when empty, like metrics (ADR 0011)
+        document["tools"] = {row.key: tool_document(row) for row in tool_rows}
+    if env.tool_policy:
+        document["tool_policy"] = env.tool_policy
     return document
+
+
+def tool_document(row: Any) -> dict[str, Any]:
+    """A registered tool in snapshot form (docs/snapshot-format.md#tools)."""
+    doc: dict[str, Any] = {"risk": row.risk, "version": row.version}
+    if row.description:
+        doc["description"] = row.description
+    if row.deny:
+        doc["deny"] = [{"id": d["id"], "clauses": d.get("clauses", [])} for d in row.deny]
+    if row.budget:
+        doc["budget"] = row.budget
+    return doc
 
 
 def metric_bindings(conn: Connection, environment_id: int) -> dict[str, Any]:

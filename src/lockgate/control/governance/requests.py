@@ -78,10 +78,14 @@ Applier = Callable[[Transaction, Caller, Change, dict[str, Any]], dict[str, Any]
 
 def _appliers() -> dict[AuditAction, Applier]:
     """How each kind of change is applied once approved (the same code as a direct write)."""
+    from lockgate.control.agents import tools
     from lockgate.control.configuration import contracts, flags, projects, segments
     from lockgate.control.guardrails import definitions as guardrails
 
     return {
+        AuditAction.TOOL_REGISTERED: tools.apply_tool_change,
+        AuditAction.TOOL_UPDATED: tools.apply_tool_change,
+        AuditAction.TOOL_POLICY_UPDATED: tools.apply_policy_change,
         AuditAction.GUARDRAIL_UPDATED: guardrails.apply_guardrail_change,
         AuditAction.GUARDRAIL_DELETED: guardrails.apply_guardrail_change,
         AuditAction.ROLLOUT_PLAN_CREATED: guardrails.apply_plan_change,

@@ -34,7 +34,7 @@ from lockgate.control.governance.gate import Deferred
 from lockgate.control.guardrails import definitions
 from lockgate.control.signals.prometheus import PrometheusError, PrometheusSource
 from lockgate.decisionlog import GUARDRAIL_EXCLUSION_PREFIX
-from lockgate.errors import LockgateError
+from lockgate.errors import Conflict, LockgateError, NotFound
 from lockgate.events.catalog import EventType
 from lockgate.guardrails import evaluate, model, plans, stats
 from lockgate.policy.changes import AuditAction, ObjectType
@@ -449,6 +449,8 @@ def _apply_action(
             svc, caller, project, flag_key, env_key, {"on": False}, None, reason,
             refs={"guardrail": g.spec.key}, evidence=evidence,
         )  # fmt: skip
+    elif action == "deny_tool":
+        return _deny_tool(svc, g, evidence, reason)
     elif action == "notify" or plan_row is None:
         done = 0
     if plan_row is not None and action != "notify":
@@ -456,6 +458,25 @@ def _apply_action(
         definitions.hold_plan(svc, caller, plan_row, evidence, require_approval=hold)
         done = 1
     return done
+
+
+def _deny_tool(svc: Services, g: _Guarded, evidence: dict[str, Any], reason: str) -> int:
+    """Deny the guardrail's tool to everyone in the project (a reduction, at once). A tool
+    no longer registered, or already denied by this guardrail, is left as it is."""
+    from lockgate.control.agents import tools
+
+    assert g.spec.tool is not None
+    try:
+        tools.deny_tool(
+            svc, _caller(), g.row.project_key, g.spec.tool,
+            denial_id=_exclusion_id(g.spec.key, "tool"),
+            description=f"guardrail {g.spec.key!r} on {g.spec.flag!r} in {g.spec.environment!r}",
+            reason=reason, evidence=evidence, refs={"guardrail": g.spec.key},
+        )  # fmt: skip
+    except (NotFound, Conflict) as exc:
+        log.warning("guardrail %s: tool %s not denied: %s", g.spec.key, g.spec.tool, exc)
+        return 0
+    return 1
 
 
 def _exclusion_id(key: str, cohort: str) -> str:
