@@ -15,10 +15,8 @@ import json
 import re
 import sys
 import uuid
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -27,7 +25,7 @@ from lockgate.cli import audit_http_cmds, http
 from lockgate.cli.errors import CliError
 from lockgate.cli.http import ApiClient, api_path
 from lockgate.cli.main import build_parser, main
-from tests.cli.lockgate_server import Server, free_port, running_server
+from tests.cli.lockgate_server import Cli, Run, Server, free_port
 
 EVALUATE = "/api/v1/projects/{project}/environments/{environment}/evaluate"
 SEGMENTS = "/api/v1/projects/{project}/segments"
@@ -36,39 +34,6 @@ USERS = "/api/v1/users"
 MEMBERS = "/api/v1/projects/{project}/members/{username}"
 TOKENS = "/api/v1/tokens"
 SDK_KEYS = "/api/v1/projects/{project}/environments/{environment}/sdk-keys"
-
-
-@dataclass(frozen=True)
-class Run:
-    code: int
-    out: str
-    err: str
-
-    @property
-    def json(self) -> Any:
-        return json.loads(self.out)
-
-
-Cli = Callable[..., Run]
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    with running_server(tmp_path_factory.mktemp("lockgate")) as running:
-        yield running
-
-
-@pytest.fixture
-def cli(server: Server, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Cli:
-    monkeypatch.setenv("LOCKGATE_URL", server.url)
-    monkeypatch.setenv("LOCKGATE_TOKEN", server.token)
-
-    def run(*argv: str) -> Run:
-        code = main(list(argv))
-        captured = capsys.readouterr()
-        return Run(code, captured.out, captured.err)
-
-    return run
 
 
 @pytest.fixture

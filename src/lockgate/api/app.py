@@ -254,7 +254,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     app.add_middleware(RequestMetrics, metrics=app.state.metrics)
     # In front of everything: snapshot polls and streams of cached keys skip the
     # middleware, routing and dependencies (and, for streams, every send wrapper).
-    app.fast_path = DeliveryFastPath(None, app.state)
+    app.fast_path = DeliveryFastPath(app.state)
     _trust_proxies(app, settings)
     for router in ROUTERS:
         app.include_router(router, responses=problems.PROBLEM_RESPONSES)

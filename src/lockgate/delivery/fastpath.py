@@ -4,8 +4,9 @@ SDKs that cannot stream poll ``GET /sdk/v1/snapshot``; most answers are ``304 No
 Modified``. SDKs that stream hold ``GET /sdk/v1/stream`` open, and every change is
 written to all of them at once. When the request's SDK key is in the one-second key cache
 and its environment's snapshot is already held by the hub, neither needs the database or
-the framework: this ASGI middleware answers the poll directly, and serves the stream
-with :func:`~lockgate.delivery.stream.serve_stream` on the server's own ``send`` (no
+the framework: this fast path, called first by the application, answers the poll
+directly and serves the stream with :func:`~lockgate.delivery.stream.serve_stream` on the
+server's own ``send`` (no
 middleware between it and each event). Anything else (a key not yet cached, a revoked
 key, an environment not loaded, other paths) goes through the application as usual,
 which also fills the caches.
@@ -20,7 +21,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
 from lockgate.control.identity.sdk_keys import SdkKeyPrincipal
 from lockgate.delivery.admission import StreamAdmission, refuse_stream
@@ -56,11 +57,9 @@ def _credential(headers: dict[bytes, bytes]) -> str:
 class DeliveryFastPath:
     """Answers what it can before the framework: :meth:`handle` is called first by the
     application's own ``__call__`` (:class:`lockgate.api.app.LockgateApp`), so a poll of a
-    cached key costs no middleware, no routing and no send wrapper. As an ASGI middleware
-    (``app`` set) it does the same in front of ``app``."""
+    cached key costs no middleware, no routing and no send wrapper."""
 
-    def __init__(self, app: ASGIApp | None, state: Any) -> None:
-        self.app = app
+    def __init__(self, state: Any) -> None:
         self.state = state
 
     def _count(self, path: str, status: int) -> None:
@@ -68,12 +67,6 @@ class DeliveryFastPath:
         metrics = getattr(self.state, "metrics", None)
         if metrics is not None:
             metrics.count_request("GET", path, status)
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if await self.handle(scope, receive, send):
-            return
-        assert self.app is not None
-        await self.app(scope, receive, send)
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> bool:
         """Answer ``scope`` here if it is a delivery request this path can serve from
@@ -149,10 +142,8 @@ class DeliveryFastPath:
         version = env.version
         etag = etag_of(version)
         common = [(b"etag", etag.encode()), (b"cache-control", b"no-cache")]
-        asked = headers.get(b"if-none-match")
-        if asked is not None and (
-            asked.decode("latin-1") == etag or etag_matches(asked.decode("latin-1"), version)
-        ):
+        asked = headers.get(b"if-none-match", b"").decode("latin-1")
+        if asked == etag or etag_matches(asked, version):
             await send({"type": "http.response.start", "status": 304, "headers": common})
             await send({"type": "http.response.body", "body": b""})
             self._count(SNAPSHOT_PATH, 304)
