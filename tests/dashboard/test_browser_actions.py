@@ -49,7 +49,7 @@ def accessible(page: Page, name: str) -> None:
 
 def segments(world: World) -> None:
     for key in ("internal-users", "regions-under-review"):
-        body = {"key": key, "included": []}
+        body: dict[str, object] = {"key": key, "included": []}
         world.ok(world.http.post(f"/api/v1/projects/{world.project}/segments", json=body), 201)
 
 
