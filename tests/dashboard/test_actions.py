@@ -217,24 +217,47 @@ def test_a_generated_password_is_shown_once_and_works(
 
 
 @pytest.mark.parametrize(
-    ("fields", "named"),
+    ("fields", "named", "status"),
     [
-        ({"username": "has space"}, "username"),
-        ({"username": "", "password": PASSWORD}, "username"),
-        ({"username": "fay", "password": "short"}, "password"),
-        ({"username": "fay", "password": PASSWORD, "role": "overlord"}, "role"),
-        ({"username": "fay", "password": PASSWORD, "role": "viewer", "project": "nope"}, ""),
+        ({"username": "has space", "display_name": "Has"}, "username", 422),
+        ({"username": "", "password": PASSWORD}, "username", 422),
+        ({"username": "fay", "password": "tiny-pw"}, "password", 422),
+        ({"username": "fay", "password": PASSWORD, "role": "overlord"}, "role", 422),
+        ({"username": "ann", "password": PASSWORD}, "username", 409),
     ],
 )
-def test_a_bad_new_user_is_refused_naming_the_field_and_nothing_is_stored(
-    sam: TestClient, world: TestClient, fields: dict[str, str], named: str
+def test_a_bad_new_user_comes_back_with_the_problem_next_to_the_field(
+    sam: TestClient, world: TestClient, fields: dict[str, str], named: str, status: int
 ) -> None:
     page = sam.get("/access?project=shop").text
     r = sam.post("/access/users", data=_user_form(page, **fields))
-    assert r.status_code in (404, 422), r.text[:500]
-    if named:
-        assert f"<code>{named}</code>" in r.text
+    assert r.status_code == status, r.text[:500]
+    assert "The user was not created" in _testid(r.text, "user-error")
+    assert _testid(r.text, f"user-error-{named}")
+    assert f'aria-describedby="u-{"name" if named == "username" else named}-error"' in r.text
+    assert f'value="{fields["username"]}"' in r.text  # kept, to correct
+    if fields.get("password"):
+        assert fields["password"] not in r.text  # never sent back
     assert world.get("/api/v1/users/fay").status_code == 404
+
+
+def test_a_role_in_an_unknown_project_creates_no_user(sam: TestClient, world: TestClient) -> None:
+    page = sam.get("/access?project=shop").text
+    form = _user_form(page, username="fay", password=PASSWORD, role="viewer", project="nope")
+    assert sam.post("/access/users", data=form).status_code == 404
+    assert world.get("/api/v1/users/fay").status_code == 404
+
+
+def test_the_user_forms_need_the_session_csrf_token(sam: TestClient, world: TestClient) -> None:
+    page = sam.get("/access?project=shop").text
+    form = _user_form(page, username="fay", password=PASSWORD)
+    assert sam.post("/access/users", data={**form, "csrf_token": "forged"}).status_code == 403
+    del form["csrf_token"]
+    assert sam.post("/access/users", data=form).status_code == 403
+    disable = {"username": "vic", "version": "1", "disabled": "true"}
+    assert sam.post("/access/users/disabled", data=disable).status_code == 403
+    assert world.get("/api/v1/users/fay").status_code == 404
+    assert world.get("/api/v1/users/vic").json()["disabled"] is False
 
 
 def test_only_a_system_admin_sees_and_may_use_the_user_forms(

@@ -318,8 +318,20 @@ def _members(request: Request, viewer: Viewer, project: str | None) -> list[dict
 
 @viewing
 def access(request: Request, viewer: Viewer) -> Response:
+    return access_page(request, viewer)
+
+
+def access_page(
+    request: Request,
+    viewer: Viewer,
+    project: str | None = None,
+    *,
+    status: int = 200,
+    **extra: Any,
+) -> Response:
+    """The Access page of ``project``; ``extra``: a form sent back with its errors."""
     services = services_of(request)
-    context = _common(request, viewer)
+    context = _common(request, viewer, project)
     project = context["project"]
     columns = overview_use.environment_columns(services, viewer.caller, project) if project else []
     keys = {
@@ -340,5 +352,7 @@ def access(request: Request, viewer: Viewer) -> Response:
         tokens=tokens.list_tokens(services, viewer.caller),
         sdk_keys=keys,
         shown_once=None,
+        status=status,
+        **({"user_form": {}, "user_error": None} | extra),
         **context,
     )

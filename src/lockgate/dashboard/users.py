@@ -16,10 +16,11 @@ from starlette.responses import Response
 from lockgate.control.identity import members
 from lockgate.control.identity import users as user_use
 from lockgate.control.identity.passwords import generate_password
+from lockgate.dashboard import pages
 from lockgate.dashboard.actions import _back, _integer, _required, _shown_once
 from lockgate.dashboard.session import Viewer
 from lockgate.dashboard.web import acting, services_of
-from lockgate.errors import FieldProblem, InvalidInput
+from lockgate.errors import Conflict, FieldProblem, InvalidInput, http_status
 from lockgate.policy.access import Role
 
 __all__ = ["create_user", "set_disabled"]
@@ -38,8 +39,26 @@ def _role(form: dict[str, str]) -> str | None:
 
 @acting
 def create_user(request: Request, viewer: Viewer, form: dict[str, str]) -> Response:
-    """Create a human user; the password is shown once when it was generated."""
+    """Create a human user; the password is shown once when it was generated.
+
+    Bad input (or a name already taken) comes back on the Access page, the form as it was
+    sent (but the password), each problem next to its field."""
     viewer.caller.require_system_admin()
+    try:
+        return _create_user(request, viewer, form)
+    except (InvalidInput, Conflict) as exc:
+        kept = {k: v for k, v in form.items() if k != "password"}
+        problems = {p.field: p.message for p in getattr(exc, "problems", [])}
+        if isinstance(exc, Conflict):
+            problems["username"] = exc.detail
+        error = {"detail": exc.detail, "problems": problems}
+        project = form.get("project") or None
+        return pages.access_page(
+            request, viewer, project, status=http_status(exc), user_form=kept, user_error=error
+        )
+
+
+def _create_user(request: Request, viewer: Viewer, form: dict[str, str]) -> Response:
     username = _required(form, "username")
     role = _role(form)
     typed = form.get("password", "")
