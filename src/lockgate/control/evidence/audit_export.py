@@ -47,7 +47,9 @@ CSV_COLUMNS = (
     "prev_hash",
     "hash",
 )
-"""The CSV's columns; ``changes`` holds the changed fields as JSON (before/after in JSONL)."""
+"""The CSV's columns; ``changes`` holds the changed fields as JSON (before/after in JSONL).
+A text cell that a spreadsheet would run as a formula starts with ``'`` in the CSV; the
+JSONL holds every value exactly as the chain does."""
 
 
 def iter_entries(svc: Services, caller: Caller, query: AuditQuery) -> Iterator[dict[str, Any]]:
@@ -65,11 +67,23 @@ def _json(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+"""A text cell starting with one of these is a formula to a spreadsheet: it gets a ``'``."""
+
+
+def _cell(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, (list, dict)):
+        return _json(value)
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value  # text typed by people must not run as a spreadsheet formula
+    return value
+
+
 def _csv_row(entry: dict[str, Any]) -> str:
     out = io.StringIO()
-    cells = [entry.get(name) for name in CSV_COLUMNS]
-    cells = [_json(c) if isinstance(c, (list, dict)) else ("" if c is None else c) for c in cells]
-    csv.writer(out, lineterminator="\r\n").writerow(cells)
+    csv.writer(out, lineterminator="\r\n").writerow([_cell(entry.get(n)) for n in CSV_COLUMNS])
     return out.getvalue()
 
 
