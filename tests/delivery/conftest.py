@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Iterator
 
-import psycopg
 import pytest
 
-from tests.conftest import PG_ADMIN_URL, _pg_url
+from tests.conftest import scratch_pg_database
 from tests.delivery.servers import Admin, LockgateServer, lockgate_server
 
 
@@ -31,11 +29,5 @@ def admin(server: LockgateServer) -> Iterator[Admin]:
 @pytest.fixture(scope="module")
 def module_pg_database() -> Iterator[str]:
     """A fresh PostgreSQL database for the module; its URL."""
-    name = f"lockgate_test_{secrets.token_hex(6)}"
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield _pg_url(name)
-    finally:
-        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with scratch_pg_database() as url:
+        yield url
