@@ -8,14 +8,13 @@ time; only the module's server differs. One database and one server for the modu
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
 import pytest
 
-from tests.conftest import PG_ADMIN_URL, _pg_url
+from tests.conftest import scratch_pg_database
 from tests.dashboard import test_browser, test_browser_actions
 from tests.delivery.servers import LockgateServer, lockgate_server
 
@@ -25,14 +24,8 @@ pytestmark = pytest.mark.postgres
 @pytest.fixture(scope="module")
 def database() -> Iterator[str]:
     """A fresh PostgreSQL database for the module (dropped afterwards); its URL."""
-    name = f"lockgate_test_{secrets.token_hex(6)}"
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield _pg_url(name)
-    finally:
-        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with scratch_pg_database() as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
