@@ -709,6 +709,32 @@ rollout_plans = Table(
     UniqueConstraint("flag_id", "environment_id"),
 )
 
+# Guardrail history: the last evaluation of each guardrail in each 15-minute slot
+# (``slot``: its start in Unix seconds), written by the cycle with the state it stores —
+# the state, the estimate and its interval, the line they are judged against
+# (``boundary``), the regression's tolerated ratio to control (``scale``) and the metric
+# per variation (``arms``: {variation: {"n", "value"}}). The dashboard charts it; the
+# cycle deletes slots older than 35 days.
+guardrail_results = Table(
+    "guardrail_results",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column(
+        "guardrail_id", Integer, ForeignKey("guardrails.id", ondelete="CASCADE"), nullable=False
+    ),
+    Column("slot", Integer, nullable=False),
+    Column("evaluated_at", TS, nullable=False),
+    Column("state", String(24), nullable=False),
+    Column("estimate", Float, nullable=True),
+    Column("low", Float, nullable=True),
+    Column("high", Float, nullable=True),
+    Column("threshold", Float, nullable=False),
+    Column("boundary", Float, nullable=True),
+    Column("scale", Float, nullable=True),
+    Column("arms", JSON, nullable=False),
+    UniqueConstraint("guardrail_id", "slot"),
+)
+
 # Time-boxed exclusions a per-cohort guardrail made: lifted by the same guardrail when its
 # window resets (ADR 0010).
 guardrail_exclusions = Table(
