@@ -28,9 +28,17 @@ def _value(spec: GuardrailSpec, count: int, total: float, exposures: int) -> flo
     return float(count)
 
 
-def arm_values(spec: GuardrailSpec, summaries: Iterable[Summary]) -> dict[str, dict[str, Any]]:
-    """Per variation (whole population, cohorts left out): ``{"n": samples, "value": metric}``
-    — ``n`` is exposures for a rate, tracked values otherwise."""
+def arm_values(
+    spec: GuardrailSpec,
+    summaries: Iterable[Summary],
+    *,
+    generated: Iterable[str] = (),
+    stable: str | None = None,
+) -> dict[str, dict[str, Any]]:
+    """Per variation (whole population, cohorts left out): ``{"n": samples, "value": metric,
+    "role": "treatment" | "control" | None}`` — ``n`` is exposures for a rate, tracked
+    values otherwise; ``role`` says which arm of the test the variation was."""
+    treated = set(generated)
     totals: dict[str, list[float]] = {}
     for s in summaries:
         if s.cohort != "":
@@ -42,14 +50,16 @@ def arm_values(spec: GuardrailSpec, summaries: Iterable[Summary]) -> dict[str, d
     arms: dict[str, dict[str, Any]] = {}
     for variation, (count, total, exposures) in sorted(totals.items()):
         n = int(exposures) if spec.aggregation == "rate" else int(count)
-        arms[variation] = {"n": n, "value": _value(spec, int(count), total, int(exposures))}
+        role = "treatment" if variation in treated else "control" if variation == stable else None
+        value = _value(spec, int(count), total, int(exposures))
+        arms[variation] = {"n": n, "value": value, "role": role}
     return arms
 
 
 def prometheus_arms(test: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Per variation, the values a Prometheus query returned (no sample sizes)."""
     values = test.get("values") or {}
-    return {str(k): {"n": None, "value": float(v)} for k, v in sorted(values.items())}
+    return {str(k): {"n": None, "value": float(v), "role": None} for k, v in sorted(values.items())}
 
 
 def boundary(spec: GuardrailSpec) -> float | None:
@@ -57,7 +67,7 @@ def boundary(spec: GuardrailSpec) -> float | None:
     threshold itself for an absolute guardrail or a cap; 0 for a regression on summaries,
     whose estimate is ``treatment - scale x control``; ``None`` for a regression on a
     Prometheus query, judged against ``scale x control`` as it moves."""
-    if spec.comparison != "regression" or not spec.statistical and not spec.prometheus:
+    if spec.comparison != "regression" or (not spec.statistical and not spec.prometheus):
         return spec.threshold
     return 0.0 if spec.statistical else None
 

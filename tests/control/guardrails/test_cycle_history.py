@@ -45,8 +45,8 @@ def test_each_slot_keeps_its_last_evaluation_with_the_metric_per_variation(
     first = history[0]
     assert first["evaluated_at"] == "2026-12-07T12:05:00.000000Z"
     assert first["arms"] == {
-        "full": {"n": 5000, "value": pytest.approx(0.04)},
-        "off": {"n": 5000, "value": pytest.approx(0.02)},
+        "full": {"n": 5000, "value": pytest.approx(0.04), "role": "treatment"},
+        "off": {"n": 5000, "value": pytest.approx(0.02), "role": "control"},
     }
     assert (first["threshold"], first["boundary"], first["scale"]) == (0.1, 0.0, 1.1)
     assert first["estimate"] == pytest.approx(0.04 - 1.1 * 0.02)
@@ -58,8 +58,10 @@ def test_an_absolute_guardrail_is_judged_against_its_threshold_and_old_slots_go(
     services: Services,
 ) -> None:
     clock = setup(services)
-    latency = {"metric": "latency", "aggregation": "mean", "comparison": "absolute",
-               "threshold": 250, "min_sample": 1000, "window": "1h", "action": "notify"}  # fmt: skip
+    latency = {
+        "metric": "latency", "aggregation": "mean", "comparison": "absolute",
+        "threshold": 250, "min_sample": 1000, "window": "1h", "action": "notify",
+    }  # fmt: skip
     guard_use.put_guardrail(services, ADMIN, "shop", "assistant", "prod", "latency", latency)
     add_summaries(
         services, clock, metric="latency", rows={"full": (0, 2000)}, values={"full": 200.0}
@@ -67,7 +69,7 @@ def test_an_absolute_guardrail_is_judged_against_its_threshold_and_old_slots_go(
     cycle.run_cycle(services)
     (row,) = _history(services)
     assert (row["state"], row["boundary"], row["scale"]) == ("healthy", 250.0, None)
-    assert row["arms"] == {"full": {"n": 2000, "value": pytest.approx(200.0)}}
+    assert row["arms"] == {"full": {"n": 2000, "value": pytest.approx(200.0), "role": "treatment"}}
     clock.advance(days=36)  # past the retention: the first slot is deleted
     cycle.run_cycle(services)
     assert [h["state"] for h in _history(services)] == ["no_data"]

@@ -240,19 +240,10 @@ def run_cycle(svc: Services) -> CycleResult:
                 wanted = {(g.spec.flag, g.spec.metric) for g in same}
                 data = _summaries(conn, env_id, start, end, wanted)
                 for g in same:
-                    plan_row = plan_rows.get((g.row.flag_id, env_id))
-                    plan_spec = _plan_spec(plan_row, g.spec.flag, g.spec.environment)
-                    summaries = _window_summaries(
-                        data.get((g.spec.flag, g.spec.metric), []),
-                        data.get((g.spec.flag, EXPOSURE), []),
+                    state, per_arm[g.row.id] = _judge(
+                        g, data, plan_rows.get((g.row.flag_id, env_id))
                     )
-                    current = None
-                    if plan_spec is not None and plan_row is not None:
-                        current = (plan_spec, int(plan_row.stage))
-                    generated, stable = _arms(g.spec, dict(g.row.config or {}), current, summaries)
-                    state = evaluate.evaluate(g.spec, summaries, generated=generated, stable=stable)
                     states[g.row.id] = (g, state)
-                    per_arm[g.row.id] = arms.arm_values(g.spec, summaries)
     if queried:  # read outside the database connection: Prometheus may be slow
         states.update(_query_prometheus(svc, queried, plan_rows))
     result.evaluated = len(states)
@@ -268,6 +259,23 @@ def run_cycle(svc: Services) -> CycleResult:
     result.lifted += _lift_expired(svc, now)
     result.advanced += _step_plans(svc, now, states)
     return result
+
+
+def _judge(
+    g: _Guarded, data: dict[tuple[str, str], list[Row[Any]]], plan_row: Row[Any] | None
+) -> tuple[evaluate.GuardrailState, dict[str, dict[str, Any]]]:
+    """One guardrail's state from its window's summaries, and its metric per variation."""
+    plan_spec = _plan_spec(plan_row, g.spec.flag, g.spec.environment)
+    summaries = _window_summaries(
+        data.get((g.spec.flag, g.spec.metric), []),
+        data.get((g.spec.flag, EXPOSURE), []),
+    )
+    current = None
+    if plan_spec is not None and plan_row is not None:
+        current = (plan_spec, int(plan_row.stage))
+    generated, stable = _arms(g.spec, dict(g.row.config or {}), current, summaries)
+    state = evaluate.evaluate(g.spec, summaries, generated=generated, stable=stable)
+    return state, arms.arm_values(g.spec, summaries, generated=generated, stable=stable)
 
 
 def _query_prometheus(
