@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from lockgate.control.evidence import variations
 from lockgate.dashboard import series
 
 T0 = 1_796_644_800  # 2026-12-07T12:00:00Z, the start of an hour and of a slot
@@ -47,8 +48,8 @@ def test_hours_add_up_into_wider_buckets() -> None:
      pytest.param(30 * 86400, 13500, id="30d")],
 )  # fmt: skip
 def test_a_guardrail_chart_has_at_most_200_points(span: int, step: int) -> None:
-    assert series.guardrail_step(span) == step
-    assert span // step <= series.MAX_POINTS
+    assert variations.guardrail_step(span) == step
+    assert span // step <= variations.MAX_POINTS
 
 
 def _row(slot: int, state: str, full: float | None, off: float, **extra: Any) -> dict[str, Any]:

@@ -11,20 +11,18 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from lockgate.control.evidence.variations import guardrail_step
+
 __all__ = [
     "CALLERS_DEFAULT",
     "Chart",
     "Series",
     "exposure_chart",
     "guardrail_charts",
-    "guardrail_step",
 ]
 
 CALLERS_DEFAULT = "(caller's default)"
 """The label of evaluations that served no variation (the caller's default value)."""
-SLOT = 900
-"""The guardrail history's slot (lockgate.control.guardrails.cycle.RESULT_SLOT)."""
-MAX_POINTS = 200
 
 
 @dataclass(frozen=True)
@@ -86,13 +84,6 @@ def exposure_chart(
     series = [Series(CALLERS_DEFAULT if v is None else v, values[v]) for v in order]
     totals = {s.label: int(sum(x or 0 for x in s.values)) for s in series}
     return Chart(times, series, {"totals": totals})
-
-
-def guardrail_step(span: int) -> int:
-    """Seconds per point of a guardrail chart over ``span``: whole slots, at most
-    :data:`MAX_POINTS` points (900 for a day, 3,600 for a week, 13,500 for 30 days)."""
-    slots = -(-span // (SLOT * MAX_POINTS))
-    return max(1, slots) * SLOT
 
 
 def _last_per_step(history: list[dict[str, Any]], step: int) -> list[dict[str, Any]]:

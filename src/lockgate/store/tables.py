@@ -12,6 +12,7 @@ import secrets
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Column,
     Float,
@@ -376,6 +377,25 @@ evaluation_counts = Table(
     Column("sdk", String(200), nullable=False),
     Column("received_at", TS, nullable=False),
     Index("ix_evaluation_counts_env_flag_window", "environment_id", "flag", "window_start"),
+)
+
+# The same counts summed per hour (``hour``: the first 13 characters of the window's start,
+# ``2026-12-06T03``), added in the transaction that stores them: what the dashboard charts
+# and totals read, a bounded number of rows however many SDK instances report.
+# ``variation`` ``""``: the caller's default was served (``NULL`` in evaluation_counts).
+evaluation_hours = Table(
+    "evaluation_hours",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column(
+        "environment_id", Integer, ForeignKey("environments.id", ondelete="CASCADE"), nullable=False
+    ),
+    Column("flag", String(128), nullable=False),
+    Column("hour", String(13), nullable=False),
+    Column("variation", String(128), nullable=False),
+    Column("reason", String(32), nullable=False),
+    Column("count", BigInteger, nullable=False),
+    UniqueConstraint("environment_id", "flag", "hour", "variation", "reason"),
 )
 
 # Change requests: an exact planned change (lockgate.policy.changes.Change) and its hash,

@@ -13,15 +13,25 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Row, and_, func, select
 
 from lockgate.control import lookup
 from lockgate.control.base import Caller, Services, iso
 from lockgate.errors import FieldProblem, InvalidInput, NotFound
 from lockgate.policy.access import Action
-from lockgate.store.tables import evaluation_counts, guardrail_results, guardrails
+from lockgate.store.counts import DEFAULT_VARIATION, hour_of
+from lockgate.store.tables import evaluation_hours, guardrail_results, guardrails
 
-__all__ = ["DEFAULT_RANGE", "RANGES", "Window", "VariationData", "variation_data", "window"]
+__all__ = [
+    "DEFAULT_RANGE",
+    "RANGES",
+    "VariationData",
+    "Window",
+    "decision_totals",
+    "guardrail_step",
+    "variation_data",
+    "window",
+]
 
 RANGES: dict[str, tuple[int, int]] = {
     "24h": (86400, 3600),
@@ -30,6 +40,17 @@ RANGES: dict[str, tuple[int, int]] = {
 }
 """Range → (its length, the bucket charted) in seconds: 24, 168 and 120 buckets."""
 DEFAULT_RANGE = "24h"
+SLOT = 900
+"""The guardrail history's slot (lockgate.control.guardrails.cycle.RESULT_SLOT)."""
+MAX_POINTS = 200
+"""Points of a guardrail chart at most: the last evaluation of each step is read."""
+
+
+def guardrail_step(span: int) -> int:
+    """Seconds per point of a guardrail chart over ``span``: whole slots, at most
+    :data:`MAX_POINTS` points (900 for a day, 3,600 for a week, 13,500 for 30 days)."""
+    slots = -(-span // (SLOT * MAX_POINTS))
+    return max(1, slots) * SLOT
 
 
 @dataclass(frozen=True)
@@ -74,22 +95,46 @@ def _hour(prefix: str) -> int:
 
 
 def _counts(conn: Any, env_id: int, key: str, w: Window) -> list[tuple[int, str | None, int]]:
-    c = evaluation_counts.c
-    hour = func.substr(c.window_start, 1, 13)
+    c = evaluation_hours.c
     rows = conn.execute(
-        select(hour.label("hour"), c.variation, func.sum(c.count).label("n"))
+        select(c.hour, c.variation, func.sum(c.count).label("n"))
         .where(
             c.environment_id == env_id,
             c.flag == key,
-            c.window_start >= _stamp(w.start),
-            c.window_start < _stamp(w.end),
+            c.hour >= hour_of(_stamp(w.start)),
+            c.hour < hour_of(_stamp(w.end)),
         )
-        .group_by(hour, c.variation)
+        .group_by(c.hour, c.variation)
     ).all()
     return sorted(
-        ((_hour(r.hour), r.variation, int(r.n or 0)) for r in rows),
+        ((_hour(r.hour), r.variation or None, int(r.n or 0)) for r in rows),
         key=lambda t: (t[0], t[1] or ""),
     )
+
+
+def decision_totals(conn: Any, key: str, envs: dict[int, Row[Any]]) -> list[dict[str, Any]]:
+    """Every evaluation of the behavior ever counted, per environment: the total, per
+    variation (the caller's default as ``(caller's default)``) and per reason — summed
+    from the hours, so the cost does not grow with the number of SDK instances."""
+    c = evaluation_hours.c
+    rows = conn.execute(
+        select(c.environment_id, c.variation, c.reason, func.sum(c.count).label("n"))
+        .where(c.environment_id.in_(list(envs)), c.flag == key)
+        .group_by(c.environment_id, c.variation, c.reason)
+    ).all()
+    summary: dict[int, dict[str, Any]] = {}
+    for row in rows:
+        env = summary.setdefault(
+            row.environment_id,
+            {"environment": envs[row.environment_id].key, "total": 0, "variations": {},
+             "reasons": {}},
+        )  # fmt: skip
+        count = int(row.n or 0)
+        env["total"] += count
+        variation = "(caller's default)" if row.variation == DEFAULT_VARIATION else row.variation
+        env["variations"][variation] = env["variations"].get(variation, 0) + count
+        env["reasons"][row.reason] = env["reasons"].get(row.reason, 0) + count
+    return sorted(summary.values(), key=lambda item: str(item["environment"]))
 
 
 def _guardrails(conn: Any, flag_id: int, env_id: int, w: Window) -> list[dict[str, Any]]:
@@ -101,9 +146,16 @@ def _guardrails(conn: Any, flag_id: int, env_id: int, w: Window) -> list[dict[st
     if not rows:
         return []
     r = guardrail_results.c
+    step = guardrail_step(w.end - w.start)
+    last = (  # the last slot of each step, from the unique index alone
+        select(r.guardrail_id, func.max(r.slot).label("slot"))
+        .where(r.guardrail_id.in_([g.id for g in rows]), r.slot >= w.start, r.slot < w.end)
+        .group_by(r.guardrail_id, r.slot // step)
+        .subquery()
+    )
     history = conn.execute(
         select(guardrail_results)
-        .where(r.guardrail_id.in_([g.id for g in rows]), r.slot >= w.start, r.slot < w.end)
+        .join(last, and_(r.guardrail_id == last.c.guardrail_id, r.slot == last.c.slot))
         .order_by(r.guardrail_id, r.slot)
     ).all()
     found: list[dict[str, Any]] = []
