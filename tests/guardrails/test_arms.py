@@ -71,9 +71,13 @@ def test_the_line_each_kind_of_guardrail_is_judged_against(
 
 
 def test_a_prometheus_guardrail_keeps_its_query_values() -> None:
-    test = {"values": {"off": 0.02, "full": 0.05}}
-    assert arms.prometheus_arms(test) == {
-        "full": {"n": None, "value": 0.05, "role": None},
-        "off": {"n": None, "value": 0.02, "role": None},
+    test = {"values": {"off": 0.02, "full": 0.05, "beta": 0.01}}
+    assert arms.prometheus_arms(test, ["full"], "off") == {
+        "beta": {"n": None, "value": 0.01, "role": None},
+        "full": {"n": None, "value": 0.05, "role": "treatment"},
+        "off": {"n": None, "value": 0.02, "role": "control"},
+    }
+    assert arms.prometheus_arms({"values": {"value": 3.0}}) == {
+        "value": {"n": None, "value": 3.0, "role": "treatment"}
     }
     assert arms.prometheus_arms({}) == {}

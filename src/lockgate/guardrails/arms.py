@@ -50,16 +50,29 @@ def arm_values(
     arms: dict[str, dict[str, Any]] = {}
     for variation, (count, total, exposures) in sorted(totals.items()):
         n = int(exposures) if spec.aggregation == "rate" else int(count)
-        role = "treatment" if variation in treated else "control" if variation == stable else None
+        role = _role(variation, treated, stable)
         value = _value(spec, int(count), total, int(exposures))
         arms[variation] = {"n": n, "value": value, "role": role}
     return arms
 
 
-def prometheus_arms(test: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Per variation, the values a Prometheus query returned (no sample sizes)."""
+def _role(variation: str, treated: set[str], stable: str | None) -> str | None:
+    if variation in treated:
+        return "treatment"
+    return "control" if variation == stable else None
+
+
+def prometheus_arms(
+    test: dict[str, Any], generated: Iterable[str] = (), stable: str | None = None
+) -> dict[str, dict[str, Any]]:
+    """Per variation, the values a Prometheus query returned (no sample sizes); a query
+    without a variation label answers one ``value``, which is the treatment's."""
     values = test.get("values") or {}
-    return {str(k): {"n": None, "value": float(v), "role": None} for k, v in sorted(values.items())}
+    treated = set(generated) | {"value"}
+    return {
+        str(k): {"n": None, "value": float(v), "role": _role(str(k), treated, stable)}
+        for k, v in sorted(values.items())
+    }
 
 
 def boundary(spec: GuardrailSpec) -> float | None:

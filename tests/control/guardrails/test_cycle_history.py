@@ -12,6 +12,7 @@ from lockgate.control.base import Services
 from lockgate.control.guardrails import cycle
 from lockgate.control.guardrails import definitions as guard_use
 from lockgate.store.tables import guardrail_results
+from tests.control.conftest import Prometheus
 from tests.control.guardrails.helpers import ADMIN, START, add_summaries, setup
 
 ERRORS = {"metric": "error", "min_sample": 1000, "window": "1h", "action": "notify",
@@ -73,3 +74,24 @@ def test_an_absolute_guardrail_is_judged_against_its_threshold_and_old_slots_go(
     clock.advance(days=36)  # past the retention: the first slot is deleted
     cycle.run_cycle(services)
     assert [h["state"] for h in _history(services)] == ["no_data"]
+
+
+def test_a_prometheus_guardrail_keeps_its_query_values_per_variation(
+    services: Services, prometheus: Prometheus
+) -> None:
+    setup(services)
+    services.prometheus_url = prometheus.url
+    ratio = {
+        "metric": "assistant_errors", "data_source": "prometheus",
+        "query": "max by (variant) (assistant_errors_ratio)", "variation_label": "variant",
+        "variation": "full", "stable": "off", "threshold": 0.5, "action": "notify",
+    }  # fmt: skip
+    guard_use.put_guardrail(services, ADMIN, "shop", "assistant", "prod", "errors", ratio)
+    cycle.run_cycle(services)
+    (row,) = _history(services)
+    assert row["state"] == "breached"
+    assert row["arms"] == {
+        "full": {"n": None, "value": 0.09, "role": "treatment"},
+        "off": {"n": None, "value": 0.02, "role": "control"},
+    }
+    assert (row["boundary"], row["scale"], row["estimate"]) == (None, 1.5, 0.09)

@@ -245,7 +245,7 @@ def run_cycle(svc: Services) -> CycleResult:
                     )
                     states[g.row.id] = (g, state)
     if queried:  # read outside the database connection: Prometheus may be slow
-        states.update(_query_prometheus(svc, queried, plan_rows))
+        states.update(_query_prometheus(svc, queried, plan_rows, per_arm))
     result.evaluated = len(states)
     _store_states(svc, states, per_arm, now)
     for g, state in states.values():
@@ -279,7 +279,10 @@ def _judge(
 
 
 def _query_prometheus(
-    svc: Services, queried: list[_Guarded], plan_rows: dict[tuple[int, int], Row[Any]]
+    svc: Services,
+    queried: list[_Guarded],
+    plan_rows: dict[tuple[int, int], Row[Any]],
+    per_arm: dict[int, dict[str, dict[str, Any]]],
 ) -> dict[int, tuple[_Guarded, evaluate.GuardrailState]]:
     """Each Prometheus-sourced guardrail from its query; a source that cannot be read is
     ``no_data`` with the reason, which neither acts nor lets a rollout advance."""
@@ -310,6 +313,7 @@ def _query_prometheus(
                 spec, values, samples, generated=generated, stable=stable
             )
             found[g.row.id] = (g, state)
+            per_arm[g.row.id] = arms.prometheus_arms(state.test, generated, stable)
     return found
 
 
@@ -364,7 +368,7 @@ def _result(
     slot: int,
     stamp: str,
 ) -> dict[str, Any]:
-    """The history row of one evaluation (a Prometheus guardrail's arms: its query's values)."""
+    """The history row of one evaluation (no arms: a Prometheus query that was not read)."""
     return {
         "guardrail_id": guard_id,
         "slot": slot,
@@ -376,7 +380,7 @@ def _result(
         "threshold": g.spec.threshold,
         "boundary": arms.boundary(g.spec),
         "scale": arms.limit_scale(g.spec),
-        "arms": found if found is not None else arms.prometheus_arms(state.test),
+        "arms": found if found is not None else {},
     }
 
 
