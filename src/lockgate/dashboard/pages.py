@@ -26,6 +26,7 @@ from lockgate.control.reversal import incidents as incident_use
 from lockgate.dashboard import exports, versions
 from lockgate.dashboard.render import page
 from lockgate.dashboard.session import Viewer
+from lockgate.dashboard.variation_view import variation_charts
 from lockgate.dashboard.web import services_of, viewing
 from lockgate.errors import FieldProblem, InvalidInput, LockgateError, NotFound, PermissionDenied
 from lockgate.policy.access import Role
@@ -151,6 +152,7 @@ def behavior(request: Request, viewer: Viewer) -> Response:
         services, viewer.caller, project, state="open", limit=50
     ).items
     pending = [r for r in pending if r["object_key"] == key]
+    charts = variation_charts(request, services, viewer, project, key, columns)
     return page(
         request,
         "behavior.html",
@@ -164,6 +166,7 @@ def behavior(request: Request, viewer: Viewer) -> Response:
         contract=contract,
         timeline=timeline,
         pending=pending,
+        charts=charts,
         **context,
     )
 

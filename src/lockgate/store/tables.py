@@ -12,6 +12,7 @@ import secrets
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Column,
     Float,
@@ -378,6 +379,25 @@ evaluation_counts = Table(
     Index("ix_evaluation_counts_env_flag_window", "environment_id", "flag", "window_start"),
 )
 
+# The same counts summed per hour (``hour``: the first 13 characters of the window's start,
+# ``2026-12-06T03``), added in the transaction that stores them: what the dashboard charts
+# and totals read, a bounded number of rows however many SDK instances report.
+# ``variation`` ``""``: the caller's default was served (``NULL`` in evaluation_counts).
+evaluation_hours = Table(
+    "evaluation_hours",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column(
+        "environment_id", Integer, ForeignKey("environments.id", ondelete="CASCADE"), nullable=False
+    ),
+    Column("flag", String(128), nullable=False),
+    Column("hour", String(13), nullable=False),
+    Column("variation", String(128), nullable=False),
+    Column("reason", String(32), nullable=False),
+    Column("count", BigInteger, nullable=False),
+    UniqueConstraint("environment_id", "flag", "hour", "variation", "reason"),
+)
+
 # Change requests: an exact planned change (lockgate.policy.changes.Change) and its hash,
 # waiting for the approvals its posture requires.
 change_requests = Table(
@@ -707,6 +727,32 @@ rollout_plans = Table(
     Column("created_by", String(200), nullable=False),
     Column("updated_at", TS, nullable=False),
     UniqueConstraint("flag_id", "environment_id"),
+)
+
+# Guardrail history: the last evaluation of each guardrail in each 15-minute slot
+# (``slot``: its start in Unix seconds), written by the cycle with the state it stores —
+# the state, the estimate and its interval, the line they are judged against
+# (``boundary``), the regression's tolerated ratio to control (``scale``) and the metric
+# per variation (``arms``: {variation: {"n", "value"}}). The dashboard charts it; the
+# cycle deletes slots older than 35 days.
+guardrail_results = Table(
+    "guardrail_results",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column(
+        "guardrail_id", Integer, ForeignKey("guardrails.id", ondelete="CASCADE"), nullable=False
+    ),
+    Column("slot", Integer, nullable=False),
+    Column("evaluated_at", TS, nullable=False),
+    Column("state", String(24), nullable=False),
+    Column("estimate", Float, nullable=True),
+    Column("low", Float, nullable=True),
+    Column("high", Float, nullable=True),
+    Column("threshold", Float, nullable=False),
+    Column("boundary", Float, nullable=True),
+    Column("scale", Float, nullable=True),
+    Column("arms", JSON, nullable=False),
+    UniqueConstraint("guardrail_id", "slot"),
 )
 
 # Time-boxed exclusions a per-cohort guardrail made: lifted by the same guardrail when its

@@ -31,6 +31,7 @@ from lockgate.delivery.stream import EventStreamResponse
 from lockgate.delivery.stream import last_event_id as parse_last_event_id
 from lockgate.engine.budget import ContextLimits, LimitExceededError
 from lockgate.errors import FieldProblem, PayloadTooLarge
+from lockgate.store.counts import add_hours
 from lockgate.store.tables import evaluation_counts
 
 router = APIRouter(prefix="/sdk/v1", tags=["sdk"])
@@ -187,4 +188,9 @@ def _store_counts(
                 }
                 for r in rows
             ],
+        )
+        add_hours(
+            conn,
+            principal.environment_id,
+            ((r.flag, r.variation, r.reason, r.start, r.count) for r in rows),
         )

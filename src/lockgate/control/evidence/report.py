@@ -17,6 +17,7 @@ from sqlalchemy import Connection, Row, func, select
 
 from lockgate.control import lookup
 from lockgate.control.base import Caller, Services
+from lockgate.control.evidence import variations
 from lockgate.control.evidence.audit_query import parse_time
 from lockgate.errors import FieldProblem, InvalidInput
 from lockgate.policy.access import Action
@@ -573,7 +574,7 @@ def behavior_activity(svc: Services, caller: Caller, project_key: str, key: str)
         contracts = _contracts(conn, flag.id, end)
         return {
             "environments": _timeline(conn, flag.id, envs, start, end),
-            "decisions": _decisions(conn, key, envs, start, end),
+            "decisions": variations.decision_totals(conn, key, envs),
             "guardrails": _guardrails(conn, flag.id, envs),
             "contract": contracts[-1] if contracts else None,
         }

@@ -36,13 +36,14 @@ from lockgate.control.signals.prometheus import PrometheusError, PrometheusSourc
 from lockgate.decisionlog import GUARDRAIL_EXCLUSION_PREFIX
 from lockgate.errors import Conflict, LockgateError, NotFound
 from lockgate.events.catalog import EventType
-from lockgate.guardrails import evaluate, model, plans, stats
+from lockgate.guardrails import arms, evaluate, model, plans, stats
 from lockgate.policy.changes import AuditAction, ObjectType
 from lockgate.store.tables import (
     environments,
     flag_configs,
     flags,
     guardrail_exclusions,
+    guardrail_results,
     guardrails,
     incidents,
     metric_summaries,
@@ -56,6 +57,10 @@ ACTOR = "system:guardrails"
 EXPOSURE = "$exposure"
 log = logging.getLogger("lockgate.guardrails")
 _ID = re.compile(r"[^a-z0-9_.-]+")
+RESULT_SLOT = 900
+"""Seconds per slot of the guardrail history: the last evaluation in each is kept."""
+RESULT_RETENTION = 35 * 86400
+"""How long the history keeps a slot (the dashboard charts 30 days at most)."""
 
 
 @dataclass
@@ -222,6 +227,7 @@ def run_cycle(svc: Services) -> CycleResult:
             start, end = _window(spec, now)
             by_env[row.environment_id].append(_Guarded(row, spec, start, end))
         states: dict[int, tuple[_Guarded, evaluate.GuardrailState]] = {}
+        per_arm: dict[int, dict[str, dict[str, Any]]] = {}
         queried: list[_Guarded] = []
         for env_id, items in by_env.items():
             windows: dict[tuple[int, int], list[_Guarded]] = defaultdict(list)
@@ -234,22 +240,14 @@ def run_cycle(svc: Services) -> CycleResult:
                 wanted = {(g.spec.flag, g.spec.metric) for g in same}
                 data = _summaries(conn, env_id, start, end, wanted)
                 for g in same:
-                    plan_row = plan_rows.get((g.row.flag_id, env_id))
-                    plan_spec = _plan_spec(plan_row, g.spec.flag, g.spec.environment)
-                    summaries = _window_summaries(
-                        data.get((g.spec.flag, g.spec.metric), []),
-                        data.get((g.spec.flag, EXPOSURE), []),
+                    state, per_arm[g.row.id] = _judge(
+                        g, data, plan_rows.get((g.row.flag_id, env_id))
                     )
-                    current = None
-                    if plan_spec is not None and plan_row is not None:
-                        current = (plan_spec, int(plan_row.stage))
-                    generated, stable = _arms(g.spec, dict(g.row.config or {}), current, summaries)
-                    state = evaluate.evaluate(g.spec, summaries, generated=generated, stable=stable)
                     states[g.row.id] = (g, state)
     if queried:  # read outside the database connection: Prometheus may be slow
-        states.update(_query_prometheus(svc, queried, plan_rows))
+        states.update(_query_prometheus(svc, queried, plan_rows, per_arm))
     result.evaluated = len(states)
-    _store_states(svc, states)
+    _store_states(svc, states, per_arm, now)
     for g, state in states.values():
         result.states[state.state] = result.states.get(state.state, 0) + 1
         try:
@@ -263,8 +261,28 @@ def run_cycle(svc: Services) -> CycleResult:
     return result
 
 
+def _judge(
+    g: _Guarded, data: dict[tuple[str, str], list[Row[Any]]], plan_row: Row[Any] | None
+) -> tuple[evaluate.GuardrailState, dict[str, dict[str, Any]]]:
+    """One guardrail's state from its window's summaries, and its metric per variation."""
+    plan_spec = _plan_spec(plan_row, g.spec.flag, g.spec.environment)
+    summaries = _window_summaries(
+        data.get((g.spec.flag, g.spec.metric), []),
+        data.get((g.spec.flag, EXPOSURE), []),
+    )
+    current = None
+    if plan_spec is not None and plan_row is not None:
+        current = (plan_spec, int(plan_row.stage))
+    generated, stable = _arms(g.spec, dict(g.row.config or {}), current, summaries)
+    state = evaluate.evaluate(g.spec, summaries, generated=generated, stable=stable)
+    return state, arms.arm_values(g.spec, summaries, generated=generated, stable=stable)
+
+
 def _query_prometheus(
-    svc: Services, queried: list[_Guarded], plan_rows: dict[tuple[int, int], Row[Any]]
+    svc: Services,
+    queried: list[_Guarded],
+    plan_rows: dict[tuple[int, int], Row[Any]],
+    per_arm: dict[int, dict[str, dict[str, Any]]],
 ) -> dict[int, tuple[_Guarded, evaluate.GuardrailState]]:
     """Each Prometheus-sourced guardrail from its query; a source that cannot be read is
     ``no_data`` with the reason, which neither acts nor lets a rollout advance."""
@@ -295,6 +313,7 @@ def _query_prometheus(
                 spec, values, samples, generated=generated, stable=stable
             )
             found[g.row.id] = (g, state)
+            per_arm[g.row.id] = arms.prometheus_arms(state.test, generated, stable)
     return found
 
 
@@ -304,14 +323,23 @@ def _unread(g: _Guarded, why: str) -> evaluate.GuardrailState:
 
 
 def _store_states(
-    svc: Services, states: dict[int, tuple[_Guarded, evaluate.GuardrailState]]
+    svc: Services,
+    states: dict[int, tuple[_Guarded, evaluate.GuardrailState]],
+    per_arm: dict[int, dict[str, dict[str, Any]]],
+    now: float,
 ) -> None:
+    """Each guardrail's evaluation, and its slot of the history, in one transaction."""
     if not states:
         return
     stamp = svc.now()
     params = [
         {"guard_id": guard_id, "doc": state.document(), "stamp": stamp}
         for guard_id, (_g, state) in states.items()
+    ]
+    slot = int(now) // RESULT_SLOT * RESULT_SLOT
+    results = [
+        _result(guard_id, g, state, per_arm.get(guard_id), slot, stamp)
+        for guard_id, (g, state) in states.items()
     ]
     with svc.database.write() as conn:  # one statement executed for every guardrail
         conn.execute(
@@ -320,6 +348,40 @@ def _store_states(
             .values(evaluation=bindparam("doc"), evaluated_at=bindparam("stamp")),
             params,
         )
+        conn.execute(  # this slot's earlier evaluation, and slots past the retention
+            delete(guardrail_results).where(
+                guardrail_results.c.guardrail_id == bindparam("g_id"),
+                (guardrail_results.c.slot == bindparam("g_slot"))
+                | (guardrail_results.c.slot < bindparam("g_oldest")),
+            ),
+            [{"g_id": r["guardrail_id"], "g_slot": slot, "g_oldest": slot - RESULT_RETENTION}
+             for r in results],
+        )  # fmt: skip
+        conn.execute(insert(guardrail_results), results)
+
+
+def _result(
+    guard_id: int,
+    g: _Guarded,
+    state: evaluate.GuardrailState,
+    found: dict[str, dict[str, Any]] | None,
+    slot: int,
+    stamp: str,
+) -> dict[str, Any]:
+    """The history row of one evaluation (no arms: a Prometheus query that was not read)."""
+    return {
+        "guardrail_id": guard_id,
+        "slot": slot,
+        "evaluated_at": stamp,
+        "state": state.state,
+        "estimate": state.estimate,
+        "low": state.low,
+        "high": state.high,
+        "threshold": g.spec.threshold,
+        "boundary": arms.boundary(g.spec),
+        "scale": arms.limit_scale(g.spec),
+        "arms": found if found is not None else {},
+    }
 
 
 def _evidence(g: _Guarded, state: evaluate.GuardrailState) -> dict[str, Any]:
