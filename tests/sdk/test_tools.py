@@ -139,7 +139,7 @@ def test_refusals_are_decision_records() -> None:
         ("tool_denied", "agent", "observe", "POLICY"),
         ("tool_approval_required", "agent", "approval_required", "POLICY"),
     ]
-    assert queued[0][7] == {"tool": "refund", "risk": "write"}
+    assert queued[0][6] == {"tool": "refund", "risk": "write"}
     client.close()
 
 

@@ -22,7 +22,7 @@ from typing import Any
 import lockgate
 from lockgate.decisionlog import DecisionKind, evaluation_kind
 from lockgate.engine import EvaluationDetail, FlagKind, Mode, Snapshot, SnapshotError
-from lockgate.engine.tools import ToolDecision
+from lockgate.engine.tools import ToolDecision, ToolReason
 from lockgate.privacy import RedactionPolicy
 from lockgate.sdk.approvals import (
     ApprovalDecision,
@@ -38,6 +38,7 @@ from lockgate.sdk.decisions import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_MAX_QUEUED,
     DecisionRecorder,
+    Head,
     Watch,
     watch_table,
 )
@@ -45,6 +46,7 @@ from lockgate.sdk.failover import FailoverTransport, base_urls
 from lockgate.sdk.logs import note
 from lockgate.sdk.privacy_source import PrivacySource
 from lockgate.sdk.replica import Replica
+from lockgate.sdk.served import Served, ServedTable
 from lockgate.sdk.signals import MetricsReporter, Signals, SignalsTuning
 from lockgate.sdk.state import StateListener, StateTracker, SyncState
 from lockgate.sdk.sync import SyncLoop, SyncSettings
@@ -58,6 +60,7 @@ DECISIONS_PATH = "/sdk/v1/decisions"
 METRICS_PATH = "/sdk/v1/metrics"
 _NO_REASONS: frozenset[str] = frozenset()
 _MODE_OF: dict[object, Mode] = {mode.value: mode for mode in Mode}
+_MODE_KIND = FlagKind.MODE
 HEARTBEAT_INTERVAL = 15.0
 """The server's heartbeat period; silence for three of them means the stream is dead."""
 
@@ -157,6 +160,8 @@ class Client(LockgateClient):
         and decision records (sent as names only) and as cohorts of tracked metrics, on top
         of the environment's own."""
         self._watch: Watch = {}
+        self._forget_served()
+        self._remember = not log_variations  # logged variations take the general path
         self._transport = FailoverTransport(
             [
                 HttpTransport(
@@ -214,6 +219,7 @@ class Client(LockgateClient):
         if metrics:
             self._bind(self.snapshot)
             self.on_update(self._bind)
+        self.on_update(self._forget_served)  # last: after the tables it depends on
         if start:
             self.start()
 
@@ -401,7 +407,7 @@ class Client(LockgateClient):
     def mode(self, key: str, context: Context, default: Mode = Mode.OFF) -> Mode:
         """The authority mode of a mode behavior (counted); ``default`` on any error."""
         flag = self._compiled.flags.get(key)
-        if flag is None or flag.kind is not FlagKind.MODE or context.__class__ is not dict:
+        if flag is None or flag.kind is not _MODE_KIND or context.__class__ is not dict:
             return (
                 Mode.parse(self._typed(key, context, default.value, FlagKind.MODE).value) or default
             )
@@ -410,37 +416,59 @@ class Client(LockgateClient):
         except Exception:  # the general path reports it (GENERAL), counted
             detail = self._typed(key, context, default.value, FlagKind.MODE)
             return Mode.parse(detail.value) or default
+        # A result served before: what it means was worked out then (lockgate.sdk.served).
+        seen = self._served_modes.get(id(detail))
+        if seen is None:
+            return self._mode_first_served(key, detail, context, default)
+        cell = seen.cell
+        if cell is not None:
+            next(cell)
+        elif self._counts is not None:
+            self._counts.record(key, detail)
+        head = seen.head
+        if head is not None and self.decisions is not None:
+            self.decisions.keep(head, context)
+        if seen.tracked:
+            self._signals.served(key, context, detail)
+        return seen.mode
+
+    def _mode_first_served(
+        self, key: str, detail: EvaluationDetail, context: Context, default: Mode
+    ) -> Mode:
+        """The general counted path for a result not in the table, which then keeps it."""
+        table = self._served
         if detail.variation is None:
             detail = detail.with_default(default.value)
         self._record(key, detail)
         watched = self._watch.get(key)
-        if watched is not None and detail.reason in watched.get(detail.variation, _NO_REASONS):
+        noted = watched is not None and detail.reason in watched.get(detail.variation, _NO_REASONS)
+        if noted:
             self._note(key, detail, context)
-        if key in self._bound:
+        tracked = key in self._bound
+        if tracked:
             self._signals.served(key, context, detail)
-        return _MODE_OF.get(detail.value, default)
+        mode = _MODE_OF.get(detail.value)
+        if mode is None:
+            return default
+        if detail.variation is not None and self._remember:  # a shared result
+            head = self._note_head(key, detail) if noted else None
+            name = (key, detail.variation, detail.reason)
+            cell = None if self._counts is None else self._counts.pin(name)
+            table.keep_mode(Served(detail, mode, cell, head, tracked=tracked))
+        return mode
 
     def _tool_refused(self, decision: ToolDecision, context: Context) -> None:
         recorder = self.decisions
         if recorder is None:
             return
-        kind = (
-            DecisionKind.TOOL_APPROVAL_REQUIRED
-            if decision.needs_approval
-            else DecisionKind.TOOL_DENIED
-        )
-        detail = {"tool": decision.tool}
-        if decision.risk is not None:
-            detail["risk"] = decision.risk.value
-        recorder.record(
-            kind,
-            decision.behavior,
-            None if decision.mode is None else decision.mode.value,
-            decision.reason.value,
-            decision.rule,
-            context,
-            detail,
-        )
+        table = self._served
+        head = table.refusal_head(decision)
+        if head is None:
+            head = _refusal_head(decision)
+            # Only the tier policy's decisions of the snapshot's behaviors are shared.
+            if decision.reason is ToolReason.POLICY and decision.behavior in self._compiled.flags:
+                table.keep_refusal(decision, head)
+        recorder.keep(head, context)
 
     def tool_approval(
         self, decision: ToolDecision, context: Context, summary: str, timeout: float
@@ -460,14 +488,27 @@ class Client(LockgateClient):
     def _note(self, key: str, detail: EvaluationDetail, context: Context) -> None:
         """Queue the full record of an evaluation the watch table picked out."""
         recorder = self.decisions
+        head = self._note_head(key, detail)
+        if recorder is not None and head is not None:
+            recorder.keep(head, context)
+
+    def _note_head(self, key: str, detail: EvaluationDetail) -> Head | None:
+        """The record fields of an evaluation the watch table picked out."""
         flag = self._compiled.flags.get(key)
-        if recorder is None or flag is None:
-            return
+        if flag is None:
+            return None
         kind = evaluation_kind(
             detail.reason, detail.value, flag.kind is FlagKind.MODE, detail.rule_id
         )
-        if kind is not None:
-            recorder.record(kind, key, detail.variation, detail.reason, detail.rule_id, context)
+        if kind is None:
+            return None
+        return DecisionRecorder.prepare(kind, key, detail.variation, detail.reason, detail.rule_id)
+
+    def _forget_served(self, snapshot: Snapshot | None = None) -> None:
+        """A new snapshot: results are worked out again (after the watch table and the
+        metric bindings of the new snapshot, which listeners before this one set)."""
+        table = ServedTable()
+        self._served, self._served_modes = table, table.modes
 
     # -- runtime action approvals -------------------------------------------------------
 
@@ -612,6 +653,20 @@ def _also_noting(
         note(key, detail)
 
     return record_and_note
+
+
+def _refusal_head(decision: ToolDecision) -> Head:
+    """The record fields of a tool call that was not allowed."""
+    kind = (
+        DecisionKind.TOOL_APPROVAL_REQUIRED if decision.needs_approval else DecisionKind.TOOL_DENIED
+    )
+    detail = {"tool": decision.tool}
+    if decision.risk is not None:
+        detail["risk"] = decision.risk.value
+    mode = None if decision.mode is None else decision.mode.value
+    return DecisionRecorder.prepare(
+        kind, decision.behavior, mode, decision.reason.value, decision.rule, detail
+    )
 
 
 def _ignore(key: str, detail: EvaluationDetail) -> None:
