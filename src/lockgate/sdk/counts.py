@@ -124,7 +124,13 @@ class _Pinned:
 
     def __init__(self) -> None:
         self.cell: Iterator[int] = itertools.count()
-        self.read = 0  # the value the cell's next ``next()`` returns when nobody counted
+        self.read = 0  # what ``next(cell)`` returns when nothing was counted since
+
+    def take(self) -> int:
+        """Counted since the last call (reading is one ``next()``, not counted)."""
+        at = next(self.cell)
+        n, self.read = at - self.read, at + 1
+        return n
 
 
 class EvaluationCounts:
@@ -139,6 +145,7 @@ class EvaluationCounts:
         self._clock = clock
         self._window = _Window(clock())
         self._pinned: dict[CountKey, _Pinned] = {}
+        self._overflow = _Pinned()  # pinned beyond max_keys: counted as dropped
         self._pin_lock = threading.Lock()
 
     def record(self, key: str, detail: EvaluationDetail) -> None:
@@ -150,18 +157,17 @@ class EvaluationCounts:
             cell = self._new_cell(window, name)
         next(cell)
 
-    def pin(self, name: CountKey) -> Iterator[int] | None:
+    def pin(self, name: CountKey) -> Iterator[int]:
         """A cell counting ``name`` in every window from now on: ``next(cell)`` counts one
-        evaluation. ``None`` when ``max_keys`` names are pinned already (count with
-        :meth:`record` then). Pinned names stay pinned (they are a snapshot's results, a
-        few per behavior)."""
+        evaluation. Pinned names stay pinned (they are a snapshot's results, a few per
+        behavior); beyond ``max_keys`` of them, the cell returned counts in ``dropped``."""
         pinned = self._pinned.get(name)
         if pinned is None:
             with self._pin_lock:
                 pinned = self._pinned.get(name)
                 if pinned is None:
                     if len(self._pinned) >= self.max_keys:
-                        return None
+                        return self._overflow.cell
                     pinned = self._pinned[name] = _Pinned()
         return pinned.cell
 
@@ -184,23 +190,25 @@ class EvaluationCounts:
                 counts[name] = n
             else:
                 dropped += n
-        for name, n in self._take_pinned():
+        moved, overflow = self._take_pinned()
+        dropped += overflow
+        for name, n in moved:
             if _possible(name):
                 counts[name] = counts.get(name, 0) + n
             else:
                 dropped += n
         return CountsBatch(window.start, now, counts, dropped)
 
-    def _take_pinned(self) -> list[tuple[CountKey, int]]:
-        """How far each pinned cell moved since the last call (the names that moved)."""
+    def _take_pinned(self) -> tuple[list[tuple[CountKey, int]], int]:
+        """How far each pinned cell moved since the last call (the names that moved), and
+        how far the overflow cell did."""
         moved = []
         with self._pin_lock:
             for name, pinned in self._pinned.items():
-                at = next(pinned.cell)  # counts itself: the next read starts after it
-                if at > pinned.read:
-                    moved.append((name, at - pinned.read))
-                pinned.read = at + 1
-        return moved
+                n = pinned.take()
+                if n:
+                    moved.append((name, n))
+            return moved, self._overflow.take()
 
 
 class EventsReporter:

@@ -64,7 +64,8 @@ records are dropped and counted), ``False`` to keep them for the next attempt.""
 Head = tuple[str, str, str | None, str, str | None, frozenset[str], Any]
 """What a record says before its context and time: kind, behavior, variation, reason,
 rule, private attributes, detail (:meth:`DecisionRecorder.prepare`)."""
-_Item = tuple[str, str, str | None, str, str | None, frozenset[str], Any, dict[str, Any], float]
+_Item = tuple[Head, dict[str, Any], float]
+"""A queued record: its head, a shallow copy of the context, the time."""
 
 
 class DecisionRecorder:
@@ -166,11 +167,12 @@ class DecisionRecorder:
         copy of the context, the time and an append. Never blocks, never raises."""
         try:
             queue = self._queue
-            full = len(queue) >= self.max_queued
-            queue.append((*head, dict(context), self._clock()))
-            if full:
+            held = len(queue)
+            copied = context.copy() if context.__class__ is dict else dict(context)
+            queue.append((head, copied, self._clock()))
+            if held >= self.max_queued:  # the append pushed the oldest out
                 self.dropped += 1
-            elif self._on_batch_ready is not None and len(queue) == self.batch_size:
+            elif held + 1 == self.batch_size and self._on_batch_ready is not None:
                 self._on_batch_ready()
         except Exception:  # never raise into the application
             self.dropped += 1
@@ -234,7 +236,7 @@ class DecisionRecorder:
 
 
 def _wire(item: _Item, policy: RedactionPolicy) -> dict[str, Any]:
-    kind, flag, variation, reason, rule, private, detail, context, at = item
+    (kind, flag, variation, reason, rule, private, detail), context, at = item
     kept, dropped = redact(context, policy.with_private(private))
     out: dict[str, Any] = {
         "kind": kind,

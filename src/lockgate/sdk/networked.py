@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import itertools
 import json
 import logging
 import ssl
@@ -22,6 +23,7 @@ from typing import Any
 import lockgate
 from lockgate.decisionlog import DecisionKind, evaluation_kind
 from lockgate.engine import EvaluationDetail, FlagKind, Mode, Snapshot, SnapshotError
+from lockgate.engine import tools as tool_tiers
 from lockgate.engine.tools import ToolDecision, ToolReason
 from lockgate.privacy import RedactionPolicy
 from lockgate.sdk.approvals import (
@@ -46,7 +48,14 @@ from lockgate.sdk.failover import FailoverTransport, base_urls
 from lockgate.sdk.logs import note
 from lockgate.sdk.privacy_source import PrivacySource
 from lockgate.sdk.replica import Replica
-from lockgate.sdk.served import Served, ServedTable
+from lockgate.sdk.served import (
+    MAX_ENTRIES,
+    Served,
+    ServedTable,
+    ToolPlan,
+    ToolPlans,
+    refusal_head,
+)
 from lockgate.sdk.signals import MetricsReporter, Signals, SignalsTuning
 from lockgate.sdk.state import StateListener, StateTracker, SyncState
 from lockgate.sdk.sync import SyncLoop, SyncSettings
@@ -61,6 +70,8 @@ METRICS_PATH = "/sdk/v1/metrics"
 _NO_REASONS: frozenset[str] = frozenset()
 _MODE_OF: dict[object, Mode] = {mode.value: mode for mode in Mode}
 _MODE_KIND = FlagKind.MODE
+_NO_PLANS: dict[str, object] = {}
+_SHARED_TOOL_REASONS = frozenset({ToolReason.POLICY, ToolReason.TOOL_DENIED})
 HEARTBEAT_INTERVAL = 15.0
 """The server's heartbeat period; silence for three of them means the stream is dead."""
 
@@ -406,31 +417,47 @@ class Client(LockgateClient):
 
     def mode(self, key: str, context: Context, default: Mode = Mode.OFF) -> Mode:
         """The authority mode of a mode behavior (counted); ``default`` on any error."""
+        run = self._mode_runs.get(key)  # the compiled mode behaviors asked for, by key
+        if run is None or context.__class__ is not dict:
+            return self._mode_general(key, context, default)
+        try:
+            detail = run(context)
+        except Exception:  # the general path reports it (GENERAL), counted
+            return self._mode_failed(key, context, default)
+        # A result served before: what it means was worked out then (lockgate.sdk.served).
+        try:
+            seen = self._served_modes[id(detail)]
+        except KeyError:
+            return self._mode_first_served(key, detail, context, default)
+        next(seen.cell)
+        if seen.more:
+            self._serve_more(seen, key, context)
+        return seen.mode
+
+    def _mode_general(self, key: str, context: Context, default: Mode) -> Mode:
+        """``mode()`` of a behavior not asked for yet in this snapshot, not a valid mode
+        behavior, or with a context that is not a ``dict``."""
+        runs = self._mode_runs  # read before the snapshot: a table never outlives it
         flag = self._compiled.flags.get(key)
         if flag is None or flag.kind is not _MODE_KIND or context.__class__ is not dict:
-            return (
-                Mode.parse(self._typed(key, context, default.value, FlagKind.MODE).value) or default
-            )
+            return self._mode_failed(key, context, default)
+        self._served.keep_run(runs, key, flag.run)
         try:
             detail = flag.run(context)
         except Exception:  # the general path reports it (GENERAL), counted
-            detail = self._typed(key, context, default.value, FlagKind.MODE)
-            return Mode.parse(detail.value) or default
-        # A result served before: what it means was worked out then (lockgate.sdk.served).
-        seen = self._served_modes.get(id(detail))
-        if seen is None:
-            return self._mode_first_served(key, detail, context, default)
-        cell = seen.cell
-        if cell is not None:
-            next(cell)
-        elif self._counts is not None:
-            self._counts.record(key, detail)
-        head = seen.head
-        if head is not None and self.decisions is not None:
-            self.decisions.keep(head, context)
+            return self._mode_failed(key, context, default)
+        return self._mode_first_served(key, detail, context, default)
+
+    def _mode_failed(self, key: str, context: Context, default: Mode) -> Mode:
+        detail = self._typed(key, context, default.value, FlagKind.MODE)
+        return Mode.parse(detail.value) or default
+
+    def _serve_more(self, seen: Served, key: str, context: Context) -> None:
+        """A served result that is a decision record, or that tracked metrics remember."""
+        if seen.head is not None and self.decisions is not None:
+            self.decisions.keep(seen.head, context)
         if seen.tracked:
-            self._signals.served(key, context, detail)
-        return seen.mode
+            self._signals.served(key, context, seen.detail)
 
     def _mode_first_served(
         self, key: str, detail: EvaluationDetail, context: Context, default: Mode
@@ -453,22 +480,72 @@ class Client(LockgateClient):
         if detail.variation is not None and self._remember:  # a shared result
             head = self._note_head(key, detail) if noted else None
             name = (key, detail.variation, detail.reason)
-            cell = None if self._counts is None else self._counts.pin(name)
+            cell = itertools.count() if self._counts is None else self._counts.pin(name)
             table.keep_mode(Served(detail, mode, cell, head, tracked=tracked))
         return mode
+
+    def authorize_tool(self, behavior: str, tool: str, context: Context) -> ToolDecision:
+        """May ``behavior`` call ``tool`` for ``context`` now? (counted; see
+        :meth:`LockgateClient.authorize_tool`). Refused calls are decision records."""
+        plans = self._tool_plans.get(tool)
+        plan = None if plans is None else plans.get(behavior)
+        if plan is None:  # a tool with a budget, or asked for the first time
+            return self._authorize_general(behavior, tool, context)
+        try:
+            mode = self.mode(behavior, context)
+            screen = plan.screen
+            denial = None if screen is None else screen(context)
+            decision, head = plan.by_mode[mode] if denial is None else plan.denial(denial, mode)
+        except Exception as exc:  # a decision must never raise into the application
+            return tool_tiers.error(behavior, tool, f"{type(exc).__name__}: {exc}")
+        if head is not None and self.decisions is not None:
+            self.decisions.keep(head, context)
+        return decision
+
+    def _authorize_general(self, behavior: str, tool: str, context: Context) -> ToolDecision:
+        plans = self._tool_plans  # read before the snapshot: a table never outlives it
+        decision = super().authorize_tool(behavior, tool, context)
+        if self._ready and plans.get(tool, _NO_PLANS) is not None:
+            with contextlib.suppress(Exception):
+                self._plan_tool(plans, behavior, tool)
+        return decision
+
+    def _plan_tool(self, plans: dict[str, ToolPlans | None], behavior: str, tool: str) -> None:
+        """Keep the decisions of ``tool`` under ``behavior`` (both in the snapshot, the
+        tool without a budget) for the next calls."""
+        compiled = self._compiled
+        gate = compiled.tool_gate()
+        entry = gate.tools.get(tool)
+        if entry is None or behavior not in compiled.flags:
+            return
+        if entry.budget is not None:
+            ServedTable.keep_plans(plans, tool, None)
+            return
+        found = plans.get(tool)
+        if found is None:
+            found = ServedTable.keep_plans(plans, tool, {})
+        if found is not None and len(found) < MAX_ENTRIES:
+            found[behavior] = ToolPlan(gate, entry, behavior)
 
     def _tool_refused(self, decision: ToolDecision, context: Context) -> None:
         recorder = self.decisions
         if recorder is None:
             return
-        table = self._served
-        head = table.refusal_head(decision)
+        found = self._refusals.get(id(decision))  # a shared decision refused before
+        head = self._first_refusal(decision) if found is None else found[1]
+        if head is not None:
+            recorder.keep(head, context)
+
+    def _first_refusal(self, decision: ToolDecision) -> Head | None:
+        table = self._served  # read before the snapshot: a table never outlives it
+        head = refusal_head(decision)
         if head is None:
-            head = _refusal_head(decision)
-            # Only the tier policy's decisions of the snapshot's behaviors are shared.
-            if decision.reason is ToolReason.POLICY and decision.behavior in self._compiled.flags:
-                table.keep_refusal(decision, head)
-        recorder.keep(head, context)
+            return None
+        # The tier policy's and the denials' decisions of the snapshot's behaviors are
+        # shared (lockgate.engine.tools); those of other behaviors are built per call.
+        if decision.reason in _SHARED_TOOL_REASONS and decision.behavior in self._compiled.flags:
+            table.keep_refusal(decision, head)
+        return head
 
     def tool_approval(
         self, decision: ToolDecision, context: Context, summary: str, timeout: float
@@ -508,7 +585,8 @@ class Client(LockgateClient):
         """A new snapshot: results are worked out again (after the watch table and the
         metric bindings of the new snapshot, which listeners before this one set)."""
         table = ServedTable()
-        self._served, self._served_modes = table, table.modes
+        self._served, self._mode_runs, self._served_modes = table, table.runs, table.modes
+        self._refusals, self._tool_plans = table.refusals, table.tools
 
     # -- runtime action approvals -------------------------------------------------------
 
@@ -653,20 +731,6 @@ def _also_noting(
         note(key, detail)
 
     return record_and_note
-
-
-def _refusal_head(decision: ToolDecision) -> Head:
-    """The record fields of a tool call that was not allowed."""
-    kind = (
-        DecisionKind.TOOL_APPROVAL_REQUIRED if decision.needs_approval else DecisionKind.TOOL_DENIED
-    )
-    detail = {"tool": decision.tool}
-    if decision.risk is not None:
-        detail["risk"] = decision.risk.value
-    mode = None if decision.mode is None else decision.mode.value
-    return DecisionRecorder.prepare(
-        kind, decision.behavior, mode, decision.reason.value, decision.rule, detail
-    )
 
 
 def _ignore(key: str, detail: EvaluationDetail) -> None:

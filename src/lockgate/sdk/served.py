@@ -26,13 +26,30 @@ counter cell, :meth:`lockgate.sdk.counts.EvaluationCounts.pin`), one of which is
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
 
+from lockgate.decisionlog import DecisionKind
 from lockgate.engine import EvaluationDetail, Mode
-from lockgate.engine.tools import ToolDecision
-from lockgate.sdk.decisions import Head
+from lockgate.engine.tools import CompiledTool, ToolDecision, ToolGate, ToolOutcome
+from lockgate.sdk.decisions import DecisionRecorder, Head
 
-__all__ = ["MAX_ENTRIES", "Served", "ServedTable"]
+__all__ = [
+    "MAX_ENTRIES",
+    "Outcome",
+    "Run",
+    "Served",
+    "ServedTable",
+    "ToolPlan",
+    "ToolPlans",
+    "refusal_head",
+]
+
+Run = Callable[[Mapping[str, Any]], EvaluationDetail]
+Outcome = tuple[ToolDecision, Head | None]
+"""A tool decision and, when it refuses the call, its record fields."""
+ToolPlans = dict[str, "ToolPlan"]
+"""One tool's plans, per behavior."""
 
 MAX_ENTRIES = 4_096
 """Results remembered per table (a snapshot's behaviors share far fewer)."""
@@ -41,13 +58,13 @@ MAX_ENTRIES = 4_096
 class Served:
     """One shared result of a mode behavior and what serving it means."""
 
-    __slots__ = ("cell", "detail", "head", "mode", "tracked")
+    __slots__ = ("cell", "detail", "head", "mode", "more", "tracked")
 
     def __init__(
         self,
         detail: EvaluationDetail,
         mode: Mode,
-        cell: Iterator[int] | None,
+        cell: Iterator[int],
         head: Head | None,
         *,
         tracked: bool,
@@ -56,32 +73,94 @@ class Served:
         self.mode = mode
         """The mode served."""
         self.cell = cell
-        """The pinned counter cell of the evaluation count (``None``: count the usual way,
-        or not at all when counting is off)."""
+        """The pinned counter cell of the evaluation count (a cell nobody reads when
+        counting is off): ``next(cell)`` counts one."""
         self.head = head
         """The decision record's fields when this result is one (``None``: counted only)."""
         self.tracked = tracked
         """Whether a tracked metric is bound to the behavior (remember who was served)."""
+        self.more = head is not None or tracked
+        """Whether serving it takes more than a count."""
+
+
+class ToolPlan:
+    """One tool under one behavior: the snapshot's decisions for it by mode, and by denial
+    and mode, with their record fields (a tool without a budget; budgets count calls)."""
+
+    __slots__ = ("_gate", "behavior", "by_mode", "denied", "screen", "tool")
+
+    def __init__(self, gate: ToolGate, tool: CompiledTool, behavior: str) -> None:
+        self._gate = gate
+        self.tool = tool
+        self.behavior = behavior
+        self.by_mode: dict[Mode, Outcome] = {
+            mode: (decision, refusal_head(decision))
+            for mode, decision in gate.decisions(behavior, tool).items()
+        }
+        self.screen: Callable[[Mapping[str, Any]], str | None] | None = (
+            tool.denial if tool.denied_all is not None or tool.denials else None
+        )
+        """The denial that applies to a context (``None``: the tool has no denial)."""
+        self.denied: dict[tuple[str, Mode], Outcome] = {}
+
+    def denial(self, denial: str, mode: Mode) -> Outcome:
+        """The decision of ``denial`` for ``mode`` (worked out on first use)."""
+        found = self.denied.get((denial, mode))
+        if found is None:
+            decision = self._gate.denied(self.behavior, self.tool, mode, denial)
+            found = self.denied[(denial, mode)] = (decision, refusal_head(decision))
+        return found
+
+
+def refusal_head(decision: ToolDecision) -> Head | None:
+    """The record fields of a tool decision that refuses the call (``None`` if it allows)."""
+    if decision.outcome is ToolOutcome.ALLOW:
+        return None
+    kind = (
+        DecisionKind.TOOL_APPROVAL_REQUIRED if decision.needs_approval else DecisionKind.TOOL_DENIED
+    )
+    detail = {"tool": decision.tool}
+    if decision.risk is not None:
+        detail["risk"] = decision.risk.value
+    mode = None if decision.mode is None else decision.mode.value
+    return DecisionRecorder.prepare(
+        kind, decision.behavior, mode, decision.reason.value, decision.rule, detail
+    )
 
 
 class ServedTable:
     """Results of one snapshot (mode evaluations and refused tool decisions), by identity."""
 
-    __slots__ = ("modes", "refusals")
+    __slots__ = ("modes", "refusals", "runs", "tools")
 
     def __init__(self) -> None:
+        self.runs: dict[str, Run] = {}
+        """The compiled evaluators of the mode behaviors asked for, by key."""
         self.modes: dict[int, Served] = {}
-        self.refusals: dict[int, tuple[ToolDecision, Head]] = {}
+        self.refusals: dict[int, tuple[ToolDecision, Head | None]] = {}
+        """The record fields of refused tool decisions, by the decision's identity."""
+        self.tools: dict[str, ToolPlans | None] = {}
+        """Per tool (``None``: one with a budget, always decided in full), per behavior."""
+
+    @staticmethod
+    def keep_run(runs: dict[str, Run], key: str, run: Run) -> None:
+        """Keep ``run`` in ``runs`` (this table's, or one a newer table replaced)."""
+        if len(runs) < MAX_ENTRIES:
+            runs[key] = run
+
+    @staticmethod
+    def keep_plans(
+        tables: dict[str, ToolPlans | None], tool: str, plans: ToolPlans | None
+    ) -> ToolPlans | None:
+        """Keep ``plans`` for ``tool`` in ``tables`` (this table's, or a replaced one)."""
+        if len(tables) < MAX_ENTRIES:
+            return tables.setdefault(tool, plans)
+        return None
 
     def keep_mode(self, served: Served) -> None:
         if len(self.modes) < MAX_ENTRIES:
             self.modes[id(served.detail)] = served
 
-    def refusal_head(self, decision: ToolDecision) -> Head | None:
-        """The record fields of a refused decision seen before, else ``None``."""
-        found = self.refusals.get(id(decision))
-        return None if found is None else found[1]
-
-    def keep_refusal(self, decision: ToolDecision, head: Head) -> None:
+    def keep_refusal(self, decision: ToolDecision, head: Head | None) -> None:
         if len(self.refusals) < MAX_ENTRIES:
             self.refusals[id(decision)] = (decision, head)
