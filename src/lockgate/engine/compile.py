@@ -27,10 +27,15 @@ from lockgate.engine.validate import (
     unchanged_parts,
 )
 
-__all__ = ["CompiledFlag", "CompiledSnapshot", "compile_snapshot"]
+__all__ = ["CompiledFlag", "CompiledSnapshot", "MakeResult", "compile_snapshot"]
 
 Context = Mapping[str, Any]
 Run = Callable[[Context], EvaluationDetail]
+MakeResult = Callable[
+    [Any, "str | None", Reason, "str | None", None, "int | None"], EvaluationDetail
+]
+"""Builds one shared result: ``make(value, variation, reason, rule_id, None, flag_version)``
+(``EvaluationDetail`` itself, or a host's subclass carrying what it keeps per result)."""
 
 
 class CompiledFlag:
@@ -125,6 +130,21 @@ class CompiledSnapshot:
                 self.snapshot, _SegmentMatcher(self.snapshot.segments).clause
             )
         return gate
+
+    def compile_flag(self, key: str, make: MakeResult) -> Run | None:
+        """Flag ``key`` compiled again with its shared results built by ``make``: the same
+        evaluation (``run(ctx)`` equals ``self.flags[key].run(ctx)``), each serve's result
+        made once by ``make`` instead of ``EvaluationDetail`` (errors stay plain results).
+        ``None`` when the snapshot has no such flag or it is malformed."""
+        flag = self.snapshot.flags.get(key)
+        compiled = self.flags.get(key)
+        if flag is None or compiled is None or compiled.kind is None:
+            return None
+        links: Links = []
+        run = _FlagCompiler(flag, links, _SegmentMatcher(self.snapshot.segments), make).build()
+        for required, wanted in links:
+            required.extend((self.flags.get(k, _ABSENT), variation) for k, variation in wanted)
+        return run
 
     def contained(self) -> tuple[frozenset[str], frozenset[str]]:
         """The snapshot's self-contained flags and segments (``validate.self_contained``)."""
@@ -251,17 +271,24 @@ Links = list[tuple[list[tuple[CompiledFlag, str]], list[tuple[str, str]]]]
 
 
 class _FlagCompiler:
-    def __init__(self, flag: Flag, links: Links, segments: _SegmentMatcher) -> None:
+    def __init__(
+        self,
+        flag: Flag,
+        links: Links,
+        segments: _SegmentMatcher,
+        make: MakeResult = EvaluationDetail,
+    ) -> None:
         self.flag = flag
         self.links = links
         self.segments = segments
+        self.make = make
 
     def detail(
         self, variation: str | None, reason: Reason, rule_id: str | None = None
     ) -> EvaluationDetail:
         found = self.flag.variation(variation)
         value = None if found is None else found.value
-        return EvaluationDetail(
+        return self.make(
             value, variation if found else None, reason, rule_id, None, self.flag.version
         )
 

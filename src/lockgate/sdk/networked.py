@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import itertools
 import json
 import logging
 import ssl
@@ -21,8 +20,15 @@ from types import TracebackType
 from typing import Any
 
 import lockgate
-from lockgate.decisionlog import DecisionKind, evaluation_kind
-from lockgate.engine import EvaluationDetail, FlagKind, Mode, Snapshot, SnapshotError
+from lockgate.decisionlog import DecisionKind
+from lockgate.engine import (
+    CompiledSnapshot,
+    EvaluationDetail,
+    FlagKind,
+    Mode,
+    Snapshot,
+    SnapshotError,
+)
 from lockgate.engine import tools as tool_tiers
 from lockgate.engine.tools import ToolDecision, ToolReason
 from lockgate.privacy import RedactionPolicy
@@ -50,11 +56,14 @@ from lockgate.sdk.privacy_source import PrivacySource
 from lockgate.sdk.replica import Replica
 from lockgate.sdk.served import (
     MAX_ENTRIES,
+    Run,
     Served,
     ServedTable,
     ToolPlan,
     ToolPlans,
+    evaluation_head,
     refusal_head,
+    served_results,
 )
 from lockgate.sdk.signals import MetricsReporter, Signals, SignalsTuning
 from lockgate.sdk.state import StateListener, StateTracker, SyncState
@@ -417,72 +426,73 @@ class Client(LockgateClient):
 
     def mode(self, key: str, context: Context, default: Mode = Mode.OFF) -> Mode:
         """The authority mode of a mode behavior (counted); ``default`` on any error."""
-        run = self._mode_runs.get(key)  # the compiled mode behaviors asked for, by key
+        run = self._mode_runs.get(key)  # compiled to serve Served results (sdk.served)
         if run is None or context.__class__ is not dict:
             return self._mode_general(key, context, default)
         try:
-            detail = run(context)
+            served = run(context)
         except Exception:  # the general path reports it (GENERAL), counted
             return self._mode_failed(key, context, default)
-        # A result served before: what it means was worked out then (lockgate.sdk.served).
-        try:
-            seen = self._served_modes[id(detail)]
-        except KeyError:
-            return self._mode_first_served(key, detail, context, default)
-        next(seen.cell)
-        if seen.more:
-            self._serve_more(seen, key, context)
-        return seen.mode
+        if type(served) is not Served:  # no variation: the caller's default, in full
+            return self._mode_served(key, served, context, default)
+        next(served.cell)
+        if served.more:
+            self._serve_more(served, key, context)
+        return served.mode
 
     def _mode_general(self, key: str, context: Context, default: Mode) -> Mode:
         """``mode()`` of a behavior not asked for yet in this snapshot, not a valid mode
         behavior, or with a context that is not a ``dict``."""
         runs = self._mode_runs  # read before the snapshot: a table never outlives it
-        flag = self._compiled.flags.get(key)
+        compiled = self._compiled
+        flag = compiled.flags.get(key)
         if flag is None or flag.kind is not _MODE_KIND or context.__class__ is not dict:
             return self._mode_failed(key, context, default)
-        self._served.keep_run(runs, key, flag.run)
+        run = self._served_run(compiled, key) if self._remember else None
+        if run is not None:
+            ServedTable.keep_run(runs, key, run)
         try:
-            detail = flag.run(context)
+            detail = (run or flag.run)(context)
         except Exception:  # the general path reports it (GENERAL), counted
             return self._mode_failed(key, context, default)
-        return self._mode_first_served(key, detail, context, default)
+        return self._mode_served(key, detail, context, default)
+
+    def _served_run(self, compiled: CompiledSnapshot, key: str) -> Run | None:
+        """Mode behavior ``key`` compiled with results that carry what serving them means
+        (the watch table and metric bindings in place: the table was read before)."""
+        make = served_results(
+            key,
+            counts=self._counts,
+            watched=self._watch.get(key),
+            recorded=self.decisions is not None,
+            tracked=key in self._bound,
+        )
+        return compiled.compile_flag(key, make)
 
     def _mode_failed(self, key: str, context: Context, default: Mode) -> Mode:
         detail = self._typed(key, context, default.value, FlagKind.MODE)
         return Mode.parse(detail.value) or default
 
-    def _serve_more(self, seen: Served, key: str, context: Context) -> None:
+    def _serve_more(self, served: Served, key: str, context: Context) -> None:
         """A served result that is a decision record, or that tracked metrics remember."""
-        if seen.head is not None and self.decisions is not None:
-            self.decisions.keep(seen.head, context)
-        if seen.tracked:
-            self._signals.served(key, context, seen.detail)
+        if served.head is not None and self.decisions is not None:
+            self.decisions.keep(served.head, context)
+        if served.tracked:
+            self._signals.served(key, context, served)
 
-    def _mode_first_served(
+    def _mode_served(
         self, key: str, detail: EvaluationDetail, context: Context, default: Mode
     ) -> Mode:
-        """The general counted path for a result not in the table, which then keeps it."""
-        table = self._served
+        """The general counted path of one evaluation of a mode behavior."""
         if detail.variation is None:
             detail = detail.with_default(default.value)
         self._record(key, detail)
         watched = self._watch.get(key)
-        noted = watched is not None and detail.reason in watched.get(detail.variation, _NO_REASONS)
-        if noted:
+        if watched is not None and detail.reason in watched.get(detail.variation, _NO_REASONS):
             self._note(key, detail, context)
-        tracked = key in self._bound
-        if tracked:
+        if key in self._bound:
             self._signals.served(key, context, detail)
-        mode = _MODE_OF.get(detail.value)
-        if mode is None:
-            return default
-        if detail.variation is not None and self._remember:  # a shared result
-            head = self._note_head(key, detail) if noted else None
-            name = (key, detail.variation, detail.reason)
-            cell = itertools.count() if self._counts is None else self._counts.pin(name)
-            table.keep_mode(Served(detail, mode, cell, head, tracked=tracked))
-        return mode
+        return _MODE_OF.get(detail.value, default)
 
     def authorize_tool(self, behavior: str, tool: str, context: Context) -> ToolDecision:
         """May ``behavior`` call ``tool`` for ``context`` now? (counted; see
@@ -565,27 +575,18 @@ class Client(LockgateClient):
     def _note(self, key: str, detail: EvaluationDetail, context: Context) -> None:
         """Queue the full record of an evaluation the watch table picked out."""
         recorder = self.decisions
-        head = self._note_head(key, detail)
-        if recorder is not None and head is not None:
-            recorder.keep(head, context)
-
-    def _note_head(self, key: str, detail: EvaluationDetail) -> Head | None:
-        """The record fields of an evaluation the watch table picked out."""
         flag = self._compiled.flags.get(key)
-        if flag is None:
-            return None
-        kind = evaluation_kind(
-            detail.reason, detail.value, flag.kind is FlagKind.MODE, detail.rule_id
-        )
-        if kind is None:
-            return None
-        return DecisionRecorder.prepare(kind, key, detail.variation, detail.reason, detail.rule_id)
+        if recorder is None or flag is None:
+            return
+        head = evaluation_head(key, detail, is_mode=flag.kind is FlagKind.MODE)
+        if head is not None:
+            recorder.keep(head, context)
 
     def _forget_served(self, snapshot: Snapshot | None = None) -> None:
         """A new snapshot: results are worked out again (after the watch table and the
         metric bindings of the new snapshot, which listeners before this one set)."""
         table = ServedTable()
-        self._served, self._mode_runs, self._served_modes = table, table.runs, table.modes
+        self._served, self._mode_runs = table, table.runs
         self._refusals, self._tool_plans = table.refusals, table.tools
 
     # -- runtime action approvals -------------------------------------------------------

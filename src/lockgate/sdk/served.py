@@ -1,37 +1,44 @@
 """What a shared result means for the decision log, worked out once per snapshot.
 
-The engine returns the same :class:`EvaluationDetail` object to every context that gets
-the same serve of a behavior, and the tool gate the same :class:`ToolDecision` to every
-call with the same mode, tool and behavior. What a networked client does with one (the
-count key, whether it is a full decision record and the record's fields, whether a
-tracked metric is bound to the behavior) depends only on that object and the snapshot. A
-:class:`ServedTable` keeps those answers per object, keyed by the object's identity, so
-the counted hot path (``Client.mode()``, ``Client.authorize_tool()``) spends one
-dictionary read on them instead of building and looking up keys on every call.
+The engine returns the same result object to every context that gets the same serve of a
+behavior, and the tool gate the same :class:`ToolDecision` to every call with the same
+mode, tool and behavior. What a networked client does with one (the count key, whether it
+is a full decision record and the record's fields, whether a tracked metric is bound to
+the behavior) depends only on that object and the snapshot, so it is worked out once:
 
-Why identity is safe: each entry holds the object it describes, so no other object can
-take its ``id`` while the entry exists: an object found under an ``id`` in the table *is*
-the object its entry describes. A result belongs to one behavior (the engine builds it for
-that behavior's compiled flag alone). The table is replaced, never edited back, after
-every snapshot update (after the watch table and metric bindings of the new snapshot are
-in place), so an answer never outlives the snapshot it was worked out for. It is bounded:
-past ``MAX_ENTRIES`` results, calls take the general path. Only results the engine shares
-are kept (a result built for one call, like an error serving the caller's default, is
-not).
+- For a mode behavior, the client has the engine compile the flag a second time with its
+  shared results built as :class:`Served` (an :class:`EvaluationDetail` carrying the mode,
+  a pinned counter cell, the record's fields and the tracking flag): the evaluation
+  itself hands ``Client.mode()`` everything it needs.
+- For a tool, a :class:`ToolPlan` per behavior holds the decision and record fields per
+  mode (and per denial and mode).
+- A refused decision of the general path keeps its record fields in
+  :attr:`ServedTable.refusals`, keyed by the decision's identity: each entry holds its
+  decision, so no other object can take that ``id`` while the entry exists.
 
-Thread safety: entries are created whole, never changed, and stored with one dictionary
-assignment; two threads racing on a new result store equal entries (sharing one pinned
-counter cell, :meth:`lockgate.sdk.counts.EvaluationCounts.pin`), one of which is kept.
+A :class:`ServedTable` holds them for one snapshot. The client replaces it, never edits it
+back, after every snapshot update (after the watch table and metric bindings of the new
+snapshot are in place), so nothing outlives the snapshot it was worked out for. Tables are
+bounded (``MAX_ENTRIES``); past the bound, calls take the general path. Behaviors the
+snapshot does not have are never kept.
+
+Thread safety: entries are created whole and stored with one dictionary assignment; two
+threads racing on a new entry store equal ones (sharing pinned counter cells,
+:meth:`lockgate.sdk.counts.EvaluationCounts.pin`), one of which is kept.
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-from lockgate.decisionlog import DecisionKind
+from lockgate.decisionlog import DecisionKind, evaluation_kind
 from lockgate.engine import EvaluationDetail, Mode
+from lockgate.engine.compile import MakeResult
+from lockgate.engine.result import Reason
 from lockgate.engine.tools import CompiledTool, ToolDecision, ToolGate, ToolOutcome
+from lockgate.sdk.counts import EvaluationCounts
 from lockgate.sdk.decisions import DecisionRecorder, Head
 
 __all__ = [
@@ -42,7 +49,9 @@ __all__ = [
     "ServedTable",
     "ToolPlan",
     "ToolPlans",
+    "evaluation_head",
     "refusal_head",
+    "served_results",
 ]
 
 Run = Callable[[Mapping[str, Any]], EvaluationDetail]
@@ -52,24 +61,30 @@ ToolPlans = dict[str, "ToolPlan"]
 """One tool's plans, per behavior."""
 
 MAX_ENTRIES = 4_096
-"""Results remembered per table (a snapshot's behaviors share far fewer)."""
+"""Entries of each kind per table (behaviors, tools, refused decisions)."""
+_MODE_OF: dict[object, Mode] = {mode.value: mode for mode in Mode}
+_NONE: frozenset[str] = frozenset()
 
 
-class Served:
-    """One shared result of a mode behavior and what serving it means."""
+class Served(EvaluationDetail):
+    """A shared result of a mode behavior, with what serving it means to the client."""
 
-    __slots__ = ("cell", "detail", "head", "mode", "more", "tracked")
+    __slots__ = ("cell", "head", "mode", "more", "tracked")
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 - the result's fields, then what it means
         self,
-        detail: EvaluationDetail,
+        value: Any,
+        variation: str,
+        reason: Reason,
+        rule_id: str | None,
+        flag_version: int | None,
+        *,
         mode: Mode,
         cell: Iterator[int],
         head: Head | None,
-        *,
         tracked: bool,
     ) -> None:
-        self.detail = detail
+        super().__init__(value, variation, reason, rule_id, None, flag_version)
         self.mode = mode
         """The mode served."""
         self.cell = cell
@@ -81,6 +96,59 @@ class Served:
         """Whether a tracked metric is bound to the behavior (remember who was served)."""
         self.more = head is not None or tracked
         """Whether serving it takes more than a count."""
+
+
+def evaluation_head(key: str, detail: EvaluationDetail, *, is_mode: bool) -> Head | None:
+    """The record fields of an evaluation the watch table picked out (``None`` when it is
+    not a record after all: :func:`lockgate.decisionlog.evaluation_kind`)."""
+    kind = evaluation_kind(detail.reason, detail.value, is_mode, detail.rule_id)
+    if kind is None:
+        return None
+    return DecisionRecorder.prepare(kind, key, detail.variation, detail.reason, detail.rule_id)
+
+
+def served_results(
+    key: str,
+    *,
+    counts: EvaluationCounts | None,
+    watched: Mapping[str | None, frozenset[str]] | None,
+    recorded: bool,
+    tracked: bool,
+) -> MakeResult:
+    """How the shared results of mode behavior ``key`` are built for one snapshot
+    (:meth:`lockgate.engine.compile.CompiledSnapshot.compile_flag`): ``counts`` pins their
+    counter cells, ``watched`` (the watch table's entry) picks the records, kept when
+    ``recorded``; ``tracked``: a metric is bound to the behavior."""
+
+    def make(
+        value: Any,
+        variation: str | None,
+        reason: Reason,
+        rule_id: str | None,
+        error_code: None,
+        flag_version: int | None,
+    ) -> EvaluationDetail:
+        plain = EvaluationDetail(value, variation, reason, rule_id, error_code, flag_version)
+        mode = _MODE_OF.get(value)
+        if variation is None or mode is None:  # served as the caller's default
+            return plain
+        head = None
+        if recorded and watched is not None and reason in watched.get(variation, _NONE):
+            head = evaluation_head(key, plain, is_mode=True)
+        cell = itertools.count() if counts is None else counts.pin((key, variation, reason))
+        return Served(
+            value,
+            variation,
+            reason,
+            rule_id,
+            flag_version,
+            mode=mode,
+            cell=cell,
+            head=head,
+            tracked=tracked,
+        )
+
+    return make
 
 
 class ToolPlan:
@@ -131,12 +199,11 @@ def refusal_head(decision: ToolDecision) -> Head | None:
 class ServedTable:
     """Results of one snapshot (mode evaluations and refused tool decisions), by identity."""
 
-    __slots__ = ("modes", "refusals", "runs", "tools")
+    __slots__ = ("refusals", "runs", "tools")
 
     def __init__(self) -> None:
         self.runs: dict[str, Run] = {}
-        """The compiled evaluators of the mode behaviors asked for, by key."""
-        self.modes: dict[int, Served] = {}
+        """The mode behaviors asked for, by key, compiled with :func:`served_results`."""
         self.refusals: dict[int, tuple[ToolDecision, Head | None]] = {}
         """The record fields of refused tool decisions, by the decision's identity."""
         self.tools: dict[str, ToolPlans | None] = {}
@@ -156,10 +223,6 @@ class ServedTable:
         if len(tables) < MAX_ENTRIES:
             return tables.setdefault(tool, plans)
         return None
-
-    def keep_mode(self, served: Served) -> None:
-        if len(self.modes) < MAX_ENTRIES:
-            self.modes[id(served.detail)] = served
 
     def keep_refusal(self, decision: ToolDecision, head: Head | None) -> None:
         if len(self.refusals) < MAX_ENTRIES:
