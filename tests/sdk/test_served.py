@@ -335,3 +335,25 @@ def test_logged_variations_still_go_through_the_general_path() -> None:
     assert len(c._mode_runs) == 0
     assert counts(c) == {("agent", "full", "FALLTHROUGH"): 2}
     c.close()
+
+
+def test_an_error_result_is_served_in_full_with_the_callers_default() -> None:
+    split = {
+        "split": [{"variation": "full", "weight": 50_000}, {"variation": "off", "weight": 50_000}]
+    }
+    flag = agent(bucket_by="account")
+    flag["default"] = split
+    doc = snapshot(flag=flag)
+    fast, general = client(doc), client(doc)
+    for _ in range(2):  # the second time from the compiled results
+        assert fast.mode("agent", {"key": "a"}, Mode.OBSERVE) is Mode.OBSERVE
+        assert general.mode("agent", Ctx({"key": "a"}), Mode.OBSERVE) is Mode.OBSERVE
+    assert fast.mode("agent", {"key": "a", "account": "x"}) is general.mode(
+        "agent", Ctx({"key": "a", "account": "x"})
+    )
+    taken = counts(fast)
+    assert taken == counts(general)
+    assert taken[("agent", None, "ERROR")] == 2
+    assert sum(taken.values()) == 3
+    fast.close()
+    general.close()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from itertools import accumulate
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from lockgate.engine.codegen import RuleSpec, SplitSpec, generate
 from lockgate.engine.model import Clause, Flag, FlagKind, Segment, Serve, Snapshot
@@ -31,11 +31,11 @@ __all__ = ["CompiledFlag", "CompiledSnapshot", "MakeResult", "compile_snapshot"]
 
 Context = Mapping[str, Any]
 Run = Callable[[Context], EvaluationDetail]
-MakeResult = Callable[
-    [Any, "str | None", Reason, "str | None", None, "int | None"], EvaluationDetail
-]
-"""Builds one shared result: ``make(value, variation, reason, rule_id, None, flag_version)``
-(``EvaluationDetail`` itself, or a host's subclass carrying what it keeps per result)."""
+R = TypeVar("R", bound=EvaluationDetail)
+MakeResult = Callable[[Any, str | None, Reason, str | None, ErrorCode | None, int | None], R]
+"""Builds one shared result: ``make(value, variation, reason, rule_id, error_code,
+flag_version)`` (``EvaluationDetail`` itself, or a host's subclass carrying what it keeps
+per result)."""
 
 
 class CompiledFlag:
@@ -131,11 +131,12 @@ class CompiledSnapshot:
             )
         return gate
 
-    def compile_flag(self, key: str, make: MakeResult) -> Run | None:
+    def compile_flag(self, key: str, make: MakeResult[R]) -> Callable[[Context], R] | None:
         """Flag ``key`` compiled again with its shared results built by ``make``: the same
-        evaluation (``run(ctx)`` equals ``self.flags[key].run(ctx)``), each serve's result
-        made once by ``make`` instead of ``EvaluationDetail`` (errors stay plain results).
-        ``None`` when the snapshot has no such flag or it is malformed."""
+        evaluation (``run(ctx)`` equals ``self.flags[key].run(ctx)``), each result it can
+        return (a serve's, or the missing-attribute error) made once by ``make`` instead
+        of ``EvaluationDetail``. ``None`` when the snapshot has no such flag or it is
+        malformed."""
         flag = self.snapshot.flags.get(key)
         compiled = self.flags.get(key)
         if flag is None or compiled is None or compiled.kind is None:
@@ -144,7 +145,7 @@ class CompiledSnapshot:
         run = _FlagCompiler(flag, links, _SegmentMatcher(self.snapshot.segments), make).build()
         for required, wanted in links:
             required.extend((self.flags.get(k, _ABSENT), variation) for k, variation in wanted)
-        return run
+        return cast("Callable[[Context], R]", run)  # every result it returns, make built
 
     def contained(self) -> tuple[frozenset[str], frozenset[str]]:
         """The snapshot's self-contained flags and segments (``validate.self_contained``)."""
@@ -276,7 +277,7 @@ class _FlagCompiler:
         flag: Flag,
         links: Links,
         segments: _SegmentMatcher,
-        make: MakeResult = EvaluationDetail,
+        make: MakeResult[EvaluationDetail] = EvaluationDetail,
     ) -> None:
         self.flag = flag
         self.links = links
@@ -388,5 +389,7 @@ class _FlagCompiler:
             results=[self.detail(p.variation, Reason.SPLIT, rule_id) for p in parts],
             attribute=serve.bucket_by or self.flag.bucket_by,
             salt=self.flag.effective_salt,
-            missing=_error(ErrorCode.TARGETING_KEY_MISSING, self.flag.version),
+            missing=self.make(
+                None, None, Reason.ERROR, None, ErrorCode.TARGETING_KEY_MISSING, self.flag.version
+            ),
         )

@@ -433,11 +433,9 @@ class Client(LockgateClient):
             served = run(context)
         except Exception:  # the general path reports it (GENERAL), counted
             return self._mode_failed(key, context, default)
-        if type(served) is not Served:  # no variation: the caller's default, in full
-            return self._mode_served(key, served, context, default)
         next(served.cell)
-        if served.more:
-            self._serve_more(served, key, context)
+        if served.more:  # a record, a tracked behavior, or served in full
+            return self._serve_more(served, key, context, default)
         return served.mode
 
     def _mode_general(self, key: str, context: Context, default: Mode) -> Mode:
@@ -452,7 +450,7 @@ class Client(LockgateClient):
         if run is not None:
             ServedTable.keep_run(runs, key, run)
         try:
-            detail = (run or flag.run)(context)
+            detail = flag.run(context)
         except Exception:  # the general path reports it (GENERAL), counted
             return self._mode_failed(key, context, default)
         return self._mode_served(key, detail, context, default)
@@ -473,12 +471,16 @@ class Client(LockgateClient):
         detail = self._typed(key, context, default.value, FlagKind.MODE)
         return Mode.parse(detail.value) or default
 
-    def _serve_more(self, served: Served, key: str, context: Context) -> None:
-        """A served result that is a decision record, or that tracked metrics remember."""
+    def _serve_more(self, served: Served, key: str, context: Context, default: Mode) -> Mode:
+        """A served result that is a decision record, that tracked metrics remember, or that
+        the general path serves (its cell counts nothing)."""
+        if served.general:
+            return self._mode_served(key, served, context, default)
         if served.head is not None and self.decisions is not None:
             self.decisions.keep(served.head, context)
         if served.tracked:
             self._signals.served(key, context, served)
+        return served.mode
 
     def _mode_served(
         self, key: str, detail: EvaluationDetail, context: Context, default: Mode

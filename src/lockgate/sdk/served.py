@@ -9,7 +9,8 @@ the behavior) depends only on that object and the snapshot, so it is worked out 
 - For a mode behavior, the client has the engine compile the flag a second time with its
   shared results built as :class:`Served` (an :class:`EvaluationDetail` carrying the mode,
   a pinned counter cell, the record's fields and the tracking flag): the evaluation
-  itself hands ``Client.mode()`` everything it needs.
+  itself hands ``Client.mode()`` everything it needs. A result that is no mode (an error,
+  served as the caller's default) is marked ``general`` and served by the general path.
 - For a tool, a :class:`ToolPlan` per behavior holds the decision and record fields per
   mode (and per denial and mode).
 - A refused decision of the general path keeps its record fields in
@@ -36,7 +37,7 @@ from typing import Any
 from lockgate.decisionlog import DecisionKind, evaluation_kind
 from lockgate.engine import EvaluationDetail, Mode
 from lockgate.engine.compile import MakeResult
-from lockgate.engine.result import Reason
+from lockgate.engine.result import ErrorCode, Reason
 from lockgate.engine.tools import CompiledTool, ToolDecision, ToolGate, ToolOutcome
 from lockgate.sdk.counts import EvaluationCounts
 from lockgate.sdk.decisions import DecisionRecorder, Head
@@ -54,7 +55,7 @@ __all__ = [
     "served_results",
 ]
 
-Run = Callable[[Mapping[str, Any]], EvaluationDetail]
+Run = Callable[[Mapping[str, Any]], "Served"]
 Outcome = tuple[ToolDecision, Head | None]
 """A tool decision and, when it refuses the call, its record fields."""
 ToolPlans = dict[str, "ToolPlan"]
@@ -69,32 +70,37 @@ _NONE: frozenset[str] = frozenset()
 class Served(EvaluationDetail):
     """A shared result of a mode behavior, with what serving it means to the client."""
 
-    __slots__ = ("cell", "head", "mode", "more", "tracked")
+    __slots__ = ("cell", "general", "head", "mode", "more", "tracked")
 
-    def __init__(  # noqa: PLR0913 - the result's fields, then what it means
+    def __init__(
         self,
-        value: Any,
-        variation: str,
-        reason: Reason,
-        rule_id: str | None,
-        flag_version: int | None,
+        detail: EvaluationDetail,
         *,
-        mode: Mode,
+        mode: Mode | None,
         cell: Iterator[int],
         head: Head | None,
         tracked: bool,
     ) -> None:
-        super().__init__(value, variation, reason, rule_id, None, flag_version)
-        self.mode = mode
-        """The mode served."""
+        super().__init__(
+            detail.value,
+            detail.variation,
+            detail.reason,
+            detail.rule_id,
+            detail.error_code,
+            detail.flag_version,
+        )
+        self.general = mode is None or detail.variation is None
+        """Served in full by the general path (an error, or a value that is no mode)."""
+        self.mode = Mode.OFF if mode is None else mode
+        """The mode served (unused when ``general``)."""
         self.cell = cell
         """The pinned counter cell of the evaluation count (a cell nobody reads when
-        counting is off): ``next(cell)`` counts one."""
+        counting is off, or when ``general``): ``next(cell)`` counts one."""
         self.head = head
         """The decision record's fields when this result is one (``None``: counted only)."""
         self.tracked = tracked
         """Whether a tracked metric is bound to the behavior (remember who was served)."""
-        self.more = head is not None or tracked
+        self.more = self.general or head is not None or tracked
         """Whether serving it takes more than a count."""
 
 
@@ -114,7 +120,7 @@ def served_results(
     watched: Mapping[str | None, frozenset[str]] | None,
     recorded: bool,
     tracked: bool,
-) -> MakeResult:
+) -> MakeResult[Served]:
     """How the shared results of mode behavior ``key`` are built for one snapshot
     (:meth:`lockgate.engine.compile.CompiledSnapshot.compile_flag`): ``counts`` pins their
     counter cells, ``watched`` (the watch table's entry) picks the records, kept when
@@ -125,28 +131,18 @@ def served_results(
         variation: str | None,
         reason: Reason,
         rule_id: str | None,
-        error_code: None,
+        error_code: ErrorCode | None,
         flag_version: int | None,
-    ) -> EvaluationDetail:
+    ) -> Served:
         plain = EvaluationDetail(value, variation, reason, rule_id, error_code, flag_version)
         mode = _MODE_OF.get(value)
-        if variation is None or mode is None:  # served as the caller's default
-            return plain
+        if variation is None or mode is None:  # served as the caller's default, in full
+            return Served(plain, mode=None, cell=itertools.count(), head=None, tracked=False)
         head = None
         if recorded and watched is not None and reason in watched.get(variation, _NONE):
             head = evaluation_head(key, plain, is_mode=True)
         cell = itertools.count() if counts is None else counts.pin((key, variation, reason))
-        return Served(
-            value,
-            variation,
-            reason,
-            rule_id,
-            flag_version,
-            mode=mode,
-            cell=cell,
-            head=head,
-            tracked=tracked,
-        )
+        return Served(plain, mode=mode, cell=cell, head=head, tracked=tracked)
 
     return make
 
