@@ -26,6 +26,7 @@ are evidence (an ``approval_required`` mode; a refused tool call). The ratios co
 exactly what an application calls.
 
     .venv/bin/python bench/tools_bench.py [--contexts N] [--rounds N] [--json PATH]
+        [--without-records]
 
 Targets (issue: governing AI agents): ``Client.mode()`` ≤ 1.15 x ``Client.detail()`` and
 ``Client.authorize_tool()`` ≤ 1.5 x ``Client.mode()`` of the same behavior.
@@ -85,6 +86,9 @@ def mixed_contexts(count: int) -> list[Context]:
     return contexts
 
 
+RECORDS = True  # --without-records: decisions=False
+
+
 def client(queued: int = 100_000) -> Client:
     return Client(
         "lgs_bench",
@@ -94,6 +98,7 @@ def client(queued: int = 100_000) -> Client:
         metrics=False,
         private_attributes=PRIVATE,
         tuning=SyncTuning(max_decisions_queued=queued),
+        decisions=RECORDS,
     )
 
 
@@ -206,7 +211,14 @@ def main() -> None:
     parser.add_argument("--contexts", type=int, default=2000)
     parser.add_argument("--rounds", type=int, default=25)
     parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON")
+    parser.add_argument(
+        "--without-records",
+        action="store_true",
+        help="clients with decisions=False: counted, but no decision record",
+    )
     args = parser.parse_args()
+    global RECORDS  # noqa: PLW0603 - a benchmark switch, set once before any client
+    RECORDS = not args.without_records
     contexts = mixed_contexts(args.contexts)
     allowed = allowed_contexts(contexts)
     queued = max(1_000, 2 * len(contexts))  # a round's records, at most
@@ -247,6 +259,7 @@ def main() -> None:
             "private_attribute_contexts": sum("phone" in c for c in contexts),
             "denied_audience_contexts": sum(c.get("country") in DENIED_COUNTRIES for c in contexts),
             "rounds": args.rounds,
+            "decision_records": RECORDS,
             "python": sys.version.split()[0],
             "ns_per_call": {name: round(value, 1) for name, value in ns.items()},
             "ratios": found,
