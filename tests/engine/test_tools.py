@@ -240,6 +240,41 @@ def test_gate_shares_decisions_per_behavior_and_mode() -> None:
     assert gate.decide("agent", "search", Mode.FULL, {"key": "b"}) is first
 
 
+def test_gate_shares_denials_per_behavior_denial_and_mode() -> None:
+    gate = CompiledSnapshot(decode(_snapshot(TOOLS))).tool_gate()
+    first = gate.decide("agent", "refund", Mode.FULL, {"key": "u-vip"})
+    assert gate.decide("agent", "refund", Mode.FULL, {"key": "u-vip", "x": 1}) is first
+    other_mode = gate.decide("agent", "refund", Mode.OBSERVE, {"key": "u-vip"})
+    assert other_mode is not first
+    assert (other_mode.mode, other_mode.rule) == (Mode.OBSERVE, "vips")
+    assert first.message == "tool 'refund' is denied (vips)"
+
+
+def test_denials_of_behaviors_outside_the_snapshot_are_not_kept() -> None:
+    gate = CompiledSnapshot(decode(_snapshot(TOOLS))).tool_gate()
+    first = gate.decide("ghost", "email", Mode.OFF, {"key": "u1"})
+    again = gate.decide("ghost", "email", Mode.OFF, {"key": "u1"})
+    assert again == first
+    assert again is not first
+    assert gate.tools["email"].denied == {}
+
+
+@pytest.mark.parametrize(
+    ("tool", "context", "denial"),
+    [
+        ("search", {"key": "u-vip"}, None),
+        ("refund", {"key": "u1"}, None),
+        ("refund", {"key": "u-vip"}, "vips"),
+        ("email", {"key": "u1"}, "everyone"),
+    ],
+)
+def test_the_denial_that_applies_to_a_context(
+    tool: str, context: dict[str, Any], denial: str | None
+) -> None:
+    gate = CompiledSnapshot(decode(_snapshot(TOOLS))).tool_gate()
+    assert gate.tools[tool].denial(context) == denial
+
+
 def test_policy_override_in_the_snapshot_applies() -> None:
     compiled = CompiledSnapshot(decode(_snapshot(TOOLS, {"full": {"irreversible": "allow"}})))
     decision = compiled.tool_gate().decide("agent", "refund", Mode.FULL, {"key": "u1"})

@@ -243,3 +243,51 @@ def test_reporter_thread_sends_periodically_and_close_flushes() -> None:
     events.close(timeout=1.0)  # a second close flushes what came since
     assert rows(sink.payloads[0]) == {("a", "on"): 1}
     assert rows(sink.payloads[-1]) == {("z", "on"): 1}
+
+
+def test_a_pinned_cell_counts_in_every_window() -> None:
+    counts = EvaluationCounts()
+    name = ("a", "on", Reason.FALLTHROUGH)
+    cell = counts.pin(name)
+    assert counts.pin(name) is cell  # one cell per name
+    for _ in range(3):
+        next(cell)
+    counts.record("a", ON)  # the same name counted the usual way adds up
+    assert counts.take().counts == {name: 4}
+    assert counts.take().counts == {}  # reading is not counted
+    next(cell)
+    assert counts.take().counts == {name: 1}
+
+
+def test_pinned_cells_beyond_the_bound_count_as_dropped() -> None:
+    counts = EvaluationCounts(max_keys=1)
+    kept = counts.pin(("a", "on", Reason.FALLTHROUGH))
+    over = counts.pin(("b", "on", Reason.FALLTHROUGH))
+    assert over is not kept
+    next(kept)
+    next(over)
+    next(over)
+    batch = counts.take()
+    assert (batch.counts, batch.dropped) == ({("a", "on", "FALLTHROUGH"): 1}, 2)
+    assert counts.take().dropped == 0
+
+
+def test_pinned_counts_taken_while_counting_lose_nothing() -> None:
+    counts = EvaluationCounts()
+    cell = counts.pin(("a", "on", Reason.FALLTHROUGH))
+    per_thread, threads = 20_000, 4
+    taken = 0
+
+    def work() -> None:
+        for _ in range(per_thread):
+            next(cell)
+
+    runners = [threading.Thread(target=work) for _ in range(threads)]
+    for runner in runners:
+        runner.start()
+    while any(r.is_alive() for r in runners):
+        taken += sum(counts.take().counts.values())
+    for runner in runners:
+        runner.join()
+    taken += sum(counts.take().counts.values())
+    assert taken == per_thread * threads

@@ -328,7 +328,7 @@ def test_the_client_records_evidence_worthy_evaluations_only() -> None:
     client.mode("agent", {"key": "u2", "plan": "team"})  # approval required
     client.bool_variation("b", {"key": "u3"}, False)  # not evidence
     client.detail("agent", {"key": "u4", "plan": "free"})  # the raw path records nothing
-    queued = list(recorder_._queue)
+    queued = [head for head, _, _ in recorder_._queue]
     assert [(item[0], item[1], item[3]) for item in queued] == [
         ("denied", "agent", "RULE_MATCH"),
         ("approval_required", "agent", "RULE_MATCH"),
@@ -340,7 +340,7 @@ def test_a_killed_behavior_records_its_fallback() -> None:
     client = Client("lgs_x", "http://127.0.0.1:9", bootstrap=snapshot(killed=True), start=False)
     assert client.decisions is not None
     assert client.variation("b", {"key": "u1"}, True) is False
-    assert [item[0] for item in client.decisions._queue] == ["kill_fallback"]
+    assert [head[0] for head, _, _ in client.decisions._queue] == ["kill_fallback"]
     client.close()
 
 
@@ -368,7 +368,7 @@ def test_an_exclusion_a_guardrail_wrote_records_a_guardrail_exclusion() -> None:
     client.mode("agent", {"key": "u1", "account": "a7"})
     client.mode("agent", {"key": "u2", "country": "FR"})
     client.mode("agent", {"key": "u3", "account": "a8", "plan": "pro"})
-    assert [(item[0], item[3], item[4]) for item in client.decisions._queue] == [
+    assert [(head[0], head[3], head[4]) for head, _, _ in client.decisions._queue] == [
         ("guardrail_exclusion", "EXCLUDED", "guardrail-llm-cost-account-a7"),
         ("excluded", "EXCLUDED", "rollback-fr"),
     ]

@@ -134,12 +134,12 @@ def test_refusals_are_decision_records() -> None:
     client.authorize_tool("agent", "refund", {"key": "careful"})
     client.authorize_tool("agent", "search", {"key": "anyone"})  # allowed: not a record
     # the mode evaluation keeps its own record (approval_required); the tool's come beside it
-    queued = [r for r in client.decisions._queue if str(r[0]).startswith("tool_")]
+    queued = [head for head, _, _ in client.decisions._queue if head[0].startswith("tool_")]
     assert [(r[0], r[1], r[2], r[3]) for r in queued] == [
         ("tool_denied", "agent", "observe", "POLICY"),
         ("tool_approval_required", "agent", "approval_required", "POLICY"),
     ]
-    assert queued[0][7] == {"tool": "refund", "risk": "write"}
+    assert queued[0][6] == {"tool": "refund", "risk": "write"}
     client.close()
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from itertools import accumulate
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from lockgate.engine.codegen import RuleSpec, SplitSpec, generate
 from lockgate.engine.model import Clause, Flag, FlagKind, Segment, Serve, Snapshot
@@ -27,10 +27,15 @@ from lockgate.engine.validate import (
     unchanged_parts,
 )
 
-__all__ = ["CompiledFlag", "CompiledSnapshot", "compile_snapshot"]
+__all__ = ["CompiledFlag", "CompiledSnapshot", "MakeResult", "compile_snapshot"]
 
 Context = Mapping[str, Any]
 Run = Callable[[Context], EvaluationDetail]
+R = TypeVar("R", bound=EvaluationDetail)
+MakeResult = Callable[[Any, str | None, Reason, str | None, ErrorCode | None, int | None], R]
+"""Builds one shared result: ``make(value, variation, reason, rule_id, error_code,
+flag_version)`` (``EvaluationDetail`` itself, or a host's subclass carrying what it keeps
+per result)."""
 
 
 class CompiledFlag:
@@ -125,6 +130,22 @@ class CompiledSnapshot:
                 self.snapshot, _SegmentMatcher(self.snapshot.segments).clause
             )
         return gate
+
+    def compile_flag(self, key: str, make: MakeResult[R]) -> Callable[[Context], R] | None:
+        """Flag ``key`` compiled again with its shared results built by ``make``: the same
+        evaluation (``run(ctx)`` equals ``self.flags[key].run(ctx)``), each result it can
+        return (a serve's, or the missing-attribute error) made once by ``make`` instead
+        of ``EvaluationDetail``. ``None`` when the snapshot has no such flag or it is
+        malformed."""
+        flag = self.snapshot.flags.get(key)
+        compiled = self.flags.get(key)
+        if flag is None or compiled is None or compiled.kind is None:
+            return None
+        links: Links = []
+        run = _FlagCompiler(flag, links, _SegmentMatcher(self.snapshot.segments), make).build()
+        for required, wanted in links:
+            required.extend((self.flags.get(k, _ABSENT), variation) for k, variation in wanted)
+        return cast("Callable[[Context], R]", run)  # every result it returns, make built
 
     def contained(self) -> tuple[frozenset[str], frozenset[str]]:
         """The snapshot's self-contained flags and segments (``validate.self_contained``)."""
@@ -251,17 +272,24 @@ Links = list[tuple[list[tuple[CompiledFlag, str]], list[tuple[str, str]]]]
 
 
 class _FlagCompiler:
-    def __init__(self, flag: Flag, links: Links, segments: _SegmentMatcher) -> None:
+    def __init__(
+        self,
+        flag: Flag,
+        links: Links,
+        segments: _SegmentMatcher,
+        make: MakeResult[EvaluationDetail] = EvaluationDetail,
+    ) -> None:
         self.flag = flag
         self.links = links
         self.segments = segments
+        self.make = make
 
     def detail(
         self, variation: str | None, reason: Reason, rule_id: str | None = None
     ) -> EvaluationDetail:
         found = self.flag.variation(variation)
         value = None if found is None else found.value
-        return EvaluationDetail(
+        return self.make(
             value, variation if found else None, reason, rule_id, None, self.flag.version
         )
 
@@ -361,5 +389,7 @@ class _FlagCompiler:
             results=[self.detail(p.variation, Reason.SPLIT, rule_id) for p in parts],
             attribute=serve.bucket_by or self.flag.bucket_by,
             salt=self.flag.effective_salt,
-            missing=_error(ErrorCode.TARGETING_KEY_MISSING, self.flag.version),
+            missing=self.make(
+                None, None, Reason.ERROR, None, ErrorCode.TARGETING_KEY_MISSING, self.flag.version
+            ),
         )

@@ -39,6 +39,7 @@ from lockgate.engine.modes import Mode
 
 __all__ = [
     "RISK_TIERS",
+    "CompiledTool",
     "RiskClass",
     "ToolDecision",
     "ToolGate",
@@ -242,10 +243,10 @@ class ToolDecision:
 Predicate = Callable[[Mapping[str, Any]], bool]
 
 
-class _CompiledTool:
+class CompiledTool:
     """One registered tool: its audience denials compiled, its decisions per behavior."""
 
-    __slots__ = ("budget", "by_behavior", "denials", "denied_all", "key", "risk")
+    __slots__ = ("budget", "by_behavior", "denials", "denied", "denied_all", "key", "risk")
 
     def __init__(self, spec: ToolSpec, clause: Callable[[Any], Predicate]) -> None:
         self.key = spec.key
@@ -259,6 +260,17 @@ class _CompiledTool:
             if denial.clauses
         )
         self.by_behavior: dict[str, dict[Mode, ToolDecision]] = {}
+        self.denied: dict[tuple[str, str, Mode], ToolDecision] = {}
+
+    def denial(self, context: Mapping[str, Any]) -> str | None:
+        """The id of the denial that applies to ``context``: the one for everyone, else the
+        first audience it belongs to; ``None`` when the tool is not denied to it."""
+        if self.denied_all is not None:
+            return self.denied_all
+        for denial_id, matches in self.denials:
+            if matches(context):
+                return denial_id
+        return None
 
 
 def _all_of(predicates: list[Predicate]) -> Predicate:
@@ -279,7 +291,7 @@ class ToolGate:
     def __init__(self, snapshot: Snapshot, clause: Callable[[Any], Predicate]) -> None:
         self._snapshot = snapshot
         self._overrides = snapshot.tool_policy
-        self.tools = {key: _CompiledTool(spec, clause) for key, spec in snapshot.tools.items()}
+        self.tools = {key: CompiledTool(spec, clause) for key, spec in snapshot.tools.items()}
 
     def decide(
         self, behavior: str, tool: str, mode: Mode, context: Mapping[str, Any]
@@ -289,17 +301,28 @@ class ToolGate:
         compiled = self.tools.get(tool)
         if compiled is None:
             return _unregistered(behavior, tool)
-        if compiled.denied_all is not None:
-            return _denied(behavior, tool, compiled, mode, compiled.denied_all)
-        for denial_id, matches in compiled.denials:
-            if matches(context):
-                return _denied(behavior, tool, compiled, mode, denial_id)
+        denial = compiled.denial(context)
+        if denial is not None:
+            return self.denied(behavior, compiled, mode, denial)
         decisions = compiled.by_behavior.get(behavior)
         if decisions is None:
             decisions = self.decisions(behavior, compiled)
         return decisions[mode]
 
-    def decisions(self, behavior: str, compiled: _CompiledTool) -> dict[Mode, ToolDecision]:
+    def denied(
+        self, behavior: str, compiled: CompiledTool, mode: Mode, denial: str
+    ) -> ToolDecision:
+        """The decision of ``denial`` (an id from :meth:`CompiledTool.denial`), shared like
+        the policy's (kept for behaviors the snapshot has)."""
+        key = (behavior, denial, mode)
+        found = compiled.denied.get(key)
+        if found is None:
+            found = _denied(behavior, compiled.key, compiled, mode, denial)
+            if behavior in self._snapshot.flags:  # bounded by the snapshot's behaviors
+                compiled.denied[key] = found
+        return found
+
+    def decisions(self, behavior: str, compiled: CompiledTool) -> dict[Mode, ToolDecision]:
         """The policy's decision for each mode of ``behavior`` (kept for behaviors the
         snapshot has)."""
         flag = self._snapshot.flags.get(behavior)
@@ -344,7 +367,7 @@ def _unregistered(behavior: str, tool: str) -> ToolDecision:
 
 
 def _denied(
-    behavior: str, tool: str, compiled: _CompiledTool, mode: Mode, denial: str
+    behavior: str, tool: str, compiled: CompiledTool, mode: Mode, denial: str
 ) -> ToolDecision:
     return ToolDecision(
         ToolOutcome.DENY,

@@ -7,6 +7,12 @@ the interpreter lock, so concurrent threads never lose each other's increments. 
 the counts swaps in a fresh window; an increment racing that swap on another thread can
 be lost (at most one per thread per flush).
 
+A caller that serves the same result again and again (``Client.mode()`` keeps one entry
+per shared result, :mod:`lockgate.sdk.served`) can :meth:`EvaluationCounts.pin` a cell
+instead: a pinned cell lives across windows, so counting is a bare ``next(cell)``, and
+taking the counts reads how far each pinned cell moved since the last time (reading is
+itself one ``next()``, which is accounted for). No increment of a pinned cell is lost.
+
 The number of distinct keys is bounded; evaluations of keys beyond the bound are counted
 in ``dropped`` only. Reports go out in requests of at most 2,000 rows (the protocol's
 bound); counts that could not be sent are merged into the next report, under the same
@@ -113,6 +119,20 @@ class _Window:
         self.dropped: Iterator[int] = itertools.count()
 
 
+class _Pinned:
+    __slots__ = ("cell", "read")
+
+    def __init__(self) -> None:
+        self.cell: Iterator[int] = itertools.count()
+        self.read = 0  # what ``next(cell)`` returns when nothing was counted since
+
+    def take(self) -> int:
+        """Counted since the last call (reading is one ``next()``, not counted)."""
+        at = next(self.cell)
+        n, self.read = at - self.read, at + 1
+        return n
+
+
 class EvaluationCounts:
     """Counts evaluations per (flag, variation, reason) until :meth:`take`."""
 
@@ -124,6 +144,9 @@ class EvaluationCounts:
         self.max_keys = max_keys
         self._clock = clock
         self._window = _Window(clock())
+        self._pinned: dict[CountKey, _Pinned] = {}
+        self._overflow = _Pinned()  # pinned beyond max_keys: counted as dropped
+        self._pin_lock = threading.Lock()
 
     def record(self, key: str, detail: EvaluationDetail) -> None:
         """Count one evaluation of flag ``key`` (the hot path: keep it this short)."""
@@ -133,6 +156,20 @@ class EvaluationCounts:
         if cell is None:
             cell = self._new_cell(window, name)
         next(cell)
+
+    def pin(self, name: CountKey) -> Iterator[int]:
+        """A cell counting ``name`` in every window from now on: ``next(cell)`` counts one
+        evaluation. Pinned names stay pinned (they are a snapshot's results, a few per
+        behavior); beyond ``max_keys`` of them, the cell returned counts in ``dropped``."""
+        pinned = self._pinned.get(name)
+        if pinned is None:
+            with self._pin_lock:
+                pinned = self._pinned.get(name)
+                if pinned is None:
+                    if len(self._pinned) >= self.max_keys:
+                        return self._overflow.cell
+                    pinned = self._pinned[name] = _Pinned()
+        return pinned.cell
 
     def _new_cell(self, window: _Window, name: CountKey) -> Iterator[int]:
         if len(window.cells) >= self.max_keys:
@@ -153,7 +190,25 @@ class EvaluationCounts:
                 counts[name] = n
             else:
                 dropped += n
+        moved, overflow = self._take_pinned()
+        dropped += overflow
+        for name, n in moved:
+            if _possible(name):
+                counts[name] = counts.get(name, 0) + n
+            else:
+                dropped += n
         return CountsBatch(window.start, now, counts, dropped)
+
+    def _take_pinned(self) -> tuple[list[tuple[CountKey, int]], int]:
+        """How far each pinned cell moved since the last call (the names that moved), and
+        how far the overflow cell did."""
+        moved = []
+        with self._pin_lock:
+            for name, pinned in self._pinned.items():
+                n = pinned.take()
+                if n:
+                    moved.append((name, n))
+            return moved, self._overflow.take()
 
 
 class EventsReporter:

@@ -42,6 +42,7 @@ __all__ = [
     "DEFAULT_BATCH_SIZE",
     "DEFAULT_MAX_QUEUED",
     "DecisionRecorder",
+    "Head",
     "PolicySource",
     "Sender",
     "Watch",
@@ -60,7 +61,11 @@ Sender = Callable[[dict[str, Any], float], bool | None]
 """``send(payload, timeout)``: ``True`` when delivered, ``None`` when refused for good (the
 records are dropped and counted), ``False`` to keep them for the next attempt."""
 
-_Item = tuple[str, str, str | None, str, str | None, dict[str, Any], frozenset[str], Any, float]
+Head = tuple[str, str, str | None, str, str | None, frozenset[str], Any]
+"""What a record says before its context and time: kind, behavior, variation, reason,
+rule, private attributes, detail (:meth:`DecisionRecorder.prepare`)."""
+_Item = tuple[Head, dict[str, Any], float]
+"""A queued record: its head, a shallow copy of the context, the time."""
 
 
 class DecisionRecorder:
@@ -129,24 +134,45 @@ class DecisionRecorder:
         attributes to keep private for this record only.
         """
         try:
+            head = self.prepare(kind, flag, variation, reason, rule, detail, private_attributes)
+        except Exception:  # never raise into the application
+            self.dropped += 1
+            return
+        self.keep(head, context)
+
+    @staticmethod
+    def prepare(
+        kind: DecisionKind | str,
+        flag: str,
+        variation: str | None,
+        reason: str,
+        rule: str | None,
+        detail: Mapping[str, Any] | None = None,
+        private_attributes: Iterable[str] = (),
+    ) -> Head:
+        """Everything a record holds but its context and time, to :meth:`keep` with any
+        number of contexts (the SDK builds the heads of shared decisions once)."""
+        return (
+            str(kind),
+            flag,
+            variation,
+            str(reason),
+            rule,
+            frozenset(private_attributes),
+            None if detail is None else dict(detail),
+        )
+
+    def keep(self, head: Head, context: Mapping[str, Any]) -> None:
+        """Queue one record of ``head`` (from :meth:`prepare`) for ``context``: a shallow
+        copy of the context, the time and an append. Never blocks, never raises."""
+        try:
             queue = self._queue
-            full = len(queue) >= self.max_queued
-            queue.append(
-                (
-                    str(kind),
-                    flag,
-                    variation,
-                    str(reason),
-                    rule,
-                    dict(context),
-                    frozenset(private_attributes),
-                    None if detail is None else dict(detail),
-                    self._clock(),
-                )
-            )
-            if full:
+            held = len(queue)
+            copied = context.copy() if context.__class__ is dict else dict(context)
+            queue.append((head, copied, self._clock()))
+            if held >= self.max_queued:  # the append pushed the oldest out
                 self.dropped += 1
-            elif self._on_batch_ready is not None and len(queue) == self.batch_size:
+            elif held + 1 == self.batch_size and self._on_batch_ready is not None:
                 self._on_batch_ready()
         except Exception:  # never raise into the application
             self.dropped += 1
@@ -210,7 +236,7 @@ class DecisionRecorder:
 
 
 def _wire(item: _Item, policy: RedactionPolicy) -> dict[str, Any]:
-    kind, flag, variation, reason, rule, context, private, detail, at = item
+    (kind, flag, variation, reason, rule, private, detail), context, at = item
     kept, dropped = redact(context, policy.with_private(private))
     out: dict[str, Any] = {
         "kind": kind,

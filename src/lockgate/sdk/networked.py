@@ -20,9 +20,17 @@ from types import TracebackType
 from typing import Any
 
 import lockgate
-from lockgate.decisionlog import DecisionKind, evaluation_kind
-from lockgate.engine import EvaluationDetail, FlagKind, Mode, Snapshot, SnapshotError
-from lockgate.engine.tools import ToolDecision
+from lockgate.decisionlog import DecisionKind
+from lockgate.engine import (
+    CompiledSnapshot,
+    EvaluationDetail,
+    FlagKind,
+    Mode,
+    Snapshot,
+    SnapshotError,
+)
+from lockgate.engine import tools as tool_tiers
+from lockgate.engine.tools import ToolDecision, ToolReason
 from lockgate.privacy import RedactionPolicy
 from lockgate.sdk.approvals import (
     ApprovalDecision,
@@ -38,6 +46,7 @@ from lockgate.sdk.decisions import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_MAX_QUEUED,
     DecisionRecorder,
+    Head,
     Watch,
     watch_table,
 )
@@ -45,6 +54,17 @@ from lockgate.sdk.failover import FailoverTransport, base_urls
 from lockgate.sdk.logs import note
 from lockgate.sdk.privacy_source import PrivacySource
 from lockgate.sdk.replica import Replica
+from lockgate.sdk.served import (
+    MAX_ENTRIES,
+    Run,
+    Served,
+    ServedTable,
+    ToolPlan,
+    ToolPlans,
+    evaluation_head,
+    refusal_head,
+    served_results,
+)
 from lockgate.sdk.signals import MetricsReporter, Signals, SignalsTuning
 from lockgate.sdk.state import StateListener, StateTracker, SyncState
 from lockgate.sdk.sync import SyncLoop, SyncSettings
@@ -58,6 +78,9 @@ DECISIONS_PATH = "/sdk/v1/decisions"
 METRICS_PATH = "/sdk/v1/metrics"
 _NO_REASONS: frozenset[str] = frozenset()
 _MODE_OF: dict[object, Mode] = {mode.value: mode for mode in Mode}
+_MODE_KIND = FlagKind.MODE
+_NO_PLANS: dict[str, object] = {}
+_SHARED_TOOL_REASONS = frozenset({ToolReason.POLICY, ToolReason.TOOL_DENIED})
 HEARTBEAT_INTERVAL = 15.0
 """The server's heartbeat period; silence for three of them means the stream is dead."""
 
@@ -157,6 +180,8 @@ class Client(LockgateClient):
         and decision records (sent as names only) and as cohorts of tracked metrics, on top
         of the environment's own."""
         self._watch: Watch = {}
+        self._forget_served()
+        self._remember = not log_variations  # logged variations take the general path
         self._transport = FailoverTransport(
             [
                 HttpTransport(
@@ -214,6 +239,7 @@ class Client(LockgateClient):
         if metrics:
             self._bind(self.snapshot)
             self.on_update(self._bind)
+        self.on_update(self._forget_served)  # last: after the tables it depends on
         if start:
             self.start()
 
@@ -400,16 +426,66 @@ class Client(LockgateClient):
 
     def mode(self, key: str, context: Context, default: Mode = Mode.OFF) -> Mode:
         """The authority mode of a mode behavior (counted); ``default`` on any error."""
-        flag = self._compiled.flags.get(key)
-        if flag is None or flag.kind is not FlagKind.MODE or context.__class__ is not dict:
-            return (
-                Mode.parse(self._typed(key, context, default.value, FlagKind.MODE).value) or default
-            )
+        run = self._mode_runs.get(key)  # compiled to serve Served results (sdk.served)
+        if run is None or context.__class__ is not dict:
+            return self._mode_general(key, context, default)
+        try:
+            served = run(context)
+        except Exception:  # the general path reports it (GENERAL), counted
+            return self._mode_failed(key, context, default)
+        next(served.cell)
+        if served.more:  # a record, a tracked behavior, or served in full
+            return self._serve_more(served, key, context, default)
+        return served.mode
+
+    def _mode_general(self, key: str, context: Context, default: Mode) -> Mode:
+        """``mode()`` of a behavior not asked for yet in this snapshot, not a valid mode
+        behavior, or with a context that is not a ``dict``."""
+        runs = self._mode_runs  # read before the snapshot: a table never outlives it
+        compiled = self._compiled
+        flag = compiled.flags.get(key)
+        if flag is None or flag.kind is not _MODE_KIND or context.__class__ is not dict:
+            return self._mode_failed(key, context, default)
+        run = self._served_run(compiled, key) if self._remember else None
+        if run is not None:
+            ServedTable.keep_run(runs, key, run)
         try:
             detail = flag.run(context)
         except Exception:  # the general path reports it (GENERAL), counted
-            detail = self._typed(key, context, default.value, FlagKind.MODE)
-            return Mode.parse(detail.value) or default
+            return self._mode_failed(key, context, default)
+        return self._mode_served(key, detail, context, default)
+
+    def _served_run(self, compiled: CompiledSnapshot, key: str) -> Run | None:
+        """Mode behavior ``key`` compiled with results that carry what serving them means
+        (the watch table and metric bindings in place: the table was read before)."""
+        make = served_results(
+            key,
+            counts=self._counts,
+            watched=self._watch.get(key),
+            recorded=self.decisions is not None,
+            tracked=key in self._bound,
+        )
+        return compiled.compile_flag(key, make)
+
+    def _mode_failed(self, key: str, context: Context, default: Mode) -> Mode:
+        detail = self._typed(key, context, default.value, FlagKind.MODE)
+        return Mode.parse(detail.value) or default
+
+    def _serve_more(self, served: Served, key: str, context: Context, default: Mode) -> Mode:
+        """A served result that is a decision record, that tracked metrics remember, or that
+        the general path serves (its cell counts nothing)."""
+        if served.general:
+            return self._mode_served(key, served, context, default)
+        if served.head is not None and self.decisions is not None:
+            self.decisions.keep(served.head, context)
+        if served.tracked:
+            self._signals.served(key, context, served)
+        return served.mode
+
+    def _mode_served(
+        self, key: str, detail: EvaluationDetail, context: Context, default: Mode
+    ) -> Mode:
+        """The general counted path of one evaluation of a mode behavior."""
         if detail.variation is None:
             detail = detail.with_default(default.value)
         self._record(key, detail)
@@ -420,27 +496,68 @@ class Client(LockgateClient):
             self._signals.served(key, context, detail)
         return _MODE_OF.get(detail.value, default)
 
+    def authorize_tool(self, behavior: str, tool: str, context: Context) -> ToolDecision:
+        """May ``behavior`` call ``tool`` for ``context`` now? (counted; see
+        :meth:`LockgateClient.authorize_tool`). Refused calls are decision records."""
+        plans = self._tool_plans.get(tool)
+        plan = None if plans is None else plans.get(behavior)
+        if plan is None:  # a tool with a budget, or asked for the first time
+            return self._authorize_general(behavior, tool, context)
+        try:
+            mode = self.mode(behavior, context)
+            screen = plan.screen
+            denial = None if screen is None else screen(context)
+            decision, head = plan.by_mode[mode] if denial is None else plan.denial(denial, mode)
+        except Exception as exc:  # a decision must never raise into the application
+            return tool_tiers.error(behavior, tool, f"{type(exc).__name__}: {exc}")
+        if head is not None and self.decisions is not None:
+            self.decisions.keep(head, context)
+        return decision
+
+    def _authorize_general(self, behavior: str, tool: str, context: Context) -> ToolDecision:
+        plans = self._tool_plans  # read before the snapshot: a table never outlives it
+        decision = super().authorize_tool(behavior, tool, context)
+        if self._ready and plans.get(tool, _NO_PLANS) is not None:
+            with contextlib.suppress(Exception):
+                self._plan_tool(plans, behavior, tool)
+        return decision
+
+    def _plan_tool(self, plans: dict[str, ToolPlans | None], behavior: str, tool: str) -> None:
+        """Keep the decisions of ``tool`` under ``behavior`` (both in the snapshot, the
+        tool without a budget) for the next calls."""
+        compiled = self._compiled
+        gate = compiled.tool_gate()
+        entry = gate.tools.get(tool)
+        if entry is None or behavior not in compiled.flags:
+            return
+        if entry.budget is not None:
+            ServedTable.keep_plans(plans, tool, None)
+            return
+        found = plans.get(tool)
+        if found is None:
+            found = ServedTable.keep_plans(plans, tool, {})
+        if found is not None and len(found) < MAX_ENTRIES:
+            found[behavior] = ToolPlan(gate, entry, behavior)
+
     def _tool_refused(self, decision: ToolDecision, context: Context) -> None:
         recorder = self.decisions
         if recorder is None:
             return
-        kind = (
-            DecisionKind.TOOL_APPROVAL_REQUIRED
-            if decision.needs_approval
-            else DecisionKind.TOOL_DENIED
-        )
-        detail = {"tool": decision.tool}
-        if decision.risk is not None:
-            detail["risk"] = decision.risk.value
-        recorder.record(
-            kind,
-            decision.behavior,
-            None if decision.mode is None else decision.mode.value,
-            decision.reason.value,
-            decision.rule,
-            context,
-            detail,
-        )
+        found = self._refusals.get(id(decision))  # a shared decision refused before
+        head = self._first_refusal(decision) if found is None else found[1]
+        if head is not None:
+            recorder.keep(head, context)
+
+    def _first_refusal(self, decision: ToolDecision) -> Head | None:
+        table = self._served  # read before the snapshot: a table never outlives it
+        head = refusal_head(decision)
+        if head is None:
+            return None
+        # The tier policy's and the denials' decisions of the snapshot's behaviors are
+        # shared (lockgate.engine.tools); those of other behaviors are built per call.
+        if decision.reason in _SHARED_TOOL_REASONS and decision.behavior in self._compiled.flags:
+            table.keep_refusal(decision, head)
+        return head
 
     def tool_approval(
         self, decision: ToolDecision, context: Context, summary: str, timeout: float
@@ -463,11 +580,16 @@ class Client(LockgateClient):
         flag = self._compiled.flags.get(key)
         if recorder is None or flag is None:
             return
-        kind = evaluation_kind(
-            detail.reason, detail.value, flag.kind is FlagKind.MODE, detail.rule_id
-        )
-        if kind is not None:
-            recorder.record(kind, key, detail.variation, detail.reason, detail.rule_id, context)
+        head = evaluation_head(key, detail, is_mode=flag.kind is FlagKind.MODE)
+        if head is not None:
+            recorder.keep(head, context)
+
+    def _forget_served(self, snapshot: Snapshot | None = None) -> None:
+        """A new snapshot: results are worked out again (after the watch table and the
+        metric bindings of the new snapshot, which listeners before this one set)."""
+        table = ServedTable()
+        self._served, self._mode_runs = table, table.runs
+        self._refusals, self._tool_plans = table.refusals, table.tools
 
     # -- runtime action approvals -------------------------------------------------------
 
