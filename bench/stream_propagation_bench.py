@@ -83,6 +83,8 @@ class Stats:
         self.lag_max = 0.0
         """Longest lateness of this process's event loop (seconds) since the last report."""
         self.lags: list[tuple[float, float]] = []
+        self.writers: dict[int, asyncio.StreamWriter] = {}
+        """Stream -> its open connection (for ``--drop-before-change``)."""
         """(when, seconds) of each loop lateness over ``LAG_REPORT`` since the last report."""
 
 
@@ -147,6 +149,7 @@ async def _one_stream(
                     stats.failures[f"HTTP {status}"] += 1
                     await asyncio.sleep(RECONNECT_AFTER)
                     continue
+            stats.writers[number] = writer
             raw, body = bytearray(), bytearray()
             while True:
                 data = await reader.read(65536)
@@ -170,6 +173,7 @@ async def _one_stream(
         except (OSError, TimeoutError, asyncio.IncompleteReadError, ValueError) as exc:
             stats.failures[type(exc).__name__] += 1
         finally:
+            stats.writers.pop(number, None)
             if writer is not None:
                 writer.close()
         stats.reconnects += 1
@@ -202,14 +206,24 @@ async def _worker(spec: StreamSpec, conn: Connection) -> None:
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(opened.wait(), CONNECT_TIMEOUT * 2)
     conn.send(("opened", {"open": stats.open, "seconds": time.monotonic() - started}))
+    rng = random.Random(spec.index)
     while await asyncio.to_thread(conn.poll, spec.run_timeout):
-        if conn.recv() != "status":
+        command = conn.recv()
+        if isinstance(command, tuple) and command[0] == "drop":
+            # Close a share of this process's streams, as a server, a proxy or the network
+            # ending them would: each reconnects after `retry` with Last-Event-ID.
+            chosen = [w for w in stats.writers.values() if rng.random() < command[1]]
+            for writer in chosen:
+                writer.close()
+            conn.send(("dropped", {"streams": len(chosen)}))
+            continue
+        if command != "status":
             break
         conn.send(
             (
                 "status",
                 {
-                    "arrivals": list(stats.arrivals.values()),
+                    "arrivals": stats.arrivals,
                     "reconnects": stats.reconnects,
                     "failures": dict(stats.failures),
                     "ended": stats.ended,
@@ -303,6 +317,28 @@ def counter_deltas(before: dict[str, int], after: dict[str, int]) -> dict[str, i
     }
 
 
+def run_queue_wait(pid: int) -> float | None:
+    """Seconds the main thread of process `pid` (an event loop) has spent runnable but waiting
+    for a CPU (/proc/PID/schedstat): how much it was starved, not how busy it was."""
+    try:
+        return int(Path(f"/proc/{pid}/schedstat").read_text().split()[1]) / 1e9
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def cpu_pressure() -> float | None:
+    """Seconds during which some task on the machine waited for a CPU (/proc/pressure/cpu)."""
+    try:
+        first = Path("/proc/pressure/cpu").read_text().splitlines()[0]
+        return int(first.rsplit("total=", 1)[1]) / 1e6
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def _delta_ms(before: float | None, after: float | None) -> float | None:
+    return None if before is None or after is None else (after - before) * 1000
+
+
 def lateness_histogram(times: list[float]) -> dict[str, int]:
     """How many latencies fall in each bucket (ms): "<50", "50-100", ..., ">=1200"."""
     edges = LATENESS_BUCKETS_MS
@@ -325,12 +361,15 @@ def process_rows(
     previous: list[dict[str, Any]],
     sent: float,
     late_ms: float,
+    waits_ms: list[float | None],
 ) -> list[dict[str, Any]]:
     """One round seen from each client process: its streams' latencies, reconnections, and
     how late its own event loop ran."""
     rows = []
     for index, (s, before) in enumerate(zip(status, previous, strict=True)):
-        times = sorted(t for got in s["arrivals"] if (t := _first_after(got, sent)) is not None)
+        times = sorted(
+            t for got in s["arrivals"].values() if (t := _first_after(got, sent)) is not None
+        )
         rows.append(
             {
                 "process": index,
@@ -338,12 +377,13 @@ def process_rows(
                 "late": sum(1 for t in times if t > late_ms),
                 "latency_ms": summary(times),
                 "reconnects": s["reconnects"] - before["reconnects"],
-                "streams_ended_in_round": sum(1 for _n, t in s["ended"] if t >= sent),
+                "streams_ended": len(s["ended"]),
                 "loop_lag_max_ms": s["lag_max"] * 1000,
                 "loop_lags_ms": [
                     [round((t - sent) * 1000, 1), round(lag * 1000, 1)] for t, lag in s["lags"]
                 ],
                 "cpu_seconds": s["cpu"] - before["cpu"],
+                "run_queue_wait_ms": waits_ms[index],
             }
         )
     return rows
@@ -362,6 +402,12 @@ def server_source() -> dict[str, str | None]:
         )
         commit = done.stdout.strip() or None
     return {"python": python, "package": package, "commit": commit}
+
+
+def _spin(deadline: float) -> None:
+    """Keep one CPU busy until ``deadline`` (CLOCK_MONOTONIC): other work on the machine."""
+    while time.monotonic() < deadline:
+        sum(range(10_000))
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -387,6 +433,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         sdk_key, version = setup(server, args.rounds)
         run_timeout = args.rounds * (args.interval * 1.2 + args.miss_after) + 300
         procs: list[Any] = []
+        spinners: list[Any] = []
         conns: list[Connection] = []
         try:
             for index, count in enumerate(per_process):
@@ -402,33 +449,56 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             opened = _receive(conns, "opened", CONNECT_TIMEOUT * 3)
             open_count = sum(o["open"] for o in opened)
             print(f"  {open_count:,} streams open", flush=True)
+            run_seconds = args.rounds * (args.interval * 1.2 + 1) + 60
+            for _ in range(args.busy):
+                spinner = ctx.Process(
+                    target=_spin, args=(time.monotonic() + run_seconds,), daemon=True
+                )
+                spinner.start()
+                spinners.append(spinner)
             cpu_start = cpu_seconds(pid)
             previous = _status(conns)  # also empties what the connections brought so far
             for index in range(1, args.rounds + 1):
                 pause = args.interval * (0.8 + 0.4 * rng.random()) - args.miss_after
                 time.sleep(max(0.5, pause))
+                dropped = 0
+                if args.drop_before_change > 0:
+                    for conn in conns:
+                        conn.send(("drop", args.drop_before_change))
+                    dropped = sum(d["streams"] for d in _receive(conns, "dropped", 60))
+                waits_before = [run_queue_wait(proc.pid) for proc in procs]
+                server_wait_before = run_queue_wait(pid)
+                pressure_before = cpu_pressure()
                 counters_before = kernel_counters()
                 server_cpu_before = cpu_seconds(pid)
                 sent, answered, version = change_flag(server, version, index)
                 time.sleep(args.miss_after)
                 status = _status(conns)
                 counters = counter_deltas(counters_before, kernel_counters())
+                waits_ms = [
+                    _delta_ms(w, run_queue_wait(proc.pid))
+                    for w, proc in zip(waits_before, procs, strict=True)
+                ]
+                server_wait_ms = _delta_ms(server_wait_before, run_queue_wait(pid))
+                pressure_ms = _delta_ms(pressure_before, cpu_pressure())
                 # Each stream's first change event after the PATCH was sent.
                 times = sorted(
                     t
                     for s in status
-                    for got in s["arrivals"]
+                    for got in s["arrivals"].values()
                     if (t := _first_after(got, sent)) is not None
                 )
                 stats = summary(times)
                 late = sum(1 for t in times if t > args.late_ms)
-                processes_row = process_rows(status, previous, sent, args.late_ms)
+                processes_row = process_rows(status, previous, sent, args.late_ms, waits_ms)
                 previous = status
-                ended = {(p, n) for p, s in enumerate(status) for n, t in s["ended"] if t >= sent}
+                # Streams that ended since the previous round's report (e.g. just before this
+                # change): a late one among them was late because it was reconnecting.
+                ended = {(p, n) for p, s in enumerate(status) for n, _t in s["ended"]}
                 late_ended = sum(
                     1
                     for p, s in enumerate(status)
-                    for n, got in enumerate(s["arrivals"])
+                    for n, got in s["arrivals"].items()
                     if (t := _first_after(got, sent)) is not None
                     and t > args.late_ms
                     and (p, n) in ended
@@ -445,9 +515,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     "latency_histogram_ms": lateness_histogram(times),
                     "latency_ms": stats,
                     "reconnects": sum(p["reconnects"] for p in processes_row),
+                    "dropped_before_change": dropped,
                     "processes": processes_row,
                     "kernel_counters": counters,
                     "server_cpu_seconds": cpu_seconds(pid) - server_cpu_before,
+                    "server_run_queue_wait_ms": server_wait_ms,
+                    "cpu_pressure_some_ms": pressure_ms,
                     "load_average": list(os.getloadavg()),
                     "loadavg": Path("/proc/loadavg").read_text().strip(),
                 }
@@ -459,14 +532,17 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     f"(PATCH {(answered - sent) * 1000:.1f} ms); reconnects "
                     f"{row['reconnects']}, drops {counters.get('softnet.dropped', 0)}, "
                     f"retrans {counters.get('Tcp.RetransSegs', 0)}, client lag max "
-                    f"{max(p['loop_lag_max_ms'] for p in processes_row):.0f} ms, "
-                    f"load {row['loadavg'].split()[0]}",
+                    f"{max(p['loop_lag_max_ms'] for p in processes_row):.0f} ms, server "
+                    f"run-queue wait {fmt(server_wait_ms)} ms, load {row['loadavg'].split()[0]}"
+                    + (f", dropped {dropped}" if dropped else ""),
                     flush=True,
                 )
                 if late:
                     print(
                         "      late per process: "
                         + ", ".join(str(p["late"]) for p in processes_row)
+                        + "; client run-queue wait ms: "
+                        + ", ".join(fmt(p["run_queue_wait_ms"]) for p in processes_row)
                         + f"; late p50 {fmt(row['late_latency_ms']['p50_ms'])} ms; "
                         f"late and reconnected {late_ended}; counters {counters}",
                         flush=True,
@@ -474,6 +550,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             server_cpu = cpu_seconds(pid) - cpu_start
             final = _status(conns)
         finally:
+            for spinner in spinners:
+                spinner.terminate()  # by its PID: only what this run started
+                spinner.join(5)
             for conn in conns:
                 with contextlib.suppress(OSError):
                     conn.send("stop")
@@ -551,6 +630,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--late-ms", type=float, default=500.0)
     parser.add_argument("--concurrency", type=int, default=50)
     parser.add_argument("--seed", type=int, default=8)
+    parser.add_argument(
+        "--drop-before-change",
+        type=float,
+        default=0.0,
+        metavar="SHARE",
+        help="close this share of the streams just before each change (they reconnect after "
+        "the server's retry): what a tail made of reconnections looks like",
+    )
+    parser.add_argument(
+        "--busy",
+        type=int,
+        default=0,
+        help="processes keeping a CPU busy during the rounds (bounded: they stop with the run)",
+    )
     parser.add_argument(
         "--server-python",
         help="run `lockgate serve` with this interpreter (e.g. an older checkout's "
