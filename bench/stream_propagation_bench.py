@@ -25,10 +25,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import itertools
 import math
 import multiprocessing as mp
 import os
 import random
+import subprocess
 import sys
 import time
 from collections import Counter
@@ -38,13 +40,25 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from propagation_bench import change_flag, nofile_limit, raise_nofile, servers, setup, summary
-from serverlib import cpu_seconds, fmt, machine, now_iso, table, write_json
+from propagation_bench import (
+    change_flag,
+    nofile_limit,
+    process_cpu,
+    raise_nofile,
+    servers,
+    setup,
+    summary,
+)
+from serverlib import SERVER_PYTHON_ENV, cpu_seconds, fmt, machine, now_iso, table, write_json
 
 GOAL_P99_MS = 150.0
 GOAL_STREAMS = 1000
 CONNECT_TIMEOUT = 60.0
 RECONNECT_AFTER = 1.0  # the server's `retry`
+LAG_TICK = 0.005
+"""How often each client process checks that its event loop runs on time."""
+LAG_REPORT = 0.05
+"""Loop lateness (seconds) listed one by one in a round's report."""
 
 
 @dataclass
@@ -64,6 +78,14 @@ class Stats:
         self.failures: Counter[str] = Counter()
         self.arrivals: dict[int, list[float]] = {}
         """Stream -> when it got each ``change`` event (since the last status report)."""
+        self.ended: list[tuple[int, float]] = []
+        """(stream, when) of streams that ended (closed, failed, refused) since the last report."""
+        self.lag_max = 0.0
+        """Longest lateness of this process's event loop (seconds) since the last report."""
+        self.lags: list[tuple[float, float]] = []
+        self.writers: dict[int, asyncio.StreamWriter] = {}
+        """Stream -> its open connection (for ``--drop-before-change``)."""
+        """(when, seconds) of each loop lateness over ``LAG_REPORT`` since the last report."""
 
 
 def _events(buffer: bytearray) -> list[tuple[str, int | None]]:
@@ -127,6 +149,7 @@ async def _one_stream(
                     stats.failures[f"HTTP {status}"] += 1
                     await asyncio.sleep(RECONNECT_AFTER)
                     continue
+            stats.writers[number] = writer
             raw, body = bytearray(), bytearray()
             while True:
                 data = await reader.read(65536)
@@ -150,10 +173,25 @@ async def _one_stream(
         except (OSError, TimeoutError, asyncio.IncompleteReadError, ValueError) as exc:
             stats.failures[type(exc).__name__] += 1
         finally:
+            stats.writers.pop(number, None)
             if writer is not None:
                 writer.close()
         stats.reconnects += 1
+        stats.ended.append((number, time.monotonic()))
         await asyncio.sleep(RECONNECT_AFTER)
+
+
+async def _watch_lag(stats: Stats) -> None:
+    """Record how late this process's event loop wakes a sleeper (client-side CPU starvation
+    would show here, as would any long step of the client itself)."""
+    loop = asyncio.get_running_loop()
+    while True:
+        due = loop.time() + LAG_TICK
+        await asyncio.sleep(LAG_TICK)
+        lag = loop.time() - due
+        stats.lag_max = max(stats.lag_max, lag)
+        if lag > LAG_REPORT:
+            stats.lags.append((time.monotonic(), lag))
 
 
 async def _worker(spec: StreamSpec, conn: Connection) -> None:
@@ -164,23 +202,41 @@ async def _worker(spec: StreamSpec, conn: Connection) -> None:
     tasks = [
         asyncio.create_task(_one_stream(n, spec, stats, gate, opened)) for n in range(spec.streams)
     ]
+    tasks.append(asyncio.create_task(_watch_lag(stats)))
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(opened.wait(), CONNECT_TIMEOUT * 2)
     conn.send(("opened", {"open": stats.open, "seconds": time.monotonic() - started}))
+    rng = random.Random(spec.index)
     while await asyncio.to_thread(conn.poll, spec.run_timeout):
-        if conn.recv() != "status":
+        command = conn.recv()
+        if isinstance(command, tuple) and command[0] == "drop":
+            # Close a share of this process's streams, as a server, a proxy or the network
+            # ending them would: each reconnects after `retry` with Last-Event-ID.
+            chosen = [w for w in stats.writers.values() if rng.random() < command[1]]
+            for writer in chosen:
+                writer.close()
+            conn.send(("dropped", {"streams": len(chosen)}))
+            continue
+        if command != "status":
             break
         conn.send(
             (
                 "status",
                 {
-                    "arrivals": list(stats.arrivals.values()),
+                    "arrivals": stats.arrivals,
                     "reconnects": stats.reconnects,
                     "failures": dict(stats.failures),
+                    "ended": stats.ended,
+                    "lag_max": stats.lag_max,
+                    "lags": stats.lags,
+                    "cpu": process_cpu(),
                 },
             )
         )
         stats.arrivals = {}
+        stats.ended = []
+        stats.lag_max = 0.0
+        stats.lags = []
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
@@ -210,6 +266,150 @@ def _status(conns: list[Connection]) -> list[dict[str, Any]]:
     return _receive(conns, "status", 60)
 
 
+WATCHED_COUNTERS = (
+    "softnet.dropped",
+    "softnet.time_squeeze",
+    "Tcp.RetransSegs",
+    "TcpExt.TCPLossProbes",
+    "TcpExt.TCPTimeouts",
+    "TcpExt.ListenOverflows",
+    "TcpExt.ListenDrops",
+    "TcpExt.TCPSynRetrans",
+)
+"""Kernel counters always reported per round (any other that moved is reported too)."""
+LATENESS_BUCKETS_MS = (50, 100, 200, 500, 900, 1200)
+
+
+def kernel_counters() -> dict[str, int]:
+    """The machine's network counters: /proc/net/softnet_stat (summed over CPUs: packets
+    processed, dropped because the backlog held `netdev_max_backlog`, time squeezes) and
+    the Tcp and TcpExt lines of /proc/net/snmp and /proc/net/netstat. They count the whole
+    machine, so other work on it shows up too."""
+    out: Counter[str] = Counter()
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/net/softnet_stat").read_text().splitlines():
+            fields = line.split()
+            out["softnet.processed"] += int(fields[0], 16)
+            out["softnet.dropped"] += int(fields[1], 16)
+            out["softnet.time_squeeze"] += int(fields[2], 16)
+    for name in ("/proc/net/snmp", "/proc/net/netstat"):
+        try:
+            lines = Path(name).read_text().splitlines()
+        except OSError:
+            continue
+        for head, values in zip(lines[0::2], lines[1::2], strict=False):
+            prefix, keys = head.split(":", 1)
+            if prefix not in ("Tcp", "TcpExt"):
+                continue
+            for key, value in zip(keys.split(), values.split(":", 1)[1].split(), strict=False):
+                with contextlib.suppress(ValueError):
+                    out[f"{prefix}.{key}"] = int(value)
+    return dict(out)
+
+
+def counter_deltas(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
+    """The watched counters' changes, and any other counter that changed."""
+    deltas = {key: after.get(key, 0) - before.get(key, 0) for key in after}
+    return {
+        key: delta
+        for key, delta in sorted(deltas.items())
+        if key in WATCHED_COUNTERS or (delta and key not in ("Tcp.CurrEstab", "Tcp.MaxConn"))
+    }
+
+
+def run_queue_wait(pid: int) -> float | None:
+    """Seconds the main thread of process `pid` (an event loop) has spent runnable but waiting
+    for a CPU (/proc/PID/schedstat): how much it was starved, not how busy it was."""
+    try:
+        return int(Path(f"/proc/{pid}/schedstat").read_text().split()[1]) / 1e9
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def cpu_pressure() -> float | None:
+    """Seconds during which some task on the machine waited for a CPU (/proc/pressure/cpu)."""
+    try:
+        first = Path("/proc/pressure/cpu").read_text().splitlines()[0]
+        return int(first.rsplit("total=", 1)[1]) / 1e6
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def _delta_ms(before: float | None, after: float | None) -> float | None:
+    return None if before is None or after is None else (after - before) * 1000
+
+
+def lateness_histogram(times: list[float]) -> dict[str, int]:
+    """How many latencies fall in each bucket (ms): "<50", "50-100", ..., ">=1200"."""
+    edges = LATENESS_BUCKETS_MS
+    labels = [f"<{edges[0]}"] + [f"{a}-{b}" for a, b in itertools.pairwise(edges)]
+    labels.append(f">={edges[-1]}")
+    counts = dict.fromkeys(labels, 0)
+    for t in times:
+        index = next((i for i, edge in enumerate(edges) if t < edge), len(edges))
+        counts[labels[index]] += 1
+    return counts
+
+
+def _first_after(got: list[float], sent: float) -> float | None:
+    after = [t for t in got if t >= sent]
+    return (min(after) - sent) * 1000 if after else None
+
+
+def process_rows(
+    status: list[dict[str, Any]],
+    previous: list[dict[str, Any]],
+    sent: float,
+    late_ms: float,
+    waits_ms: list[float | None],
+) -> list[dict[str, Any]]:
+    """One round seen from each client process: its streams' latencies, reconnections, and
+    how late its own event loop ran."""
+    rows = []
+    for index, (s, before) in enumerate(zip(status, previous, strict=True)):
+        times = sorted(
+            t for got in s["arrivals"].values() if (t := _first_after(got, sent)) is not None
+        )
+        rows.append(
+            {
+                "process": index,
+                "reached": len(times),
+                "late": sum(1 for t in times if t > late_ms),
+                "latency_ms": summary(times),
+                "reconnects": s["reconnects"] - before["reconnects"],
+                "streams_ended": len(s["ended"]),
+                "loop_lag_max_ms": s["lag_max"] * 1000,
+                "loop_lags_ms": [
+                    [round((t - sent) * 1000, 1), round(lag * 1000, 1)] for t, lag in s["lags"]
+                ],
+                "cpu_seconds": s["cpu"] - before["cpu"],
+                "run_queue_wait_ms": waits_ms[index],
+            }
+        )
+    return rows
+
+
+def server_source() -> dict[str, str | None]:
+    """Which checkout the server ran from: the interpreter, the package and its commit."""
+    python = os.environ.get(SERVER_PYTHON_ENV) or sys.executable
+    code = "import lockgate, os; print(os.path.dirname(lockgate.__file__))"
+    found = subprocess.run([python, "-c", code], capture_output=True, text=True, check=False)
+    package = found.stdout.strip() or None
+    commit = None
+    if package:
+        done = subprocess.run(
+            ["git", "-C", package, "rev-parse", "HEAD"], capture_output=True, text=True, check=False
+        )
+        commit = done.stdout.strip() or None
+    return {"python": python, "package": package, "commit": commit}
+
+
+def _spin(deadline: float) -> None:
+    """Keep one CPU busy until ``deadline`` (CLOCK_MONOTONIC): other work on the machine."""
+    while time.monotonic() < deadline:
+        sum(range(10_000))
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     nofile = raise_nofile()
     processes = args.processes
@@ -233,6 +433,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         sdk_key, version = setup(server, args.rounds)
         run_timeout = args.rounds * (args.interval * 1.2 + args.miss_after) + 300
         procs: list[Any] = []
+        spinners: list[Any] = []
         conns: list[Connection] = []
         try:
             for index, count in enumerate(per_process):
@@ -248,42 +449,110 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             opened = _receive(conns, "opened", CONNECT_TIMEOUT * 3)
             open_count = sum(o["open"] for o in opened)
             print(f"  {open_count:,} streams open", flush=True)
+            run_seconds = args.rounds * (args.interval * 1.2 + 1) + 60
+            for _ in range(args.busy):
+                spinner = ctx.Process(
+                    target=_spin, args=(time.monotonic() + run_seconds,), daemon=True
+                )
+                spinner.start()
+                spinners.append(spinner)
             cpu_start = cpu_seconds(pid)
+            previous = _status(conns)  # also empties what the connections brought so far
             for index in range(1, args.rounds + 1):
                 pause = args.interval * (0.8 + 0.4 * rng.random()) - args.miss_after
                 time.sleep(max(0.5, pause))
+                dropped = 0
+                if args.drop_before_change > 0:
+                    for conn in conns:
+                        conn.send(("drop", args.drop_before_change))
+                    dropped = sum(d["streams"] for d in _receive(conns, "dropped", 60))
+                waits_before = [run_queue_wait(proc.pid) for proc in procs]
+                server_wait_before = run_queue_wait(pid)
+                pressure_before = cpu_pressure()
+                counters_before = kernel_counters()
+                server_cpu_before = cpu_seconds(pid)
                 sent, answered, version = change_flag(server, version, index)
                 time.sleep(args.miss_after)
                 status = _status(conns)
+                counters = counter_deltas(counters_before, kernel_counters())
+                waits_ms = [
+                    _delta_ms(w, run_queue_wait(proc.pid))
+                    for w, proc in zip(waits_before, procs, strict=True)
+                ]
+                server_wait_ms = _delta_ms(server_wait_before, run_queue_wait(pid))
+                pressure_ms = _delta_ms(pressure_before, cpu_pressure())
                 # Each stream's first change event after the PATCH was sent.
                 times = sorted(
-                    (min(after) - sent) * 1000
+                    t
                     for s in status
-                    for got in s["arrivals"]
-                    if (after := [t for t in got if t >= sent])
+                    for got in s["arrivals"].values()
+                    if (t := _first_after(got, sent)) is not None
                 )
                 stats = summary(times)
                 late = sum(1 for t in times if t > args.late_ms)
+                processes_row = process_rows(status, previous, sent, args.late_ms, waits_ms)
+                previous = status
+                # Streams that ended since the previous round's report (e.g. just before this
+                # change): a late one among them was late because it was reconnecting.
+                ended = {(p, n) for p, s in enumerate(status) for n, _t in s["ended"]}
+                late_ended = sum(
+                    1
+                    for p, s in enumerate(status)
+                    for n, got in s["arrivals"].items()
+                    if (t := _first_after(got, sent)) is not None
+                    and t > args.late_ms
+                    and (p, n) in ended
+                )
+                late_times = [t for t in times if t > args.late_ms]
                 row = {
                     "round": index,
                     "version": version,
                     "reached": len(times),
                     "patch_round_trip_ms": (answered - sent) * 1000,
                     "late": late,
+                    "late_latency_ms": summary(late_times),
+                    "late_streams_that_reconnected": late_ended,
+                    "latency_histogram_ms": lateness_histogram(times),
                     "latency_ms": stats,
+                    "reconnects": sum(p["reconnects"] for p in processes_row),
+                    "dropped_before_change": dropped,
+                    "processes": processes_row,
+                    "kernel_counters": counters,
+                    "server_cpu_seconds": cpu_seconds(pid) - server_cpu_before,
+                    "server_run_queue_wait_ms": server_wait_ms,
+                    "cpu_pressure_some_ms": pressure_ms,
                     "load_average": list(os.getloadavg()),
+                    "loadavg": Path("/proc/loadavg").read_text().strip(),
                 }
                 rounds.append(row)
                 print(
                     f"  round {index:2d}: {len(times):,}/{open_count:,} streams, "
                     f"p50 {fmt(stats['p50_ms'])} p99 {fmt(stats['p99_ms'])} "
                     f"max {fmt(stats['max_ms'])} ms, {late} later than {args.late_ms:g} ms "
-                    f"(PATCH {(answered - sent) * 1000:.1f} ms)",
+                    f"(PATCH {(answered - sent) * 1000:.1f} ms); reconnects "
+                    f"{row['reconnects']}, drops {counters.get('softnet.dropped', 0)}, "
+                    f"retrans {counters.get('Tcp.RetransSegs', 0)}, client lag max "
+                    f"{max(p['loop_lag_max_ms'] for p in processes_row):.0f} ms, server "
+                    f"run-queue wait {fmt(server_wait_ms)} ms, load {row['loadavg'].split()[0]}"
+                    + (f", dropped {dropped}" if dropped else ""),
                     flush=True,
                 )
+                if late:
+                    print(
+                        "      late per process: "
+                        + ", ".join(str(p["late"]) for p in processes_row)
+                        + "; client run-queue wait ms: "
+                        + ", ".join(fmt(p["run_queue_wait_ms"]) for p in processes_row)
+                        + f"; late p50 {fmt(row['late_latency_ms']['p50_ms'])} ms; "
+                        f"late and reconnected {late_ended}; counters {counters}",
+                        flush=True,
+                    )
             server_cpu = cpu_seconds(pid) - cpu_start
             final = _status(conns)
         finally:
+            for spinner in spinners:
+                spinner.terminate()  # by its PID: only what this run started
+                spinner.join(5)
             for conn in conns:
                 with contextlib.suppress(OSError):
                     conn.send("stop")
@@ -335,6 +604,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "command": "stream-propagation",
         "machine": machine(),
         "options": {k: v for k, v in vars(args).items() if k != "json"},
+        "server": server_source(),
         "rlimit_nofile": {"bench": list(nofile), "server": server_nofile},
         "streams_open": open_count,
         "rounds": rounds,
@@ -360,10 +630,31 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--late-ms", type=float, default=500.0)
     parser.add_argument("--concurrency", type=int, default=50)
     parser.add_argument("--seed", type=int, default=8)
+    parser.add_argument(
+        "--drop-before-change",
+        type=float,
+        default=0.0,
+        metavar="SHARE",
+        help="close this share of the streams just before each change (they reconnect after "
+        "the server's retry): what a tail made of reconnections looks like",
+    )
+    parser.add_argument(
+        "--busy",
+        type=int,
+        default=0,
+        help="processes keeping a CPU busy during the rounds (bounded: they stop with the run)",
+    )
+    parser.add_argument(
+        "--server-python",
+        help="run `lockgate serve` with this interpreter (e.g. an older checkout's "
+        ".venv/bin/python: that checkout's server against this client)",
+    )
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
     if args.streams < 1 or args.processes < 1 or args.rounds < 1:
         parser.error("--streams, --processes and --rounds must be at least 1")
+    if args.server_python is not None:
+        os.environ[SERVER_PYTHON_ENV] = str(args.server_python)
     write_json(args.json, run(args))
     return 0
 
