@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Iterator
 
-import psycopg
 import pytest
 
-from tests.conftest import PG_ADMIN_URL, _pg_url
 from tests.delivery.servers import Admin, LockgateServer, lockgate_server
 
 
@@ -26,16 +23,3 @@ def admin(server: LockgateServer) -> Iterator[Admin]:
         yield client
     finally:
         client.close()
-
-
-@pytest.fixture(scope="module")
-def module_pg_database() -> Iterator[str]:
-    """A fresh PostgreSQL database for the module; its URL."""
-    name = f"lockgate_test_{secrets.token_hex(6)}"
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield _pg_url(name)
-    finally:
-        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
