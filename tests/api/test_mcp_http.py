@@ -174,6 +174,8 @@ def test_an_agent_reads_plans_proposes_and_reduces_but_never_approves(world: Wor
         ("kill_behavior", "ok"),
     ]
     assert world.bot_token not in log
+    killed_entry = next(e for e in entries if e["action"] == "flag:killed")
+    assert killed_entry["request_id"] == mine[-1]["request_id"]
 
 
 def test_a_contract_that_expands_a_high_risk_behavior_stays_a_change_request(
@@ -259,3 +261,32 @@ def test_the_endpoint_can_be_turned_off(
     with TestClient(app) as client:
         answer = client.post("/mcp", json=INITIALIZE)
     assert answer.status_code == status, answer.text
+
+
+def test_only_post_is_served_there_is_no_stream_to_hold_open(sqlite_settings: Settings) -> None:
+    with TestClient(create_app(sqlite_settings)) as client:
+        answers = [client.request(method, "/mcp") for method in ("GET", "DELETE")]
+    assert [a.status_code for a in answers] == [405, 405]
+    assert {a.headers["content-type"] for a in answers} == {"application/problem+json"}
+
+
+async def _side_by_side(world: World) -> list[Any]:
+    def propose(tool: str) -> list[tuple[str, dict[str, Any]]]:
+        args = {"project": PROJECT, "tool": tool, "risk": "read", "reason": "side by side"}
+        return [("propose_tool", args)]
+
+    return list(
+        await asyncio.gather(
+            _in_session(world, world.bot_token, propose("lookup-a")),
+            _in_session(world, world.scoped_token, propose("lookup-b")),
+        )
+    )
+
+
+def test_agents_calling_at_once_each_act_as_themselves(world: World) -> None:
+    (_, (first,)), (_, (second,)) = asyncio.run(_side_by_side(world))
+    authors = {
+        _result(answer)["change_request"]["object_key"]: _result(answer)["change_request"]["author"]
+        for answer in (first, second)
+    }
+    assert authors == {"lookup-a": "bot", "lookup-b": "scoped"}

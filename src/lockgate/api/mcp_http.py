@@ -43,11 +43,11 @@ from lockgate.store.db import UNAVAILABLE
 __all__ = ["MCP_METHODS", "MCP_PATH", "InProcessApi", "McpCaller", "McpEndpoint"]
 
 MCP_PATH = "/mcp"
-MCP_METHODS = ["GET", "POST", "DELETE"]
+MCP_METHODS = ["POST"]
+"""Stateless: no session to end (``DELETE``) and no standalone event stream (``GET``),
+which would stay open with nothing ever sent on it; both are ``405``."""
 _CALLER = "mcp_caller"
 """Request state: the :class:`McpCaller` of an authenticated ``/mcp`` request."""
-TIMEOUT_SECONDS = 30.0
-"""How long one API call of a tool may take in process."""
 
 log = logging.getLogger("lockgate.mcp")
 
@@ -89,10 +89,7 @@ class InProcessApi:
             app=self._app, client=self._caller.client, raise_app_exceptions=False
         )
         async with httpx.AsyncClient(
-            transport=transport,
-            base_url=self._caller.base_url,
-            trust_env=False,
-            timeout=TIMEOUT_SECONDS,
+            transport=transport, base_url=self._caller.base_url, trust_env=False
         ) as http:
             response = await http.request(method, path, json=body, params=query, headers=headers)
         content = _json(response)
