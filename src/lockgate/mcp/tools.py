@@ -9,8 +9,9 @@ so one server object serves every caller with that caller's own identity.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.types import ToolAnnotations
@@ -34,6 +35,19 @@ PROPOSE = ToolAnnotations(read_only_hint=False, destructive_hint=False, open_wor
 REDUCE = ToolAnnotations(read_only_hint=False, destructive_hint=True, open_world_hint=False)
 
 
+_Tool = TypeVar("_Tool", bound=Callable[..., Any])
+
+
+def _tool(server: MCPServer, annotations: ToolAnnotations) -> Callable[[_Tool], _Tool]:
+    """Register a tool; its description is its docstring without the source's indentation."""
+
+    def register(fn: _Tool) -> _Tool:
+        description = inspect.cleandoc(fn.__doc__ or "").replace("\n", " ")
+        return server.tool(annotations=annotations, description=description)(fn)
+
+    return register
+
+
 def _project(project: str, *more: str) -> str:
     return api_path("projects", project, *more)
 
@@ -51,21 +65,21 @@ def build_server(gateway_for: GatewayFor) -> MCPServer:
 
 
 def _read_tools(server: MCPServer, gateway_for: GatewayFor) -> None:
-    @server.tool(annotations=READ)
+    @_tool(server, READ)
     async def list_behaviors(project: str, ctx: Context) -> dict[str, Any]:
         """List the behaviors (governed flags) of a lockgate project with their kind, risk
         tier and owner. Use get_behavior for one behavior's mode in each environment."""
         path = _project(project, "flags")
         return await gateway_for(ctx).get("list_behaviors", path, {"limit": 500})
 
-    @server.tool(annotations=READ)
+    @_tool(server, READ)
     async def get_behavior(project: str, behavior: str, ctx: Context) -> dict[str, Any]:
         """One behavior: its definition and, per environment, its configuration (on/off,
         rules, default serve, kill switch, exclusions) — i.e. which mode it serves to whom."""
         path = _project(project, "flags", behavior)
         return await gateway_for(ctx).get("get_behavior", path)
 
-    @server.tool(annotations=READ)
+    @_tool(server, READ)
     async def behavior_audit(
         project: str, behavior: str, ctx: Context, limit: int = 20
     ) -> dict[str, Any]:
@@ -78,7 +92,7 @@ def _read_tools(server: MCPServer, gateway_for: GatewayFor) -> None:
         }
         return await gateway_for(ctx).get("behavior_audit", api_path("audit"), params)
 
-    @server.tool(annotations=READ)
+    @_tool(server, READ)
     async def evaluate_behavior(
         project: str, environment: str, behavior: str, context: dict[str, Any], ctx: Context
     ) -> dict[str, Any]:
@@ -89,13 +103,13 @@ def _read_tools(server: MCPServer, gateway_for: GatewayFor) -> None:
         body = {"flag": behavior, "context": context}
         return await gateway_for(ctx).post("evaluate_behavior", path, body)
 
-    @server.tool(annotations=READ)
+    @_tool(server, READ)
     async def list_tools(project: str, ctx: Context) -> dict[str, Any]:
         """The tools registered in a project with their risk class, denials and budgets,
         and the effective tool tier policy (which calls each mode allows)."""
         return await gateway_for(ctx).get("list_tools", _project(project, "tools"))
 
-    @server.tool(annotations=READ)
+    @_tool(server, READ)
     async def list_change_requests(
         project: str, ctx: Context, state: str = "open"
     ) -> dict[str, Any]:
@@ -106,7 +120,7 @@ def _read_tools(server: MCPServer, gateway_for: GatewayFor) -> None:
 
 
 def _contract_tools(server: MCPServer, gateway_for: GatewayFor) -> None:
-    @server.tool(annotations=READ)
+    @_tool(server, READ)
     async def explain_contract(
         source: str, ctx: Context, file: str = "contract.yaml"
     ) -> dict[str, Any]:
@@ -116,7 +130,7 @@ def _contract_tools(server: MCPServer, gateway_for: GatewayFor) -> None:
         path = api_path("contracts", "explain")
         return await gateway_for(ctx).post("explain_contract", path, body)
 
-    @server.tool(annotations=READ)
+    @_tool(server, READ)
     async def validate_contract(
         source: str, ctx: Context, file: str = "contract.yaml"
     ) -> dict[str, Any]:
@@ -126,7 +140,7 @@ def _contract_tools(server: MCPServer, gateway_for: GatewayFor) -> None:
         path = api_path("contracts", "validate")
         return await gateway_for(ctx).post("validate_contract", path, body)
 
-    @server.tool(annotations=READ)
+    @_tool(server, READ)
     async def plan_contract(
         project: str, source: str, ctx: Context, file: str = "contract.yaml"
     ) -> dict[str, Any]:
@@ -138,7 +152,7 @@ def _contract_tools(server: MCPServer, gateway_for: GatewayFor) -> None:
 
 
 def _propose_tools(server: MCPServer, gateway_for: GatewayFor) -> None:
-    @server.tool(annotations=PROPOSE)
+    @_tool(server, PROPOSE)
     async def submit_contract(
         project: str, source: str, reason: str, ctx: Context, file: str = "contract.yaml"
     ) -> dict[str, Any]:
@@ -149,7 +163,7 @@ def _propose_tools(server: MCPServer, gateway_for: GatewayFor) -> None:
         path = _project(project, "contracts", "apply")
         return await gateway_for(ctx).post("submit_contract", path, body)
 
-    @server.tool(annotations=PROPOSE)
+    @_tool(server, PROPOSE)
     async def propose_tool(
         project: str, tool: str, risk: str, reason: str, ctx: Context, description: str = ""
     ) -> dict[str, Any]:
@@ -161,7 +175,7 @@ def _propose_tools(server: MCPServer, gateway_for: GatewayFor) -> None:
 
 
 def _reduce_tools(server: MCPServer, gateway_for: GatewayFor) -> None:
-    @server.tool(annotations=REDUCE)
+    @_tool(server, REDUCE)
     async def kill_behavior(
         project: str,
         behavior: str,
@@ -180,7 +194,7 @@ def _reduce_tools(server: MCPServer, gateway_for: GatewayFor) -> None:
         path = _project(project, "flags", behavior, "kill")
         return await gateway_for(ctx).post("kill_behavior", path, body)
 
-    @server.tool(annotations=REDUCE)
+    @_tool(server, REDUCE)
     async def exclude_audience(
         project: str, environment: str, behavior: str, audience: str, reason: str, ctx: Context
     ) -> dict[str, Any]:
@@ -190,7 +204,7 @@ def _reduce_tools(server: MCPServer, gateway_for: GatewayFor) -> None:
         body = {"audience": audience, "reason": reason}
         return await gateway_for(ctx).post("exclude_audience", path, body)
 
-    @server.tool(annotations=REDUCE)
+    @_tool(server, REDUCE)
     async def deny_tool(project: str, tool: str, reason: str, ctx: Context) -> dict[str, Any]:
         """Deny one registered tool to everyone in the project, at once, without touching
         anything else. A reduction: never waits for approval."""
