@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -15,12 +16,13 @@ import httpx
 import httpx2
 import pytest
 from fastapi.testclient import TestClient
-from mcp import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 
 from lockgate.api.app import create_app
 from lockgate.mcp.tools import TOOL_NAMES
 from lockgate.settings import Settings
+from mcp import ClientSession
+from tests.conftest import scratch_pg_database
 from tests.delivery.servers import ADMIN_TOKEN, Admin, LockgateServer, lockgate_server
 
 PROJECT, OTHER = "shop", "warehouse"
@@ -83,10 +85,11 @@ class World:
 def world(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[World]:
-    url = request.getfixturevalue("module_pg_database") if request.param == "postgres" else ""
     data = Path(tmp_path_factory.mktemp("mcp-http"))
     extra = ("--log-level", "info")
-    with lockgate_server(data, database_url=url, extra=extra) as server:
+    with ExitStack() as stack:
+        url = stack.enter_context(scratch_pg_database()) if request.param == "postgres" else ""
+        server = stack.enter_context(lockgate_server(data, database_url=url, extra=extra))
         here = World(server)
         try:
             yield here

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.conftest import scratch_pg_database
 from tests.delivery.servers import Admin, LockgateServer, lockgate_server
 
 
@@ -23,3 +24,10 @@ def admin(server: LockgateServer) -> Iterator[Admin]:
         yield client
     finally:
         client.close()
+
+
+@pytest.fixture(scope="module")
+def module_pg_database() -> Iterator[str]:
+    """A fresh PostgreSQL database for the module; its URL."""
+    with scratch_pg_database() as url:
+        yield url

@@ -14,19 +14,24 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
+
+from tests.conftest import scratch_pg_database
 
 __all__ = [
     "ADMIN_TOKEN",
     "Admin",
+    "LiveProject",
     "LockgateServer",
+    "backend_server",
     "free_port",
+    "live_project",
     "lockgate_server",
     "start_lockgate",
     "unique",
@@ -141,6 +146,55 @@ def lockgate_server(
         yield server
     finally:
         server.stop()
+
+
+@contextmanager
+def backend_server(data_dir: Path, backend: str) -> Iterator[LockgateServer]:
+    """A running ``lockgate serve`` on ``backend``: ``sqlite`` in ``data_dir``, or
+    ``postgres`` on a scratch database dropped when the block ends."""
+    with ExitStack() as stack:
+        url = stack.enter_context(scratch_pg_database()) if backend == "postgres" else ""
+        yield stack.enter_context(lockgate_server(data_dir, database_url=url))
+
+
+class LiveProject:
+    """A project and environment on a running server: its SDK key and the admin API."""
+
+    def __init__(self, server: LockgateServer, project: str, environment: str) -> None:
+        self.server = server
+        self.project = project
+        self.environment = environment
+        self.admin = Admin.connect(server.url)
+        self.admin.project(project, environment)
+        self.key, _ = self.admin.sdk_key(project, environment)
+
+    def pending(self, behavior: str, timeout: float = 20.0) -> dict[str, Any]:
+        """The behavior's pending runtime approval request, once the server has it."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            r = self.admin.http.get(
+                f"/api/v1/projects/{self.project}/runtime-approvals",
+                params={"behavior": behavior, "state": "pending"},
+            )
+            items = r.json()["items"]
+            if items:
+                return dict(items[0])
+            time.sleep(0.05)
+        raise AssertionError(f"no pending request for {behavior}")
+
+
+L = TypeVar("L", bound=LiveProject)
+
+
+@contextmanager
+def live_project(data_dir: Path, backend: str, make: Callable[[LockgateServer], L]) -> Iterator[L]:
+    """``make(server)`` on a server of its own on ``backend``; closed when the block ends."""
+    with backend_server(data_dir, backend) as server:
+        live = make(server)
+        try:
+            yield live
+        finally:
+            live.admin.close()
 
 
 @dataclass

@@ -15,43 +15,31 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
 
 from lockgate.sdk import ApprovalStatus, Client
-from tests.conftest import PG_ADMIN_URL, _pg_url
-from tests.delivery.servers import Admin, LockgateServer, lockgate_server, unique
+from tests.conftest import BACKENDS
+from tests.delivery.servers import (
+    LiveProject,
+    LockgateServer,
+    live_project,
+    lockgate_server,
+    unique,
+)
 
 PROJECT = "shop"
 ENV = "production"
 CONTEXT = {"key": "user-42", "plan": "pro", "email": "ann@example.com"}
 
 
-class Live:
+class Live(LiveProject):
     def __init__(self, server: LockgateServer) -> None:
-        self.server = server
-        self.admin = Admin.connect(server.url)
-        self.admin.project(PROJECT, ENV)
-        self.key, _ = self.admin.sdk_key(PROJECT, ENV)
+        super().__init__(server, PROJECT, ENV)
 
     def behavior(self, tier: str = "high") -> str:
         key = unique("b")
         self.admin.flag(PROJECT, key, "mode", risk_tier=tier, reason="generated")
         return key
-
-    def pending(self, behavior: str, timeout: float = 20.0) -> dict[str, Any]:
-        """The behavior's pending request, once the server has it."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            r = self.admin.http.get(
-                f"/api/v1/projects/{PROJECT}/runtime-approvals",
-                params={"behavior": behavior, "state": "pending"},
-            )
-            items = r.json()["items"]
-            if items:
-                return dict(items[0])
-            time.sleep(0.05)
-        raise AssertionError(f"no pending request for {behavior}")
 
     def decide(self, approval_id: int, verb: str, comment: str = "") -> float:
         """Decide; the time the server's answer arrived (the decision is committed)."""
@@ -62,30 +50,13 @@ class Live:
         return time.monotonic()
 
 
-@pytest.fixture(
-    scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
-)
+@pytest.fixture(scope="module", params=BACKENDS)
 def live(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Live]:
-    data = Path(tmp_path_factory.mktemp(f"approvals-{request.param}"))
-    url = ""
-    name = f"lockgate_test_{secrets.token_hex(6)}"
-    if request.param == "postgres":
-        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-        url = _pg_url(name)
-    try:
-        with lockgate_server(data, database_url=url) as server:
-            here = Live(server)
-            try:
-                yield here
-            finally:
-                here.admin.close()
-    finally:
-        if url:
-            with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    data = tmp_path_factory.mktemp(f"approvals-{request.param}")
+    with live_project(data, request.param, Live) as here:
+        yield here
 
 
 @pytest.fixture

@@ -4,31 +4,30 @@ waits for a person's runtime approval."""
 
 from __future__ import annotations
 
-import secrets
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
 
 from lockgate.sdk import Client, ToolDeniedError, ToolOutcome, ToolReason
-from tests.conftest import PG_ADMIN_URL, _pg_url
-from tests.delivery.servers import Admin, LockgateServer, lockgate_server, unique
+from tests.conftest import BACKENDS
+from tests.delivery.servers import (
+    LiveProject,
+    LockgateServer,
+    live_project,
+    unique,
+)
 
 PROJECT = "lab"
 ENV = "production"
 MODES = [{"key": m, "value": m} for m in ("off", "observe", "approval_required", "full")]
 
 
-class Live:
+class Live(LiveProject):
     def __init__(self, server: LockgateServer) -> None:
-        self.server = server
-        self.admin = Admin.connect(server.url)
-        self.admin.project(PROJECT, ENV)
-        self.key, _ = self.admin.sdk_key(PROJECT, ENV)
+        super().__init__(server, PROJECT, ENV)
 
     def behavior(self) -> str:
         """A low-risk mode behavior: ``careful`` needs approvals, everyone else ``full``."""
@@ -51,43 +50,14 @@ class Live:
         assert r.status_code == 201, r.text
         return key
 
-    def pending(self, behavior: str, timeout: float = 20.0) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            r = self.admin.http.get(
-                f"/api/v1/projects/{PROJECT}/runtime-approvals",
-                params={"behavior": behavior, "state": "pending"},
-            )
-            if r.json()["items"]:
-                return dict(r.json()["items"][0])
-            time.sleep(0.05)
-        raise AssertionError(f"no pending request for {behavior}")
 
-
-@pytest.fixture(
-    scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
-)
+@pytest.fixture(scope="module", params=BACKENDS)
 def live(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Live]:
-    data = Path(tmp_path_factory.mktemp(f"tools-{request.param}"))
-    url = ""
-    name = f"lockgate_test_{secrets.token_hex(6)}"
-    if request.param == "postgres":
-        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-        url = _pg_url(name)
-    try:
-        with lockgate_server(data, database_url=url) as server:
-            here = Live(server)
-            try:
-                yield here
-            finally:
-                here.admin.close()
-    finally:
-        if url:
-            with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    data = tmp_path_factory.mktemp(f"tools-{request.param}")
+    with live_project(data, request.param, Live) as here:
+        yield here
 
 
 def _client_with(live: Live, tool: str) -> Client:

@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from starlette.routing import Route
 from starlette.staticfiles import StaticFiles
 
-from lockgate.dashboard import actions, pages, web
+from lockgate.dashboard import actions, contracts, exports, pages, users, versions, web
 from lockgate.dashboard.render import STATIC_DIR, compile_templates
 
 __all__ = ["ASSETS_PATH", "ROUTES", "install"]
@@ -33,10 +33,15 @@ ROUTES = [
     Route(BEHAVIOR + "/exclude", actions.exclude, methods=["POST"]),
     Route(BEHAVIOR + "/lift", actions.lift, methods=["POST"]),
     Route(BEHAVIOR + "/plan/{verdict}", actions.plan, methods=["POST"]),
+    Route(BEHAVIOR + "/revert", versions.revert, methods=["POST"]),
     Route("/approvals", pages.approvals, methods=["GET"]),
     Route("/approvals/{request}/{verdict}", actions.decide_request, methods=["POST"]),
     Route("/runtime-approvals/{request}/{verdict}", actions.decide_runtime, methods=["POST"]),
     Route("/audit", pages.audit, methods=["GET"]),
+    Route("/audit/export", exports.audit_export_file, methods=["GET"]),
+    Route("/contracts", contracts.contracts, methods=["GET"]),
+    Route("/contracts/plan", contracts.plan, methods=["POST"]),
+    Route("/contracts/apply", contracts.apply, methods=["POST"]),
     Route("/incidents", pages.incidents, methods=["GET"]),
     Route("/incidents/start", actions.start_incident, methods=["POST"]),
     Route("/incidents/{request}/end", actions.end_incident, methods=["POST"]),
@@ -47,6 +52,8 @@ ROUTES = [
     Route("/access/tokens/revoke", actions.revoke_token, methods=["POST"]),
     Route("/access/sdk-keys", actions.create_sdk_key, methods=["POST"]),
     Route("/access/sdk-keys/revoke", actions.revoke_sdk_key, methods=["POST"]),
+    Route("/access/users", users.create_user, methods=["POST"]),
+    Route("/access/users/disabled", users.set_disabled, methods=["POST"]),
 ]
 """Every dashboard route (``tests/dashboard`` checks each one's access)."""
 

@@ -8,6 +8,7 @@ use-cases, so a viewer sees no button that the use-case would refuse.
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -22,6 +23,7 @@ from lockgate.control.governance import runtime as runtime_use
 from lockgate.control.guardrails import definitions as guard_use
 from lockgate.control.identity import members, sdk_keys, tokens, users
 from lockgate.control.reversal import incidents as incident_use
+from lockgate.dashboard import exports, versions
 from lockgate.dashboard.render import page
 from lockgate.dashboard.session import Viewer
 from lockgate.dashboard.web import services_of, viewing
@@ -51,6 +53,10 @@ DONE = {
     "ended": "Incident ended.",
     "revoked": "Revoked.",
     "granted_role": "Role granted.",
+    "user_created": "User created: they can log in now.",
+    "disabled": "User disabled: their sessions ended and their API tokens were revoked.",
+    "enabled": "User enabled: they can log in again (with new API tokens).",
+    "reverted": "Reverted: the earlier version serves again, as a new version.",
 }
 
 
@@ -128,7 +134,9 @@ def behavior(request: Request, viewer: Viewer) -> Response:
     flag = flag_use.get_flag(services, viewer.caller, project, key)
     columns = overview_use.environment_columns(services, viewer.caller, project)
     history = {
-        c.key: flag_use.flag_history(services, viewer.caller, project, key, c.key, 5).items
+        c.key: flag_use.flag_history(
+            services, viewer.caller, project, key, c.key, versions.VERSIONS_SHOWN
+        ).items
         for c in columns
     }
     activity = report.behavior_activity(services, viewer.caller, project, key)
@@ -150,6 +158,7 @@ def behavior(request: Request, viewer: Viewer) -> Response:
         flag=flag,
         columns=columns,
         history=history,
+        version_audit=versions.audit_of_versions(services, viewer.caller, project, key, history),
         activity=activity,
         plans=plans,
         contract=contract,
@@ -236,32 +245,16 @@ def approvals(request: Request, viewer: Viewer) -> Response:
     )
 
 
-AUDIT_FILTERS = ("environment", "actor", "behavior", "action", "since", "until")
-
-
 @viewing
 def audit(request: Request, viewer: Viewer) -> Response:
     services = services_of(request)
     context = _common(request, viewer)
+    query = exports.audit_query_of(request, context["project"], 100)
     q = request.query_params
-    for name in AUDIT_FILTERS:
-        if len(q.get(name, "")) > 200:
-            raise InvalidInput("bad filter", [FieldProblem(name, "at most 200 characters")])
-    wanted = {name: (q.get(name) or None) for name in AUDIT_FILTERS}
-    query = audit_query.AuditQuery(
-        project=context["project"],
-        environment=wanted["environment"],
-        actor=wanted["actor"],
-        behavior=wanted["behavior"],
-        action=wanted["action"],
-        since=audit_query.parse_time(wanted["since"], "since") if wanted["since"] else None,
-        until=audit_query.parse_time(wanted["until"], "until") if wanted["until"] else None,
-        limit=100,
-        cursor=q.get("cursor") or None,
-    )
+    wanted = {name: (q.get(name) or None) for name in exports.AUDIT_FILTERS}
     found = audit_query.query_audit(services, viewer.caller, query)
     verification = report.chain_verification(services) if q.get("verify") else None
-    export = "&".join(f"{k}={v}" for k, v in wanted.items() if v)
+    export = urlencode({k: v for k, v in wanted.items() if v})
     return page(
         request,
         "audit.html",
@@ -325,8 +318,20 @@ def _members(request: Request, viewer: Viewer, project: str | None) -> list[dict
 
 @viewing
 def access(request: Request, viewer: Viewer) -> Response:
+    return access_page(request, viewer)
+
+
+def access_page(
+    request: Request,
+    viewer: Viewer,
+    project: str | None = None,
+    *,
+    status: int = 200,
+    **extra: Any,
+) -> Response:
+    """The Access page of ``project``; ``extra``: a form sent back with its errors."""
     services = services_of(request)
-    context = _common(request, viewer)
+    context = _common(request, viewer, project)
     project = context["project"]
     columns = overview_use.environment_columns(services, viewer.caller, project) if project else []
     keys = {
@@ -347,5 +352,7 @@ def access(request: Request, viewer: Viewer) -> Response:
         tokens=tokens.list_tokens(services, viewer.caller),
         sdk_keys=keys,
         shown_once=None,
+        status=status,
+        **({"user_form": {}, "user_error": None} | extra),
         **context,
     )

@@ -178,6 +178,7 @@ def _decision_step(kind: str, target: str, decision: dict[str, Any], **more: Any
         rule=decision["rule"],
         approvals_required=decision["approvals_required"],
         reasons=decision["reasons"],
+        direction=decision.get("direction"),
         **more,
     )
 

@@ -57,7 +57,18 @@
       axes: [{}, { label: "% exposed" }] }, data, el);
   }
 
+  // Contracts: a chosen YAML file fills the text box (the form itself posts text).
+  function loadInto(input) {
+    input.addEventListener("change", function () {
+      var target = document.getElementById(input.getAttribute("data-load-into"));
+      var file = input.files && input.files[0];
+      if (!target || !file) { return; }
+      file.text().then(function (text) { target.value = text; });
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
+    document.querySelectorAll("[data-load-into]").forEach(loadInto);
     follow();
     tick();
     setInterval(tick, 1000);
