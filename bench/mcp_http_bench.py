@@ -13,6 +13,10 @@ error. An MCP call authenticates its token, runs the tool, and the tool calls th
 route in process: the difference between the two columns is what the MCP layer costs.
 The calls of the two kinds alternate, so both see the same machine.
 
+It also builds the application in a fresh process with `mcp_http` on and off (three times
+each, alternating) and records each process's resident memory and the time to import and
+build it: what the endpoint costs a server that never serves MCP.
+
     ./bench/run mcp-http [--calls N] [--db sqlite|postgres] [--json PATH]
 """
 
@@ -22,6 +26,7 @@ import argparse
 import contextlib
 import json
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -159,6 +164,38 @@ def measure(server: LockgateServer, token: str, calls: int) -> dict[str, Any]:
     return results
 
 
+FOOTPRINT = """
+import sys, tempfile, time
+started = time.perf_counter()
+from lockgate.api.app import create_app
+from lockgate.settings import Settings
+create_app(Settings(data_dir=tempfile.mkdtemp(), mcp_http=sys.argv[1] == "on"))
+took = time.perf_counter() - started
+rss = int(open("/proc/self/status").read().split("VmRSS:")[1].split()[0]) / 1024
+print(f"{rss} {took}")
+"""
+
+
+def footprint(rounds: int = 3) -> dict[str, Any]:
+    """RSS (MiB) and import-and-build seconds of a fresh process, MCP on and off."""
+    found: dict[str, dict[str, list[float]]] = {
+        state: {"rss_mib": [], "build_s": []} for state in ("on", "off")
+    }
+    for _ in range(rounds):
+        for state in ("on", "off"):
+            done = subprocess.run(
+                [sys.executable, "-c", FOOTPRINT, state],
+                capture_output=True,
+                text=True,
+                timeout=120,
+                check=True,
+            )
+            rss, took = (float(x) for x in done.stdout.split())
+            found[state]["rss_mib"].append(round(rss, 1))
+            found[state]["build_s"].append(round(took, 3))
+    return found
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=300, help="timed calls of each kind")
@@ -168,6 +205,7 @@ def main() -> None:
     with server_on(args.db) as server:
         token = setup(server)
         results = measure(server, token, args.calls)
+    results["footprint"] = footprint()
     rows = []
     for name in ("read a behavior", "evaluate a context"):
         api_ms, mcp_ms = results[name]["api"], results[name]["mcp"]
@@ -194,7 +232,7 @@ def main() -> None:
             "command": " ".join(["./bench/run", "mcp-http", *sys.argv[1:]]),
         },
     )
-    print(json.dumps({k: v for k, v in results.items() if k == "server_cpu_seconds"}))
+    print(json.dumps({k: results[k] for k in ("server_cpu_seconds", "footprint")}))
 
 
 if __name__ == "__main__":
