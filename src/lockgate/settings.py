@@ -191,6 +191,13 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("log_level", str, "info", "server log level"),
     Setting(
+        "mcp_http",
+        bool,
+        True,
+        "serve the Model Context Protocol over streamable HTTP at /mcp to automation tokens "
+        "(docs/agents.md)",
+    ),
+    Setting(
         "metrics_token",
         str,
         "",
@@ -277,6 +284,7 @@ class Settings:
     database_connect_timeout_seconds: int = 5
     shutdown_timeout_seconds: int = 10
     log_level: str = "info"
+    mcp_http: bool = True
     metrics_token: str = ""
     webhook_allow_private_targets: bool = False
     webhook_timeout_seconds: int = 10

@@ -54,7 +54,8 @@ from lockgate.settings import Settings
 from tests.api.identity_helpers import PASSWORD, bearer, use_cheap_hashing
 
 OK = "2xx"
-SKIPPED_PATHS = ("/healthz", "/readyz", "/metrics", "/openapi.json", "/docs", "/redoc")
+SKIPPED_PATHS = ("/healthz", "/readyz", "/metrics", "/openapi.json", "/docs", "/redoc", "/mcp")
+"""Not API routes; ``/mcp`` (automation tokens only) is checked in tests/api/test_mcp_http.py."""
 SKIPPED_ROUTES = {("POST", "/api/v1/auth/login")}
 ENVIRONMENTS = ("staging", "production")
 SELF = "<self>"  # a path parameter replaced by the calling principal's username

@@ -18,7 +18,7 @@ import pytest
 from mcp import ClientSession
 from mcp.client.stdio import StdioServerParameters, stdio_client
 
-from lockgate.cli.mcp_server import TOOL_NAMES
+from lockgate.mcp.tools import TOOL_NAMES
 from tests.delivery.servers import Admin, LockgateServer, lockgate_server
 
 PROJECT = "shop"

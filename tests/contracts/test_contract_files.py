@@ -256,6 +256,34 @@ def test_export_round_trips_through_validate() -> None:
     assert "qa" not in again.environments
 
 
+@pytest.mark.parametrize(
+    "tool",
+    [
+        {"key": "refund", "risk": "irreversible", "description": 'say "no"', "budget": None},
+        {"key": "search", "risk": "read", "description": "", "budget": None},
+        {
+            "key": "mail",
+            "risk": "external",
+            "description": "one line\nand another: with a colon",
+            "budget": {"calls": 5, "window": 60, "per": "account"},
+        },
+    ],
+    ids=["quoted-description", "no-description", "budget-and-multiline"],
+)
+def test_export_writes_the_tools_as_the_contract_reads_them(tool: dict[str, Any]) -> None:
+    flag = {"key": "agent", "kind": "mode", "risk_tier": "low", "environments": {}}
+    text = export_contract(flag, {"allowed_modes": ["off", "full"]}, [tool | {"deny": ["x"]}])
+    result = check_contract(text, "exported.yaml")
+    assert result["valid"], result["problems"]
+    (declared,) = load(text).contract.tools
+    assert (declared.key, declared.risk, declared.description, declared.budget) == (
+        tool["key"],
+        tool["risk"],
+        tool["description"],
+        tool["budget"],
+    )
+
+
 def test_the_schema_lists_every_field() -> None:
     schema = contract_schema()
     body = schema["properties"][ROOT]

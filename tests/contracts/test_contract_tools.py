@@ -124,3 +124,29 @@ def test_a_high_risk_contract_proposes_its_tools(client: TestClient, services: A
         )
         assert r.status_code == 200, r.text
     assert client.get(f"{P}/tools/refund").json()["risk"] == "irreversible"
+
+
+def test_an_exported_contract_keeps_its_tools_and_plans_no_change(client: TestClient) -> None:
+    _setup(client, protected=False)
+    body = {"source": contract(), "file": "agent.yaml"}
+    assert client.post(f"{P}/contracts/apply", json=body).status_code in (200, 202)
+    exported = client.get(f"{P}/flags/support-agent/contract").json()["contract"]
+    assert '    - key: "refund"\n      risk: "irreversible"\n' in exported
+    assert '      budget: {calls: 20, window: 3600, per: "account"}\n' in exported
+    assert '      description: "read an order"\n' in exported
+    again = {"source": exported, "file": "exported.yaml"}
+    planned = client.post(f"{P}/contracts/plan", json=again).json()
+    outcomes = {(s["step"], s["target"]): s["outcome"] for s in planned["steps"]}
+    # another text is another contract version (a reduction: it loosens nothing) ...
+    assert outcomes.pop(("contract", "flag 'support-agent'")) == "apply"
+    assert next(s for s in planned["steps"] if s["step"] == "contract")["reasons"] == []
+    # ... and nothing else changes: definition, environments and every tool as they are
+    assert set(outcomes.values()) == {"unchanged"}, planned
+    assert ("tool", "tool 'refund'") in outcomes
+    assert ("tool", "tool 'search-orders'") in outcomes
+    # once that text is applied, exporting gives it back and planning it changes nothing
+    assert client.post(f"{P}/contracts/apply", json=again).status_code == 200
+    assert client.get(f"{P}/flags/support-agent/contract").json()["contract"] == exported
+    settled = client.post(f"{P}/contracts/plan", json=again).json()
+    assert {s["outcome"] for s in settled["steps"]} == {"unchanged"}, settled
+    assert settled["changes"] == 0

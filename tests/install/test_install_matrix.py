@@ -162,6 +162,17 @@ def test_the_server_install_migrates_and_refuses_a_busy_port(
     assert "listening" not in served.stdout
 
 
+def test_the_server_install_serves_mcp_over_http(venvs: dict[str, Venv], tmp_path: Path) -> None:
+    code = (
+        "from lockgate.api.app import create_app\n"
+        "from lockgate.settings import Settings\n"
+        f"app = create_app(Settings(data_dir={str(tmp_path / 'data')!r}))\n"
+        "print(type(app.state.mcp).__name__)\n"
+    )
+    result = venvs["server"].run("-c", code)
+    assert (result.returncode, result.stdout.strip()) == (0, "McpEndpoint"), result.stderr
+
+
 @pytest.mark.parametrize("lock", ["server", "dev"])
 def test_the_pinned_locks_are_exactly_what_the_extras_need(lock: str) -> None:
     text = (ROOT / "requirements" / f"{lock}.txt").read_text(encoding="utf-8")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from datetime import timedelta
 from typing import Any
 
@@ -177,7 +177,8 @@ def _lifespan(settings: Settings, services: Services) -> object:
             guard = BackgroundJobs(services, guardrail_jobs(services), lock_key=GUARDRAILS_LOCK_KEY)
             guard_task = asyncio.create_task(guard.run_forever(settings.guardrail_cycle_seconds))
         try:
-            yield
+            async with _mcp_running(app):
+                yield
         finally:
             webhooks_task.cancel()
             services.outbox_wake = None
@@ -189,6 +190,24 @@ def _lifespan(settings: Settings, services: Services) -> object:
             await hub.stop()
 
     return lifespan
+
+
+def _mcp_running(app: FastAPI) -> AbstractAsyncContextManager[None]:
+    endpoint = app.state.mcp
+    return nullcontext() if endpoint is None else endpoint.running()
+
+
+def _mount_mcp(app: FastAPI, settings: Settings, services: Services) -> dict[str, Any]:
+    """MCP over streamable HTTP at ``/mcp`` (unless turned off); its credential check."""
+    app.state.mcp = None
+    if not settings.mcp_http:
+        return {}
+    from lockgate.api.mcp_http import MCP_METHODS, MCP_PATH, McpEndpoint
+
+    endpoint = McpEndpoint(app, services, settings.max_body_bytes)
+    app.state.mcp = endpoint
+    app.add_route(MCP_PATH, endpoint, methods=MCP_METHODS, include_in_schema=False)  # type: ignore[arg-type]
+    return {MCP_PATH: endpoint.authenticate}
 
 
 def _trust_proxies(app: FastAPI, settings: Settings) -> None:
@@ -244,12 +263,15 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
         max_user_failures=settings.login_max_user_failures,
     )
     problems.install(app)
+    own_credentials = _mount_mcp(app, settings, services)
     app.add_middleware(
         RequestLimits,
         max_body_bytes=settings.max_body_bytes,
         max_json_depth=settings.max_json_depth,
         body_timeout=float(settings.body_timeout_seconds),
-        authenticate=CredentialGate(route for router in ROUTERS for route in router.routes),
+        authenticate=CredentialGate(
+            (route for router in ROUTERS for route in router.routes), own_credentials
+        ),
     )
     app.add_middleware(RequestMetrics, metrics=app.state.metrics)
     # In front of everything: snapshot polls and streams of cached keys skip the

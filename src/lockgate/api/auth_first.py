@@ -10,7 +10,7 @@ the dependency returns it instead of checking again.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from enum import Enum
 from typing import Any
 
@@ -55,8 +55,14 @@ def _needs(dependant: Dependant) -> Credential | None:
 class CredentialGate:
     """Knows, for each route, the credential it needs; checks it before the body is read."""
 
-    def __init__(self, routes: Iterable[BaseRoute]) -> None:
+    def __init__(
+        self,
+        routes: Iterable[BaseRoute],
+        endpoints: Mapping[str, Callable[[Scope], Awaitable[Response | None]]] | None = None,
+    ) -> None:
         self._table = [(r, _needs(r.dependant)) for r in routes if isinstance(r, APIRoute)]
+        self._endpoints = dict(endpoints or {})
+        """Paths served by plain ASGI apps that check their own credential (``/mcp``)."""
 
     def credential_needed(self, scope: Scope) -> Credential | None:
         """What the route that will answer ``scope`` needs (``None``: none, or no route)."""
@@ -68,6 +74,12 @@ class CredentialGate:
 
     async def __call__(self, scope: Scope) -> Response | None:
         """``None`` when the request may go on; else the problem response to send at once."""
+        endpoint = self._endpoints.get(scope["path"])
+        if endpoint is not None:
+            refused = await endpoint(scope)
+            if refused is not None:
+                refused.headers["Connection"] = "close"  # the body was never read
+            return refused
         credential = self.credential_needed(scope)
         if credential is None:
             return None

@@ -106,6 +106,7 @@ def run_serve(args: argparse.Namespace) -> int:
     _print_bootstrap(result, url)
     print(f"lockgate {_version()} listening on {url} — {_database_label(settings)}", flush=True)
     print(f"API docs: {url}/docs · health: {url}/healthz · readiness: {url}/readyz", flush=True)
+    _log_to_stderr(settings.log_level)
     app = create_app(settings, services)
     _settle_memory()
     # On SIGTERM (or SIGINT) uvicorn stops accepting connections, closes idle keep-alive
@@ -122,6 +123,24 @@ def run_serve(args: argparse.Namespace) -> int:
     )
     uvicorn.Server(config).run(sockets=[listener])
     return 0
+
+
+def _log_to_stderr(level: str) -> None:
+    """Log lines on standard error, one message per line: lockgate's own (the
+    ``lockgate.*`` loggers: MCP tool calls, webhook deliveries) at the server's level,
+    other libraries' warnings and errors only. A handler on the root logger also keeps
+    libraries from installing their own (the MCP SDK would, at level info)."""
+    import logging
+
+    from uvicorn.config import LOG_LEVELS
+
+    root = logging.getLogger()
+    if not root.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        root.addHandler(handler)
+        root.setLevel(logging.WARNING)
+    logging.getLogger("lockgate").setLevel(LOG_LEVELS.get(level.lower(), logging.INFO))
 
 
 def _listen(host: str, port: int) -> socket.socket:

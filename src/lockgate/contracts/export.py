@@ -7,7 +7,7 @@ no YAML library is needed and every value round-trips.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from lockgate.contracts.desired import FIRST_AUDIENCE_RULE
@@ -34,8 +34,30 @@ def _environment(config: Mapping[str, Any]) -> tuple[str, str | None]:
     return "custom", None
 
 
-def export_contract(flag: Mapping[str, Any], rules: Mapping[str, Any] | None) -> str:
-    """The contract text for ``flag`` (the API's flag view) and its stored contract rules."""
+def _tools(tools: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The ``tools:`` block: each tool as the registry holds it now (denials are not a
+    contract's: people set them)."""
+    if not tools:
+        return []
+    lines = ["  tools:"]
+    for tool in tools:
+        lines += [f"    - key: {_q(tool['key'])}", f"      risk: {_q(tool['risk'])}"]
+        if tool.get("description"):
+            lines.append(f"      description: {_q(tool['description'])}")
+        budget = tool.get("budget")
+        if budget:
+            fields = ", ".join(f"{k}: {_q(budget[k])}" for k in ("calls", "window", "per"))
+            lines.append(f"      budget: {{{fields}}}")
+    return lines
+
+
+def export_contract(
+    flag: Mapping[str, Any],
+    rules: Mapping[str, Any] | None,
+    tools: Sequence[Mapping[str, Any]] = (),
+) -> str:
+    """The contract text for ``flag`` (the API's flag view), its stored contract rules and
+    the registered ``tools`` its contract declares (registry views, in contract order)."""
     rules = rules or {}
     envs: Mapping[str, Mapping[str, Any]] = flag.get("environments") or {}
     variations = [str(v.get("key")) for v in flag.get("variations") or []]
@@ -87,4 +109,5 @@ def export_contract(flag: Mapping[str, Any], rules: Mapping[str, Any] | None) ->
             lines.append(f"    # {env}: rules or splits a contract does not express; kept as is")
         else:
             lines.append(f"    {env}: {{state: {state}, mode: {_q(mode)}}}")
+    lines += _tools(tools)
     return "\n".join(lines) + "\n"

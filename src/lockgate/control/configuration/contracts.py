@@ -943,13 +943,31 @@ def export_behavior(svc: Services, caller: Caller, project_key: str, key: str) -
         row = lookup.flag(conn, project, key)
         view = flags.flag_view(conn, row)
         latest = _latest_version(conn, row.id)
+    tools = [] if latest is None else _declared_tools(svc, caller, project_key, latest)
     return {
         "behavior": key,
-        "contract": export_contract(view, row.contract),
+        "contract": export_contract(view, row.contract, tools),
         "applied": None
         if latest is None
         else {"version": latest.version, "hash": latest.hash, "file": latest.filename},
     }
+
+
+def _declared_tools(
+    svc: Services, caller: Caller, project_key: str, latest: Row[Any]
+) -> list[dict[str, Any]]:
+    """The registered tools the last applied contract declares, as the registry holds them
+    now (a declared tool not registered — its change request still open — is left out)."""
+    from lockgate.control.agents import tools as registry
+
+    try:
+        declared = [t.key for t in load(latest.source, latest.filename).contract.tools]
+    except InvalidInput:  # a contract older than today's schema: its tools are not known
+        return []
+    if not declared:
+        return []
+    held = {t["key"]: t for t in registry.list_tools(svc, caller, project_key)["items"]}
+    return [held[k] for k in declared if k in held]
 
 
 def contract_history(
