@@ -18,13 +18,9 @@ class Answers:
         self.reply = reply
         self.request_ids: list[str] = []
 
-    async def get(self, path: str, params: Params | None, request_id: str) -> Reply:
-        return self._answer(request_id)
-
-    async def post(self, path: str, body: Any, request_id: str) -> Reply:
-        return self._answer(request_id)
-
-    def _answer(self, request_id: str) -> Reply:
+    async def send(
+        self, method: str, path: str, body: Any, params: Params | None, request_id: str
+    ) -> Reply:
         self.request_ids.append(request_id)
         if isinstance(self.reply, ApiFailure):
             raise self.reply

@@ -69,13 +69,7 @@ class InProcessApi:
         self._app = app
         self._caller = caller
 
-    async def get(self, path: str, params: Params | None, request_id: str) -> Reply:
-        return await self._send("GET", path, None, params, request_id)
-
-    async def post(self, path: str, body: Any, request_id: str) -> Reply:
-        return await self._send("POST", path, body, None, request_id)
-
-    async def _send(
+    async def send(
         self, method: str, path: str, body: Any, params: Params | None, request_id: str
     ) -> Reply:
         headers = {

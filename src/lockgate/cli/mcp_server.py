@@ -27,13 +27,7 @@ class RemoteApi:
     def __init__(self, api: ApiClient) -> None:
         self._api = api
 
-    async def get(self, path: str, params: Params | None, request_id: str) -> Reply:
-        return await self._send("GET", path, None, params, request_id)
-
-    async def post(self, path: str, body: Any, request_id: str) -> Reply:
-        return await self._send("POST", path, body, None, request_id)
-
-    async def _send(
+    async def send(
         self, method: str, path: str, body: Any, params: Params | None, request_id: str
     ) -> Reply:
         from anyio import to_thread

@@ -46,9 +46,11 @@ class ApiFailure(Exception):  # noqa: N818 - named for what the API answered
 class ManagementApi(Protocol):
     """What the tools need of the management API: JSON reads and writes."""
 
-    async def get(self, path: str, params: Params | None, request_id: str) -> Reply: ...
-
-    async def post(self, path: str, body: Any, request_id: str) -> Reply: ...
+    async def send(
+        self, method: str, path: str, body: Any, params: Params | None, request_id: str
+    ) -> Reply:
+        """``method`` (``GET`` or ``POST``) on ``path``, tagged with ``request_id``."""
+        ...
 
 
 def api_path(*segments: str) -> str:
@@ -80,10 +82,10 @@ class Gateway:
         self.log = log
 
     async def get(self, tool: str, path: str, params: Params | None = None) -> dict[str, Any]:
-        return await self._call(tool, lambda rid: self.api.get(path, params, rid))
+        return await self._call(tool, lambda rid: self.api.send("GET", path, None, params, rid))
 
     async def post(self, tool: str, path: str, body: Any) -> dict[str, Any]:
-        return await self._call(tool, lambda rid: self.api.post(path, body, rid))
+        return await self._call(tool, lambda rid: self.api.send("POST", path, body, None, rid))
 
     async def _call(self, tool: str, send: Callable[[str], Any]) -> dict[str, Any]:
         started = time.monotonic()
