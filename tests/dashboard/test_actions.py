@@ -18,8 +18,8 @@ from fastapi.testclient import TestClient
 from lockgate.cli.audit_file import verify_export
 from lockgate.control.evidence import audit_export
 from lockgate.store.audit import entry_hash
-from tests.api.identity_helpers import PASSWORD, grant, make_project, make_user, use_cheap_hashing
-from tests.dashboard.test_pages import browse, csrf, serving, version
+from tests.api.identity_helpers import PASSWORD, make_user, use_cheap_hashing
+from tests.dashboard.test_pages import browse, csrf, seed_shop, serving, version
 
 FIXTURES = Path(__file__).parents[1] / "contracts" / "fixtures"
 EXECUTABLE = (FIXTURES / "executable.yaml").read_text()
@@ -33,18 +33,10 @@ def _cheap(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def world(client: TestClient) -> TestClient:
-    make_project(client, "shop")
-    r = client.post(
-        "/api/v1/projects/shop/flags",
-        json={"key": "agent", "kind": "mode", "risk_tier": "medium", "reason": "new"},
-    )
-    assert r.status_code == 201, r.text
+    seed_shop(client)
     for segment in ("internal-users", "regions-under-review"):
         body: dict[str, Any] = {"key": segment, "included": []}
         assert client.post("/api/v1/projects/shop/segments", json=body).status_code == 201
-    for name, role in (("ann", "admin"), ("bob", "approver"), ("vic", "viewer")):
-        make_user(client, name)
-        grant(client, "shop", name, role)
     make_user(client, "sam", is_admin=True)
     return client
 

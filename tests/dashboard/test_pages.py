@@ -30,8 +30,9 @@ def _cheap(monkeypatch: pytest.MonkeyPatch) -> None:
     use_cheap_hashing(monkeypatch)
 
 
-@pytest.fixture
-def world(client: TestClient) -> TestClient:
+def seed_shop(client: TestClient) -> TestClient:
+    """Project ``shop`` with the mode behavior ``agent``; ann (admin), bob (approver) and
+    vic (viewer) as its members."""
     make_project(client, "shop")
     r = client.post(
         "/api/v1/projects/shop/flags",
@@ -42,6 +43,11 @@ def world(client: TestClient) -> TestClient:
         make_user(client, name)
         grant(client, "shop", name, role)
     return client
+
+
+@pytest.fixture
+def world(client: TestClient) -> TestClient:
+    return seed_shop(client)
 
 
 def browse(app: FastAPI, username: str) -> Iterator[TestClient]:
