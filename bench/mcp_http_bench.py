@@ -23,14 +23,11 @@ build it: what the endpoint costs a server that never serves MCP.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -43,32 +40,16 @@ from serverlib import (
     api,
     cpu_seconds,
     fmt,
+    lockgate_server,
     machine,
     now_iso,
     percentile,
-    pg_database,
     table,
     write_json,
 )
 
 PROJECT, ENV, BEHAVIOR = "bench", "production", "agent"
 MCP_HEADERS = {"Accept": "application/json, text/event-stream"}
-
-
-@contextlib.contextmanager
-def server_on(db: str) -> Iterator[LockgateServer]:
-    tmp = Path(tempfile.mkdtemp(prefix="lockgate-bench-mcp-"))
-    try:
-        with contextlib.ExitStack() as stack:
-            url = stack.enter_context(pg_database("lockgate_bench_mcp")) if db == "postgres" else ""
-            server = LockgateServer(tmp, url)
-            try:
-                server.start()
-                yield server
-            finally:
-                server.stop()
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def setup(server: LockgateServer) -> str:
@@ -202,7 +183,7 @@ def main() -> None:
     parser.add_argument("--db", choices=("sqlite", "postgres"), default="sqlite")
     parser.add_argument("--json", type=Path, help="write the results here")
     args = parser.parse_args()
-    with server_on(args.db) as server:
+    with lockgate_server(args.db) as server:
         token = setup(server)
         results = measure(server, token, args.calls)
     results["footprint"] = footprint()
