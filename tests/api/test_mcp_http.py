@@ -16,12 +16,12 @@ import httpx
 import httpx2
 import pytest
 from fastapi.testclient import TestClient
+from mcp import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 
 from lockgate.api.app import create_app
 from lockgate.mcp.tools import TOOL_NAMES
 from lockgate.settings import Settings
-from mcp import ClientSession
 from tests.conftest import scratch_pg_database
 from tests.delivery.servers import ADMIN_TOKEN, Admin, LockgateServer, lockgate_server
 
