@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from lockgate.engine import decode, validate
@@ -164,6 +164,7 @@ _COUNTS = ["", "", "*", "+", "?", "{0,3}", "{1,64}", "{2}"]
 
 
 @settings(max_examples=400, deadline=None)
+@example(parts=[("a", "*"), ("[^b]", "")], anchored=True, fold=True, texts=["a"])
 @given(
     parts=st.lists(st.tuples(st.sampled_from(_ATOMS), st.sampled_from(_COUNTS)), max_size=6),
     anchored=st.booleans(),
@@ -181,6 +182,14 @@ def test_rewritten_patterns_find_a_match_exactly_when_the_pattern_does(
     plain = re.compile(pattern, re.IGNORECASE if fold else 0)
     for text in texts:
         assert (compiled.search(text) is None) == (plain.search(text) is None), (pattern, text)
+
+
+@pytest.mark.parametrize("pattern", ["a*[^b]", "a+[^B]x", "x*[^a-c]", "[ab]*[^C]"])
+def test_a_negated_class_ignoring_case_still_holds_the_other_letters(pattern: str) -> None:
+    """Ignoring case, ``[^b]`` excludes ``b`` and ``B`` only: it matches every other letter,
+    so a repetition of one before it is refused like any overlap, never made possessive."""
+    with pytest.raises(UnsafePatternError, match="also matches"):
+        compile_bounded(pattern, ignore_case=True)
 
 
 @pytest.mark.parametrize(

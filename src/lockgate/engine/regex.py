@@ -227,6 +227,20 @@ def _with_case(ranges: list[tuple[int, int]], fold: bool) -> list[tuple[int, int
     return ranges + extra
 
 
+def _narrow_case(ranges: list[tuple[int, int]], fold: bool) -> list[tuple[int, int]]:
+    """Add only the exact other case of ASCII letters: fewer variants than matching may
+    have, which is what a complement needs (``[^b]`` ignoring case excludes ``b`` and ``B``,
+    not every letter); its complement is then wider than the truth, never narrower."""
+    if not fold:
+        return ranges
+    extra: list[tuple[int, int]] = []
+    for low, high in ranges:
+        for first, last, shift in ((0x61, 0x7A, -0x20), (0x41, 0x5A, 0x20)):
+            if low <= last and high >= first:
+                extra.append((max(low, first) + shift, min(high, last) + shift))
+    return ranges + extra
+
+
 class _Checker:
     """Walks a parsed pattern, refusing shapes that backtrack super-linearly.
 
@@ -322,7 +336,7 @@ class _Checker:
             return _CATEGORY.get(str(arg), _ALL)
         if name == "LITERAL":
             return _normalize(_with_case([(arg, arg)], self.fold))
-        return _complement(_normalize(_with_case([(arg, arg)], self.fold)))  # NOT_LITERAL
+        return _complement(_normalize(_narrow_case([(arg, arg)], self.fold)))  # NOT_LITERAL
 
     def class_charset(self, items: Any) -> Ranges:
         negate = False
@@ -346,4 +360,4 @@ class _Checker:
             return _normalize(_with_case(ranges, self.fold))
         if not exact:
             return _ALL  # the complement of a widened set would be too narrow
-        return _complement(_normalize(_with_case(ranges, self.fold)))
+        return _complement(_normalize(_narrow_case(ranges, self.fold)))
