@@ -26,6 +26,7 @@ __all__ = [
     "compile_test",
     "general_test",
     "inline_string_test",
+    "string_fast_test",
 ]
 
 Test = Callable[[Any], bool | None]
@@ -188,7 +189,7 @@ def compile_test(op: str, values: tuple[Any, ...], case_insensitive: bool) -> Te
     return OPERATORS[op](values, case_insensitive)
 
 
-def _string_fast_path(op: str, values: tuple[Any, ...], fold: bool) -> Callable[[str], Any] | None:
+def string_fast_test(op: str, values: tuple[Any, ...], fold: bool) -> Callable[[str], Any] | None:
     """A C-level test for a string attribute, where the operator allows one.
 
     It gives the same answer as the operator's test for every ``str`` input; it exists
@@ -238,7 +239,7 @@ def clause_predicate(
             return slow(ctx.get(attribute))
 
         return negated
-    fast = _string_fast_path(op, values, fold)
+    fast = string_fast_test(op, values, fold)
     if fast is not None:
         string_test = fast
 

@@ -36,6 +36,7 @@ from typing import Any
 
 from lockgate.engine.model import Snapshot, ToolSpec
 from lockgate.engine.modes import Mode
+from lockgate.engine.operators import SEGMENT_MATCH, string_fast_test
 
 __all__ = [
     "RISK_TIERS",
@@ -246,7 +247,16 @@ Predicate = Callable[[Mapping[str, Any]], bool]
 class CompiledTool:
     """One registered tool: its audience denials compiled, its decisions per behavior."""
 
-    __slots__ = ("budget", "by_behavior", "denials", "denied", "denied_all", "key", "risk")
+    __slots__ = (
+        "budget",
+        "by_behavior",
+        "denials",
+        "denied",
+        "denied_all",
+        "key",
+        "risk",
+        "string_screen",
+    )
 
     def __init__(self, spec: ToolSpec, clause: Callable[[Any], Predicate]) -> None:
         self.key = spec.key
@@ -261,6 +271,11 @@ class CompiledTool:
         )
         self.by_behavior: dict[str, dict[Mode, ToolDecision]] = {}
         self.denied: dict[tuple[str, str, Mode], ToolDecision] = {}
+        self.string_screen = _string_screen(spec) if everyone is None else None
+        """``(attribute, test)`` when the tool has one audience denial of one clause that
+        has a string fast path (:func:`lockgate.engine.operators.string_fast_test`): for a
+        context whose ``attribute`` is a ``str``, that denial applies exactly when
+        ``test(value)`` is true (what its compiled predicate answers, without the call)."""
 
     def denial(self, context: Mapping[str, Any]) -> str | None:
         """The id of the denial that applies to ``context``: the one for everyone, else the
@@ -271,6 +286,16 @@ class CompiledTool:
             if matches(context):
                 return denial_id
         return None
+
+
+def _string_screen(spec: ToolSpec) -> tuple[str, Callable[[str], Any]] | None:
+    if len(spec.deny) != 1 or len(spec.deny[0].clauses) != 1:
+        return None
+    (clause,) = spec.deny[0].clauses
+    if clause.op == SEGMENT_MATCH or clause.negate:
+        return None
+    test = string_fast_test(clause.op, clause.values, clause.case_insensitive)
+    return None if test is None else (clause.attribute or "", test)
 
 
 def _all_of(predicates: list[Predicate]) -> Predicate:

@@ -505,13 +505,14 @@ class Client(LockgateClient):
             return self._authorize_general(behavior, tool, context)
         try:
             mode = self.mode(behavior, context)
-            screen = plan.screen
-            denial = None if screen is None else screen(context)
-            decision, head = plan.by_mode[mode] if denial is None else plan.denial(denial, mode)
+            pick = plan.pick
+            decision, head = (plan.by_mode if pick is None else pick(context))[mode]
         except Exception as exc:  # a decision must never raise into the application
             return tool_tiers.error(behavior, tool, f"{type(exc).__name__}: {exc}")
-        if head is not None and self.decisions is not None:
-            self.decisions.keep(head, context)
+        if head is not None:
+            recorder = self.decisions
+            if recorder is not None:
+                recorder.keep(head, context)
         return decision
 
     def _authorize_general(self, behavior: str, tool: str, context: Context) -> ToolDecision:

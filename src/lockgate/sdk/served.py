@@ -49,6 +49,8 @@ __all__ = [
     "Served",
     "ServedTable",
     "ToolPlan",
+    "Outcomes",
+    "Pick",
     "ToolPlans",
     "evaluation_head",
     "refusal_head",
@@ -149,31 +151,84 @@ def served_results(
 
 class ToolPlan:
     """One tool under one behavior: the snapshot's decisions for it by mode, and by denial
-    and mode, with their record fields (a tool without a budget; budgets count calls)."""
+    and mode, with their record fields (a tool without a budget; budgets count calls).
 
-    __slots__ = ("_gate", "behavior", "by_mode", "denied", "screen", "tool")
+    A call is ``(plan.by_mode if plan.pick is None else plan.pick(context))[mode]``:
+    ``pick`` is the tool's denials (:meth:`lockgate.engine.tools.CompiledTool.denial`, the
+    same audiences in the same order) answering with the outcomes of the denial that
+    applies, so a denied call is one predicate and two lookups. Every outcome is worked
+    out here, once: the behavior's modes times the tool's denials, a few dozen at most.
+    """
+
+    __slots__ = ("behavior", "by_mode", "pick", "tool")
 
     def __init__(self, gate: ToolGate, tool: CompiledTool, behavior: str) -> None:
-        self._gate = gate
         self.tool = tool
         self.behavior = behavior
-        self.by_mode: dict[Mode, Outcome] = {
-            mode: (decision, refusal_head(decision))
-            for mode, decision in gate.decisions(behavior, tool).items()
-        }
-        self.screen: Callable[[Mapping[str, Any]], str | None] | None = (
-            tool.denial if tool.denied_all is not None or tool.denials else None
-        )
-        """The denial that applies to a context (``None``: the tool has no denial)."""
-        self.denied: dict[tuple[str, Mode], Outcome] = {}
+        policy = gate.decisions(behavior, tool)
 
-    def denial(self, denial: str, mode: Mode) -> Outcome:
-        """The decision of ``denial`` for ``mode`` (worked out on first use)."""
-        found = self.denied.get((denial, mode))
-        if found is None:
-            decision = self._gate.denied(self.behavior, self.tool, mode, denial)
-            found = self.denied[(denial, mode)] = (decision, refusal_head(decision))
-        return found
+        def outcomes(denial: str) -> Outcomes:
+            return _outcomes({mode: gate.denied(behavior, tool, mode, denial) for mode in policy})
+
+        self.by_mode: Outcomes = (
+            _outcomes(policy) if tool.denied_all is None else outcomes(tool.denied_all)
+        )
+        """The outcomes of a context no audience denial applies to (for a tool denied to
+        everyone, that denial's)."""
+        self.pick: Pick | None = (
+            _picker(
+                [(matches, outcomes(denial)) for denial, matches in tool.denials],
+                self.by_mode,
+                tool.string_screen,
+            )
+            if tool.denied_all is None and tool.denials
+            else None
+        )
+        """The outcomes for a context (``None``: :attr:`by_mode` for every context)."""
+
+
+Outcomes = dict[Mode, Outcome]
+"""A tool's decision and record fields, by the mode served."""
+Pick = Callable[[Mapping[str, Any]], Outcomes]
+
+
+def _outcomes(decisions: Mapping[Mode, ToolDecision]) -> Outcomes:
+    return {mode: (decision, refusal_head(decision)) for mode, decision in decisions.items()}
+
+
+def _picker(
+    denials: list[tuple[Callable[[Mapping[str, Any]], bool], Outcomes]],
+    allowed: Outcomes,
+    string_screen: tuple[str, Callable[[str], Any]] | None,
+) -> Pick:
+    """The outcomes of the first denial whose audience holds the context, else ``allowed``
+    (``string_screen``: :attr:`lockgate.engine.tools.CompiledTool.string_screen`)."""
+    if len(denials) == 1 and string_screen is not None:
+        ((matches, denied),) = denials
+        attribute, test = string_screen
+
+        def pick_string(context: Mapping[str, Any]) -> Outcomes:
+            value = context.get(attribute)
+            if value.__class__ is str:
+                return denied if test(value) else allowed
+            return denied if matches(context) else allowed
+
+        return pick_string
+    if len(denials) == 1:
+        ((matches, denied),) = denials
+
+        def pick_one(context: Mapping[str, Any]) -> Outcomes:
+            return denied if matches(context) else allowed
+
+        return pick_one
+
+    def pick(context: Mapping[str, Any]) -> Outcomes:
+        for audience, outcomes in denials:
+            if audience(context):
+                return outcomes
+        return allowed
+
+    return pick
 
 
 def refusal_head(decision: ToolDecision) -> Head | None:
