@@ -27,6 +27,7 @@ __all__ = [
     "general_test",
     "inline_string_test",
     "string_fast_test",
+    "string_members",
 ]
 
 Test = Callable[[Any], bool | None]
@@ -195,15 +196,24 @@ def string_fast_test(op: str, values: tuple[Any, ...], fold: bool) -> Callable[[
     It gives the same answer as the operator's test for every ``str`` input; it exists
     only because the hot path is dominated by Python call overhead.
     """
+    members = string_members(op, values, fold)
+    if members is not None:
+        return members.__contains__
     if fold:
         return None
-    if op in ("equals", "in") and all(isinstance(v, str) for v in values):
-        return frozenset(values).__contains__
     if op in ("starts_with", "ends_with") and all(isinstance(v, str) for v in values):
         return methodcaller(op.replace("_", ""), tuple(values))
     if op == "contains" and len(values) == 1 and isinstance(values[0], str):
         return methodcaller("__contains__", values[0])
     return None
+
+
+def string_members(op: str, values: tuple[Any, ...], fold: bool) -> frozenset[str] | None:
+    """For ``equals`` and ``in`` over strings: a ``str`` attribute matches exactly when it
+    is one of these (``None`` for any other operator, or values that are not all strings)."""
+    if fold or op not in ("equals", "in") or not all(isinstance(v, str) for v in values):
+        return None
+    return frozenset(values)
 
 
 def inline_string_test(op: str, values: tuple[Any, ...], fold: bool) -> tuple[str, Any] | None:

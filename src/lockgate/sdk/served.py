@@ -38,9 +38,15 @@ from lockgate.decisionlog import DecisionKind, evaluation_kind
 from lockgate.engine import EvaluationDetail, Mode
 from lockgate.engine.compile import MakeResult
 from lockgate.engine.result import ErrorCode, Reason
-from lockgate.engine.tools import CompiledTool, ToolDecision, ToolGate, ToolOutcome
+from lockgate.engine.tools import (
+    CompiledTool,
+    StringScreen,
+    ToolDecision,
+    ToolGate,
+    ToolOutcome,
+)
 from lockgate.sdk.counts import EvaluationCounts
-from lockgate.sdk.decisions import DecisionRecorder, Head
+from lockgate.sdk.decisions import DecisionRecorder, Head, Record
 
 __all__ = [
     "MAX_ENTRIES",
@@ -58,8 +64,9 @@ __all__ = [
 ]
 
 Run = Callable[[Mapping[str, Any]], "Served"]
-Outcome = tuple[ToolDecision, Head | None]
-"""A tool decision and, when it refuses the call, its record fields."""
+Outcome = tuple[ToolDecision, Record | None]
+"""A tool decision and, when it refuses the call and records are kept, its record
+(:meth:`lockgate.sdk.decisions.DecisionRecorder.keeper`)."""
 ToolPlans = dict[str, "ToolPlan"]
 """One tool's plans, per behavior."""
 
@@ -162,16 +169,19 @@ class ToolPlan:
 
     __slots__ = ("behavior", "by_mode", "pick", "tool")
 
-    def __init__(self, gate: ToolGate, tool: CompiledTool, behavior: str) -> None:
+    def __init__(
+        self, gate: ToolGate, tool: CompiledTool, behavior: str, recorder: DecisionRecorder | None
+    ) -> None:
         self.tool = tool
         self.behavior = behavior
         policy = gate.decisions(behavior, tool)
 
         def outcomes(denial: str) -> Outcomes:
-            return _outcomes({mode: gate.denied(behavior, tool, mode, denial) for mode in policy})
+            denied = {mode: gate.denied(behavior, tool, mode, denial) for mode in policy}
+            return _outcomes(denied, recorder)
 
         self.by_mode: Outcomes = (
-            _outcomes(policy) if tool.denied_all is None else outcomes(tool.denied_all)
+            _outcomes(policy, recorder) if tool.denied_all is None else outcomes(tool.denied_all)
         )
         """The outcomes of a context no audience denial applies to (for a tool denied to
         everyone, that denial's)."""
@@ -192,20 +202,36 @@ Outcomes = dict[Mode, Outcome]
 Pick = Callable[[Mapping[str, Any]], Outcomes]
 
 
-def _outcomes(decisions: Mapping[Mode, ToolDecision]) -> Outcomes:
-    return {mode: (decision, refusal_head(decision)) for mode, decision in decisions.items()}
+def _outcomes(
+    decisions: Mapping[Mode, ToolDecision], recorder: DecisionRecorder | None
+) -> Outcomes:
+    return {mode: (decision, _record(decision, recorder)) for mode, decision in decisions.items()}
+
+
+def _record(decision: ToolDecision, recorder: DecisionRecorder | None) -> Record | None:
+    head = None if recorder is None else refusal_head(decision)
+    return None if head is None or recorder is None else recorder.keeper(head)
 
 
 def _picker(
     denials: list[tuple[Callable[[Mapping[str, Any]], bool], Outcomes]],
     allowed: Outcomes,
-    string_screen: tuple[str, Callable[[str], Any]] | None,
+    string_screen: StringScreen | None,
 ) -> Pick:
     """The outcomes of the first denial whose audience holds the context, else ``allowed``
     (``string_screen``: :attr:`lockgate.engine.tools.CompiledTool.string_screen`)."""
     if len(denials) == 1 and string_screen is not None:
         ((matches, denied),) = denials
-        attribute, test = string_screen
+        attribute, test, members = string_screen
+        if members is not None:
+
+            def pick_member(context: Mapping[str, Any]) -> Outcomes:
+                value = context.get(attribute)
+                if value.__class__ is str:
+                    return denied if value in members else allowed
+                return denied if matches(context) else allowed
+
+            return pick_member
 
         def pick_string(context: Mapping[str, Any]) -> Outcomes:
             value = context.get(attribute)
