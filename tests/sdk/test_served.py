@@ -481,7 +481,10 @@ def test_authorize_tool_evaluates_the_mode_as_mode_does_when_the_run_fails() -> 
     def fails(context: Mapping[str, Any]) -> Any:
         raise RuntimeError("boom")
 
-    c._mode_runs["agent"] = fails
+    plans = c._tool_plans["refund"]
+    assert plans is not None
+    assert plans["agent"].run is c._mode_runs["agent"]  # the plan runs the mode itself
+    plans["agent"].run = c._mode_runs["agent"] = fails
     assert c.authorize_tool("agent", "refund", ctx) == plain.authorize_tool("agent", "refund", ctx)
     by_tool = (counts(c), heads(c))
     c.decisions._queue.clear()

@@ -503,7 +503,7 @@ class Client(LockgateClient):
         plan = None if plans is None else plans.get(behavior)
         if plan is None:  # a tool with a budget, or asked for the first time
             return self._authorize_general(behavior, tool, context)
-        run = self._mode_runs.get(behavior)
+        run = plan.run
         try:
             if run is None or context.__class__ is not dict:
                 mode = self.mode(behavior, context)
@@ -550,7 +550,8 @@ class Client(LockgateClient):
         if found is None:
             found = ServedTable.keep_plans(plans, tool, {})
         if found is not None and len(found) < MAX_ENTRIES:
-            found[behavior] = ToolPlan(gate, entry, behavior, self.decisions)
+            run = self._mode_runs.get(behavior)  # read after plans: the same snapshot or newer
+            found[behavior] = ToolPlan(gate, entry, behavior, self.decisions, run)
 
     def _tool_refused(self, decision: ToolDecision, context: Context) -> None:
         recorder = self.decisions

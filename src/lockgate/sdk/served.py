@@ -167,13 +167,20 @@ class ToolPlan:
     out here, once: the behavior's modes times the tool's denials, a few dozen at most.
     """
 
-    __slots__ = ("behavior", "by_mode", "pick", "tool")
+    __slots__ = ("behavior", "by_mode", "pick", "run", "tool")
 
     def __init__(
-        self, gate: ToolGate, tool: CompiledTool, behavior: str, recorder: DecisionRecorder | None
+        self,
+        gate: ToolGate,
+        tool: CompiledTool,
+        behavior: str,
+        recorder: DecisionRecorder | None,
+        run: Run | None = None,
     ) -> None:
         self.tool = tool
         self.behavior = behavior
+        self.run = run
+        """The behavior's compiled run in the same snapshot (``None``: ``mode()`` decides)."""
         policy = gate.decisions(behavior, tool)
 
         def outcomes(denial: str) -> Outcomes:
