@@ -11,8 +11,9 @@ the behavior) depends only on that object and the snapshot, so it is worked out 
   a pinned counter cell, the record's fields and the tracking flag): the evaluation
   itself hands ``Client.mode()`` everything it needs. A result that is no mode (an error,
   served as the caller's default) is marked ``general`` and served by the general path.
-- For a tool, a :class:`ToolPlan` per behavior holds the decision and record fields per
-  mode (and per denial and mode).
+- For a tool, a :class:`ToolPlan` per behavior holds the decision per mode (and per
+  denial and mode), each refusal with its record (the recorder's keeper for the record's
+  fields), the denials' screen and the behavior's compiled run.
 - A refused decision of the general path keeps its record fields in
   :attr:`ServedTable.refusals`, keyed by the decision's identity: each entry holds its
   decision, so no other object can take that ``id`` while the entry exists.
