@@ -12,7 +12,7 @@ import pytest
 
 from lockgate.engine import EvaluationDetail, Mode
 from lockgate.engine.tools import ToolDecision, ToolOutcome, ToolReason
-from lockgate.sdk import Client, LockgateClient
+from lockgate.sdk import Client, LockgateClient, SyncTuning
 from lockgate.sdk.served import MAX_ENTRIES, ToolPlan
 
 ALL_MODES = [{"key": m.value, "value": m.value} for m in Mode]
@@ -493,4 +493,33 @@ def test_authorize_tool_evaluates_the_mode_as_mode_does_when_the_run_fails() -> 
     assert by_tool[0] == by_mode[0] == {("agent", "approval_required", "TARGET_MATCH"): 1}
     assert by_tool[1][:-1] == by_mode[1]  # the mode's record, then the tool's refusal
     assert by_tool[1][-1][0] == "tool_approval_required"
+    c.close()
+
+
+def test_concurrent_refusals_each_keep_their_own_record() -> None:
+    per_thread, threads = 1_000, 4
+    c = client(
+        snapshot(tools=TOOLS), tuning=SyncTuning(max_decisions_queued=per_thread * threads * 2)
+    )
+    c.authorize_tool("agent", "email", {"key": "u0", "region": "eu"})  # the plan is made
+    assert c.decisions is not None
+    c.decisions._queue.clear()
+    counts(c)
+
+    def work(thread: int) -> None:
+        for i in range(per_thread):
+            ctx = {"key": f"t{thread}-{i}", "region": "eu"}
+            assert c.authorize_tool("agent", "email", ctx).reason is ToolReason.TOOL_DENIED
+            ctx["key"] = "changed after the call"
+
+    runners = [threading.Thread(target=work, args=(t,)) for t in range(threads)]
+    for runner in runners:
+        runner.start()
+    for runner in runners:
+        runner.join()
+    keys = sorted(context["key"] for context in contexts(c))
+    assert keys == sorted(f"t{t}-{i}" for t in range(threads) for i in range(per_thread))
+    assert {h[0] for h in heads(c)} == {"tool_denied"}
+    assert c.decisions.dropped == 0
+    assert sum(counts(c).values()) == per_thread * threads
     c.close()
