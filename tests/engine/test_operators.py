@@ -17,7 +17,13 @@ from lockgate.engine import (
     decode,
     validate,
 )
-from lockgate.engine.operators import OPERATORS, SEGMENT_MATCH
+from lockgate.engine.operators import (
+    OPERATORS,
+    SEGMENT_MATCH,
+    compile_test,
+    string_fast_test,
+    string_members,
+)
 from lockgate.engine.regex import MAX_INPUT
 from tests.engine.factories import JSON, clause, flags_doc, rule, snapshot_doc, split, string_flag
 
@@ -417,3 +423,25 @@ def test_rule_and_segment_clauses_agree(value: Any) -> None:
 def test_integer_beyond_float_range_is_compared(op: str, expected: bool) -> None:
     huge = 10**400  # a valid JSON number: json.loads("1" + "0" * 400)
     assert matches(op, [10], huge) is expected
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    op=st.sampled_from(["equals", "in", "starts_with", "contains", "gt"]),
+    values=st.lists(st.one_of(st.text(max_size=3), st.integers()), min_size=1, max_size=3),
+    fold=st.booleans(),
+    value=st.text(max_size=3),
+)
+def test_string_members_answer_like_the_operator(
+    op: str, values: list[Any], fold: bool, value: str
+) -> None:
+    members = string_members(op, tuple(values), fold)
+    if members is None:
+        return
+    assert op in ("equals", "in")
+    assert not fold
+    test = compile_test(op, tuple(values), fold)
+    assert (value in members) is (test(value) is True)
+    fast = string_fast_test(op, tuple(values), fold)
+    assert fast is not None
+    assert fast(value) is (value in members)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from types import MappingProxyType
 from typing import Any
 
 import pytest
@@ -373,3 +374,47 @@ def test_an_exclusion_a_guardrail_wrote_records_a_guardrail_exclusion() -> None:
         ("excluded", "EXCLUDED", "rollback-fr"),
     ]
     client.close()
+
+
+def queued(rec: DecisionRecorder) -> list[tuple[Any, dict[str, Any], float]]:
+    return list(rec._queue)
+
+
+@pytest.mark.parametrize("max_queued", [1, 2, 5])
+def test_a_keeper_records_exactly_what_keep_records(max_queued: int) -> None:
+    woken: dict[str, int] = {"keep": 0, "keeper": 0}
+    ticks = iter(range(100))
+    by_keep, by_keeper = (
+        recorder(
+            Sink(),
+            max_queued=max_queued,
+            batch_size=2,
+            clock=lambda: float(next(ticks)),
+            on_batch_ready=lambda name=name: woken.__setitem__(name, woken[name] + 1),
+        )
+        for name in ("keep", "keeper")
+    )
+    head = DecisionRecorder.prepare(DecisionKind.TOOL_DENIED, "agent", "off", "POLICY", "r")
+    record_head = by_keeper.keeper(head)
+    for i in range(4):
+        context = {"key": f"u{i}", "tags": ["a"]}
+        by_keep.keep(head, context)
+        record_head(context)
+        context["key"] = "changed after the call"
+    kept, recorded = queued(by_keep), queued(by_keeper)
+    assert [(h, c) for h, c, _ in recorded] == [(h, c) for h, c, _ in kept]
+    assert [c["key"] for _, c, _ in recorded] == [f"u{i}" for i in range(4)][-max_queued:]
+    assert [at for _, _, at in kept] == [float(2 * i) for i in range(4)][-max_queued:]
+    assert [at for _, _, at in recorded] == [float(2 * i + 1) for i in range(4)][-max_queued:]
+    assert by_keeper.dropped == by_keep.dropped == max(0, 4 - max_queued)
+    assert woken["keeper"] == woken["keep"] == (1 if max_queued >= 2 else 0)
+
+
+def test_a_keeper_copies_any_mapping_and_never_raises() -> None:
+    rec = recorder(Sink())
+    head = DecisionRecorder.prepare(DecisionKind.TOOL_DENIED, "agent", "off", "POLICY", None)
+    keep = rec.keeper(head)
+    keep(MappingProxyType({"key": "u1"}))
+    keep(object())  # type: ignore[arg-type]
+    assert [(c, type(c)) for _, c, _ in queued(rec)] == [({"key": "u1"}, dict)]
+    assert rec.dropped == 1

@@ -4,6 +4,7 @@ decisions as the general path, and nothing kept across a snapshot change."""
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -11,8 +12,8 @@ import pytest
 
 from lockgate.engine import EvaluationDetail, Mode
 from lockgate.engine.tools import ToolDecision, ToolOutcome, ToolReason
-from lockgate.sdk import Client, LockgateClient
-from lockgate.sdk.served import MAX_ENTRIES
+from lockgate.sdk import Client, LockgateClient, SyncTuning
+from lockgate.sdk.served import MAX_ENTRIES, ToolPlan
 
 ALL_MODES = [{"key": m.value, "value": m.value} for m in Mode]
 
@@ -357,3 +358,168 @@ def test_an_error_result_is_served_in_full_with_the_callers_default() -> None:
     assert sum(taken.values()) == 3
     fast.close()
     general.close()
+
+
+DENIALS = {
+    "one string": [
+        {"id": "eu", "clauses": [{"attribute": "region", "op": "in", "values": ["eu", "uk"]}]}
+    ],
+    "starts with": [
+        {"id": "x", "clauses": [{"attribute": "region", "op": "starts_with", "values": ["e"]}]}
+    ],
+    "folded": [
+        {
+            "id": "f",
+            "clauses": [
+                {"attribute": "region", "op": "equals", "values": ["EU"], "case_insensitive": True}
+            ],
+        }
+    ],
+    "negated": [
+        {
+            "id": "n",
+            "clauses": [{"attribute": "region", "op": "equals", "values": ["eu"], "negate": True}],
+        }
+    ],
+    "numbers": [{"id": "big", "clauses": [{"attribute": "seats", "op": "gt", "values": [10]}]}],
+    "two clauses": [
+        {
+            "id": "both",
+            "clauses": [
+                {"attribute": "region", "op": "equals", "values": ["eu"]},
+                {"attribute": "plan", "op": "equals", "values": ["free"]},
+            ],
+        }
+    ],
+    "two denials": [
+        {"id": "free", "clauses": [{"attribute": "plan", "op": "equals", "values": ["free"]}]},
+        {"id": "eu", "clauses": [{"attribute": "region", "op": "equals", "values": ["eu"]}]},
+    ],
+    "everyone": [{"id": "stop"}],
+}
+SCREENED: list[dict[str, Any]] = [
+    {"key": "a"},
+    {"key": "b", "region": "eu"},
+    {"key": "c", "region": "EU"},
+    {"key": "d", "region": "us"},
+    {"key": "e", "region": ["eu", "us"]},
+    {"key": "f", "region": 7},
+    {"key": "g", "region": None},
+    {"key": "h", "region": "eu", "plan": "free"},
+    {"key": "i", "plan": "free", "seats": 11},
+    {"key": "j", "seats": "11"},
+    {"key": "careful", "region": "uk"},
+]
+
+
+@pytest.mark.parametrize("deny", list(DENIALS.values()), ids=list(DENIALS))
+def test_a_tool_plan_decides_like_the_tool_gate(deny: list[dict[str, Any]]) -> None:
+    doc = snapshot(tools={"email": {"risk": "external", "version": 1, "deny": deny}})
+    c = LockgateClient(doc)
+    gate = c._compiled.tool_gate()
+    tool = gate.tools["email"]
+    plan = ToolPlan(gate, tool, "agent", None)
+    for ctx in SCREENED:
+        outcomes = plan.by_mode if plan.pick is None else plan.pick(ctx)
+        for mode in Mode:
+            decision, record = outcomes[mode]
+            assert decision is gate.decide("agent", "email", mode, ctx), (ctx, mode)
+            assert record is None  # no recorder
+    assert any(  # the contexts reach both sides of every audience
+        gate.decide("agent", "email", Mode.FULL, ctx).allowed for ctx in SCREENED
+    ) is (deny[0].get("clauses") is not None)
+
+
+def call_bounds(c: Client, tool: str, ctx: dict[str, Any]) -> tuple[ToolDecision, float, float]:
+    before = time.time()
+    decision = c.authorize_tool("agent", tool, ctx)
+    return decision, before, time.time()
+
+
+def test_a_refusal_record_holds_the_context_at_the_call_and_its_time() -> None:
+    doc = snapshot(tools=TOOLS)
+    fast, general = client(doc), client(doc)
+    for made in CONTEXTS:  # plans made
+        fast.authorize_tool("agent", "email", dict(made))
+    assert fast.decisions is not None
+    fast.decisions._queue.clear()
+    for _ in range(2):
+        for base in CONTEXTS:
+            for tool in ("refund", "email", "wipe"):
+                ctx: dict[str, Any] = {**base, "note": "as called"}
+                decision, before, after = call_bounds(fast, tool, ctx)
+                ctx["note"] = "changed after the call"
+                ctx["extra"] = 1
+                assert (
+                    general.authorize_tool("agent", tool, Ctx({**base, "note": "as called"}))
+                    == decision
+                )
+                if not decision.allowed:
+                    _, kept, at = fast.decisions._queue[-1]
+                    assert kept == {**base, "note": "as called"}
+                    assert before <= at <= after
+    assert heads(fast) == heads(general)
+    assert contexts(fast) == contexts(general)
+    assert [h[0] for h in heads(fast)].count("tool_denied") > 0
+    assert [h[0] for h in heads(fast)].count("tool_approval_required") > 0
+    assert {h[3] for h in heads(fast)} >= {"POLICY", "TOOL_DENIED"}
+    fast.close()
+    general.close()
+
+
+def test_authorize_tool_evaluates_the_mode_as_mode_does_when_the_run_fails() -> None:
+    doc = snapshot(tools=TOOLS)
+    c, plain = client(doc), LockgateClient(doc)
+    ctx = {"key": "careful"}
+    c.authorize_tool("agent", "refund", ctx)
+    assert "agent" in c._mode_runs
+    assert c._tool_plans["refund"]
+    counts(c)
+    assert c.decisions is not None
+    c.decisions._queue.clear()
+
+    def fails(context: Mapping[str, Any]) -> Any:
+        raise RuntimeError("boom")
+
+    plans = c._tool_plans["refund"]
+    assert plans is not None
+    assert plans["agent"].run is c._mode_runs["agent"]  # the plan runs the mode itself
+    plans["agent"].run = c._mode_runs["agent"] = fails
+    assert c.authorize_tool("agent", "refund", ctx) == plain.authorize_tool("agent", "refund", ctx)
+    by_tool = (counts(c), heads(c))
+    c.decisions._queue.clear()
+    assert c.mode("agent", ctx) is Mode.APPROVAL_REQUIRED
+    by_mode = (counts(c), heads(c))
+    assert by_tool[0] == by_mode[0] == {("agent", "approval_required", "TARGET_MATCH"): 1}
+    assert by_tool[1][:-1] == by_mode[1]  # the mode's record, then the tool's refusal
+    assert by_tool[1][-1][0] == "tool_approval_required"
+    c.close()
+
+
+def test_concurrent_refusals_each_keep_their_own_record() -> None:
+    per_thread, threads = 1_000, 4
+    c = client(
+        snapshot(tools=TOOLS), tuning=SyncTuning(max_decisions_queued=per_thread * threads * 2)
+    )
+    c.authorize_tool("agent", "email", {"key": "u0", "region": "eu"})  # the plan is made
+    assert c.decisions is not None
+    c.decisions._queue.clear()
+    counts(c)
+
+    def work(thread: int) -> None:
+        for i in range(per_thread):
+            ctx = {"key": f"t{thread}-{i}", "region": "eu"}
+            assert c.authorize_tool("agent", "email", ctx).reason is ToolReason.TOOL_DENIED
+            ctx["key"] = "changed after the call"
+
+    runners = [threading.Thread(target=work, args=(t,)) for t in range(threads)]
+    for runner in runners:
+        runner.start()
+    for runner in runners:
+        runner.join()
+    keys = sorted(context["key"] for context in contexts(c))
+    assert keys == sorted(f"t{t}-{i}" for t in range(threads) for i in range(per_thread))
+    assert {h[0] for h in heads(c)} == {"tool_denied"}
+    assert c.decisions.dropped == 0
+    assert sum(counts(c).values()) == per_thread * threads
+    c.close()

@@ -26,6 +26,8 @@ __all__ = [
     "compile_test",
     "general_test",
     "inline_string_test",
+    "string_fast_test",
+    "string_members",
 ]
 
 Test = Callable[[Any], bool | None]
@@ -188,21 +190,30 @@ def compile_test(op: str, values: tuple[Any, ...], case_insensitive: bool) -> Te
     return OPERATORS[op](values, case_insensitive)
 
 
-def _string_fast_path(op: str, values: tuple[Any, ...], fold: bool) -> Callable[[str], Any] | None:
+def string_fast_test(op: str, values: tuple[Any, ...], fold: bool) -> Callable[[str], Any] | None:
     """A C-level test for a string attribute, where the operator allows one.
 
     It gives the same answer as the operator's test for every ``str`` input; it exists
     only because the hot path is dominated by Python call overhead.
     """
+    members = string_members(op, values, fold)
+    if members is not None:
+        return members.__contains__
     if fold:
         return None
-    if op in ("equals", "in") and all(isinstance(v, str) for v in values):
-        return frozenset(values).__contains__
     if op in ("starts_with", "ends_with") and all(isinstance(v, str) for v in values):
         return methodcaller(op.replace("_", ""), tuple(values))
     if op == "contains" and len(values) == 1 and isinstance(values[0], str):
         return methodcaller("__contains__", values[0])
     return None
+
+
+def string_members(op: str, values: tuple[Any, ...], fold: bool) -> frozenset[str] | None:
+    """For ``equals`` and ``in`` over strings: a ``str`` attribute matches exactly when it
+    is one of these (``None`` for any other operator, or values that are not all strings)."""
+    if fold or op not in ("equals", "in") or not all(isinstance(v, str) for v in values):
+        return None
+    return frozenset(values)
 
 
 def inline_string_test(op: str, values: tuple[Any, ...], fold: bool) -> tuple[str, Any] | None:
@@ -238,7 +249,7 @@ def clause_predicate(
             return slow(ctx.get(attribute))
 
         return negated
-    fast = _string_fast_path(op, values, fold)
+    fast = string_fast_test(op, values, fold)
     if fast is not None:
         string_test = fast
 

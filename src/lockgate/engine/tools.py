@@ -36,11 +36,13 @@ from typing import Any
 
 from lockgate.engine.model import Snapshot, ToolSpec
 from lockgate.engine.modes import Mode
+from lockgate.engine.operators import SEGMENT_MATCH, string_fast_test, string_members
 
 __all__ = [
     "RISK_TIERS",
     "CompiledTool",
     "RiskClass",
+    "StringScreen",
     "ToolDecision",
     "ToolGate",
     "ToolOutcome",
@@ -246,7 +248,16 @@ Predicate = Callable[[Mapping[str, Any]], bool]
 class CompiledTool:
     """One registered tool: its audience denials compiled, its decisions per behavior."""
 
-    __slots__ = ("budget", "by_behavior", "denials", "denied", "denied_all", "key", "risk")
+    __slots__ = (
+        "budget",
+        "by_behavior",
+        "denials",
+        "denied",
+        "denied_all",
+        "key",
+        "risk",
+        "string_screen",
+    )
 
     def __init__(self, spec: ToolSpec, clause: Callable[[Any], Predicate]) -> None:
         self.key = spec.key
@@ -261,6 +272,13 @@ class CompiledTool:
         )
         self.by_behavior: dict[str, dict[Mode, ToolDecision]] = {}
         self.denied: dict[tuple[str, str, Mode], ToolDecision] = {}
+        self.string_screen = _string_screen(spec) if everyone is None else None
+        """``(attribute, test, members)`` when the tool has one audience denial of one
+        clause that has a string fast path (:func:`lockgate.engine.operators.string_fast_test`):
+        for a context whose ``attribute`` is a ``str``, that denial applies exactly when
+        ``test(value)`` is true, which for ``equals`` and ``in`` is ``value in members``
+        (:func:`lockgate.engine.operators.string_members`; ``None`` for other operators):
+        what its compiled predicate answers, without the call."""
 
     def denial(self, context: Mapping[str, Any]) -> str | None:
         """The id of the denial that applies to ``context``: the one for everyone, else the
@@ -271,6 +289,21 @@ class CompiledTool:
             if matches(context):
                 return denial_id
         return None
+
+
+StringScreen = tuple[str, Callable[[str], Any], frozenset[str] | None]
+
+
+def _string_screen(spec: ToolSpec) -> StringScreen | None:
+    if len(spec.deny) != 1 or len(spec.deny[0].clauses) != 1:
+        return None
+    (clause,) = spec.deny[0].clauses
+    if clause.op == SEGMENT_MATCH or clause.negate:
+        return None
+    op, values, fold = clause.op, clause.values, clause.case_insensitive
+    test = string_fast_test(op, values, fold)
+    members = string_members(op, values, fold)
+    return None if test is None else (clause.attribute or "", test, members)
 
 
 def _all_of(predicates: list[Predicate]) -> Predicate:

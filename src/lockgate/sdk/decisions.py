@@ -43,7 +43,9 @@ __all__ = [
     "DEFAULT_MAX_QUEUED",
     "DecisionRecorder",
     "Head",
+    "Keep",
     "PolicySource",
+    "Record",
     "Sender",
     "Watch",
     "watch_table",
@@ -64,6 +66,10 @@ records are dropped and counted), ``False`` to keep them for the next attempt.""
 Head = tuple[str, str, str | None, str, str | None, frozenset[str], Any]
 """What a record says before its context and time: kind, behavior, variation, reason,
 rule, private attributes, detail (:meth:`DecisionRecorder.prepare`)."""
+Keep = Callable[[Head, Mapping[str, Any]], None]
+"""``keep(head, context)``: :attr:`DecisionRecorder.keep`."""
+Record = Callable[[Mapping[str, Any]], None]
+"""``record(context)``: :meth:`DecisionRecorder.keeper`."""
 _Item = tuple[Head, dict[str, Any], float]
 """A queued record: its head, a shallow copy of the context, the time."""
 
@@ -107,6 +113,10 @@ class DecisionRecorder:
         """Records lost since the start: pushed out of a full queue, or refused for good."""
         self.sent = 0
         """Records the server accepted since the start."""
+        self.keep: Keep = self._keeper()
+        """``keep(head, context)``: queue one record of ``head`` (from :meth:`prepare`) for
+        ``context``: a shallow copy of the context, the time and an append. Never blocks,
+        never raises. Bound once per recorder (:meth:`_keeper`)."""
 
     def __len__(self) -> int:
         return len(self._queue)
@@ -162,20 +172,67 @@ class DecisionRecorder:
             None if detail is None else dict(detail),
         )
 
-    def keep(self, head: Head, context: Mapping[str, Any]) -> None:
-        """Queue one record of ``head`` (from :meth:`prepare`) for ``context``: a shallow
-        copy of the context, the time and an append. Never blocks, never raises."""
-        try:
-            queue = self._queue
-            held = len(queue)
-            copied = context.copy() if context.__class__ is dict else dict(context)
-            queue.append((head, copied, self._clock()))
-            if held >= self.max_queued:  # the append pushed the oldest out
+    def _keeper(self) -> Keep:
+        """:attr:`keep` for this recorder. It sits on the path of every refused tool call
+        and every recorded evaluation, so what it reads is bound here once: the queue's
+        ``append``, the clock, the bounds. A record is the same whatever the path: the head,
+        a shallow copy of the context as it is during the call, the clock's time."""
+        queue, append, clock, limit, last_of_batch, on_batch_ready = self._bound()
+
+        def keep(head: Head, context: Mapping[str, Any]) -> None:
+            try:
+                held = len(queue)
+                append((head, {**context}, clock()))  # as fast as dict.copy, for any mapping
+                if held >= limit:  # the append pushed the oldest out
+                    self.dropped += 1
+                elif held == last_of_batch and on_batch_ready is not None:
+                    on_batch_ready()
+            except Exception:  # never raise into the application
                 self.dropped += 1
-            elif held + 1 == self.batch_size and self._on_batch_ready is not None:
-                self._on_batch_ready()
-        except Exception:  # never raise into the application
-            self.dropped += 1
+
+        return keep
+
+    def keeper(self, head: Head) -> Record:
+        """``record(context)``: :attr:`keep` with ``head`` bound, for a shared decision
+        that is a record every time it is served (a refused tool call): the same record,
+        one argument and one lookup fewer on the caller's path."""
+        queue, append, clock, limit, last_of_batch, on_batch_ready = self._bound()
+
+        def record(context: Mapping[str, Any]) -> None:
+            try:  # the body of keep(head, context), with head bound
+                held = len(queue)
+                append((head, {**context}, clock()))
+                if held >= limit:
+                    self.dropped += 1
+                elif held == last_of_batch and on_batch_ready is not None:
+                    on_batch_ready()
+            except Exception:
+                self.dropped += 1
+
+        return record
+
+    def _bound(
+        self,
+    ) -> tuple[
+        collections.deque[_Item],
+        Callable[[_Item], None],
+        Callable[[], float],
+        int,
+        int,
+        Callable[[], None] | None,
+    ]:
+        """What :attr:`keep` reads: the queue, its ``append``, the clock, the bound, the
+        number queued before the record that fills a batch, the batch callback."""
+        queue = self._queue
+        last_of_batch = self.batch_size - 1
+        return (
+            queue,
+            queue.append,
+            self._clock,
+            self.max_queued,
+            last_of_batch,
+            self._on_batch_ready,
+        )
 
     def flush(self, timeout: float) -> bool:
         """Send queued records in batches; ``True`` when the queue is empty."""

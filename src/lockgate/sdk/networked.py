@@ -503,15 +503,28 @@ class Client(LockgateClient):
         plan = None if plans is None else plans.get(behavior)
         if plan is None:  # a tool with a budget, or asked for the first time
             return self._authorize_general(behavior, tool, context)
+        run = plan.run
         try:
-            mode = self.mode(behavior, context)
-            screen = plan.screen
-            denial = None if screen is None else screen(context)
-            decision, head = plan.by_mode[mode] if denial is None else plan.denial(denial, mode)
+            if run is None or context.__class__ is not dict:
+                mode = self.mode(behavior, context)
+            else:  # mode(behavior, context) inlined, one call less: the same count and records
+                try:
+                    served = run(context)
+                except Exception:  # the general path reports it (GENERAL), counted
+                    mode = self._mode_failed(behavior, context, Mode.OFF)
+                else:
+                    next(served.cell)
+                    mode = (
+                        self._serve_more(served, behavior, context, Mode.OFF)
+                        if served.more
+                        else served.mode
+                    )
+            pick = plan.pick
+            decision, record = (plan.by_mode if pick is None else pick(context))[mode]
         except Exception as exc:  # a decision must never raise into the application
             return tool_tiers.error(behavior, tool, f"{type(exc).__name__}: {exc}")
-        if head is not None and self.decisions is not None:
-            self.decisions.keep(head, context)
+        if record is not None:  # refused, and records are kept
+            record(context)
         return decision
 
     def _authorize_general(self, behavior: str, tool: str, context: Context) -> ToolDecision:
@@ -537,7 +550,8 @@ class Client(LockgateClient):
         if found is None:
             found = ServedTable.keep_plans(plans, tool, {})
         if found is not None and len(found) < MAX_ENTRIES:
-            found[behavior] = ToolPlan(gate, entry, behavior)
+            run = self._mode_runs.get(behavior)  # read after plans: the same snapshot or newer
+            found[behavior] = ToolPlan(gate, entry, behavior, self.decisions, run)
 
     def _tool_refused(self, decision: ToolDecision, context: Context) -> None:
         recorder = self.decisions

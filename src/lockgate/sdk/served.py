@@ -11,8 +11,9 @@ the behavior) depends only on that object and the snapshot, so it is worked out 
   a pinned counter cell, the record's fields and the tracking flag): the evaluation
   itself hands ``Client.mode()`` everything it needs. A result that is no mode (an error,
   served as the caller's default) is marked ``general`` and served by the general path.
-- For a tool, a :class:`ToolPlan` per behavior holds the decision and record fields per
-  mode (and per denial and mode).
+- For a tool, a :class:`ToolPlan` per behavior holds the decision per mode (and per
+  denial and mode), each refusal with its record (the recorder's keeper for the record's
+  fields), the denials' screen and the behavior's compiled run.
 - A refused decision of the general path keeps its record fields in
   :attr:`ServedTable.refusals`, keyed by the decision's identity: each entry holds its
   decision, so no other object can take that ``id`` while the entry exists.
@@ -38,9 +39,15 @@ from lockgate.decisionlog import DecisionKind, evaluation_kind
 from lockgate.engine import EvaluationDetail, Mode
 from lockgate.engine.compile import MakeResult
 from lockgate.engine.result import ErrorCode, Reason
-from lockgate.engine.tools import CompiledTool, ToolDecision, ToolGate, ToolOutcome
+from lockgate.engine.tools import (
+    CompiledTool,
+    StringScreen,
+    ToolDecision,
+    ToolGate,
+    ToolOutcome,
+)
 from lockgate.sdk.counts import EvaluationCounts
-from lockgate.sdk.decisions import DecisionRecorder, Head
+from lockgate.sdk.decisions import DecisionRecorder, Head, Record
 
 __all__ = [
     "MAX_ENTRIES",
@@ -49,6 +56,8 @@ __all__ = [
     "Served",
     "ServedTable",
     "ToolPlan",
+    "Outcomes",
+    "Pick",
     "ToolPlans",
     "evaluation_head",
     "refusal_head",
@@ -56,8 +65,9 @@ __all__ = [
 ]
 
 Run = Callable[[Mapping[str, Any]], "Served"]
-Outcome = tuple[ToolDecision, Head | None]
-"""A tool decision and, when it refuses the call, its record fields."""
+Outcome = tuple[ToolDecision, Record | None]
+"""A tool decision and, when it refuses the call and records are kept, its record
+(:meth:`lockgate.sdk.decisions.DecisionRecorder.keeper`)."""
 ToolPlans = dict[str, "ToolPlan"]
 """One tool's plans, per behavior."""
 
@@ -149,31 +159,110 @@ def served_results(
 
 class ToolPlan:
     """One tool under one behavior: the snapshot's decisions for it by mode, and by denial
-    and mode, with their record fields (a tool without a budget; budgets count calls)."""
+    and mode, with their record fields (a tool without a budget; budgets count calls).
 
-    __slots__ = ("_gate", "behavior", "by_mode", "denied", "screen", "tool")
+    A call is ``(plan.by_mode if plan.pick is None else plan.pick(context))[mode]``:
+    ``pick`` is the tool's denials (:meth:`lockgate.engine.tools.CompiledTool.denial`, the
+    same audiences in the same order) answering with the outcomes of the denial that
+    applies, so a denied call is one predicate and two lookups. Every outcome is worked
+    out here, once: the behavior's modes times the tool's denials, a few dozen at most.
+    """
 
-    def __init__(self, gate: ToolGate, tool: CompiledTool, behavior: str) -> None:
-        self._gate = gate
+    __slots__ = ("behavior", "by_mode", "pick", "run", "tool")
+
+    def __init__(
+        self,
+        gate: ToolGate,
+        tool: CompiledTool,
+        behavior: str,
+        recorder: DecisionRecorder | None,
+        run: Run | None = None,
+    ) -> None:
         self.tool = tool
         self.behavior = behavior
-        self.by_mode: dict[Mode, Outcome] = {
-            mode: (decision, refusal_head(decision))
-            for mode, decision in gate.decisions(behavior, tool).items()
-        }
-        self.screen: Callable[[Mapping[str, Any]], str | None] | None = (
-            tool.denial if tool.denied_all is not None or tool.denials else None
-        )
-        """The denial that applies to a context (``None``: the tool has no denial)."""
-        self.denied: dict[tuple[str, Mode], Outcome] = {}
+        self.run = run
+        """The behavior's compiled run in the same snapshot (``None``: ``mode()`` decides)."""
+        policy = gate.decisions(behavior, tool)
 
-    def denial(self, denial: str, mode: Mode) -> Outcome:
-        """The decision of ``denial`` for ``mode`` (worked out on first use)."""
-        found = self.denied.get((denial, mode))
-        if found is None:
-            decision = self._gate.denied(self.behavior, self.tool, mode, denial)
-            found = self.denied[(denial, mode)] = (decision, refusal_head(decision))
-        return found
+        def outcomes(denial: str) -> Outcomes:
+            denied = {mode: gate.denied(behavior, tool, mode, denial) for mode in policy}
+            return _outcomes(denied, recorder)
+
+        self.by_mode: Outcomes = (
+            _outcomes(policy, recorder) if tool.denied_all is None else outcomes(tool.denied_all)
+        )
+        """The outcomes of a context no audience denial applies to (for a tool denied to
+        everyone, that denial's)."""
+        self.pick: Pick | None = (
+            _picker(
+                [(matches, outcomes(denial)) for denial, matches in tool.denials],
+                self.by_mode,
+                tool.string_screen,
+            )
+            if tool.denied_all is None and tool.denials
+            else None
+        )
+        """The outcomes for a context (``None``: :attr:`by_mode` for every context)."""
+
+
+Outcomes = dict[Mode, Outcome]
+"""A tool's decision and record fields, by the mode served."""
+Pick = Callable[[Mapping[str, Any]], Outcomes]
+
+
+def _outcomes(
+    decisions: Mapping[Mode, ToolDecision], recorder: DecisionRecorder | None
+) -> Outcomes:
+    return {mode: (decision, _record(decision, recorder)) for mode, decision in decisions.items()}
+
+
+def _record(decision: ToolDecision, recorder: DecisionRecorder | None) -> Record | None:
+    head = None if recorder is None else refusal_head(decision)
+    return None if head is None or recorder is None else recorder.keeper(head)
+
+
+def _picker(
+    denials: list[tuple[Callable[[Mapping[str, Any]], bool], Outcomes]],
+    allowed: Outcomes,
+    string_screen: StringScreen | None,
+) -> Pick:
+    """The outcomes of the first denial whose audience holds the context, else ``allowed``
+    (``string_screen``: :attr:`lockgate.engine.tools.CompiledTool.string_screen`)."""
+    if len(denials) == 1 and string_screen is not None:
+        ((matches, denied),) = denials
+        attribute, test, members = string_screen
+        if members is not None:
+
+            def pick_member(context: Mapping[str, Any]) -> Outcomes:
+                value = context.get(attribute)
+                if value.__class__ is str:
+                    return denied if value in members else allowed
+                return denied if matches(context) else allowed
+
+            return pick_member
+
+        def pick_string(context: Mapping[str, Any]) -> Outcomes:
+            value = context.get(attribute)
+            if value.__class__ is str:
+                return denied if test(value) else allowed
+            return denied if matches(context) else allowed
+
+        return pick_string
+    if len(denials) == 1:
+        ((matches, denied),) = denials
+
+        def pick_one(context: Mapping[str, Any]) -> Outcomes:
+            return denied if matches(context) else allowed
+
+        return pick_one
+
+    def pick(context: Mapping[str, Any]) -> Outcomes:
+        for audience, outcomes in denials:
+            if audience(context):
+                return outcomes
+        return allowed
+
+    return pick
 
 
 def refusal_head(decision: ToolDecision) -> Head | None:
