@@ -24,6 +24,7 @@ from lockgate.mcp.tools import TOOL_NAMES
 from lockgate.settings import Settings
 from tests.conftest import scratch_pg_database
 from tests.delivery.servers import ADMIN_TOKEN, Admin, LockgateServer, lockgate_server
+from tests.mcp.checks import assert_audited_as_agent, assert_token_cannot_approve
 
 PROJECT, OTHER = "shop", "warehouse"
 CONTRACT = (
@@ -152,18 +153,9 @@ def test_an_agent_reads_plans_proposes_and_reduces_but_never_approves(world: Wor
     flag = world.admin.http.get(f"/api/v1/projects/{PROJECT}/flags/agent").json()
     assert flag["environments"]["production"]["killed"] is True, flag
     # the token the agent holds cannot approve the request through the API either
-    with httpx.Client(
-        base_url=world.server.url, headers={"Authorization": f"Bearer {world.bot_token}"}
-    ) as bot:
-        refused = bot.post(f"/api/v1/change-requests/{request['id']}/approve", json={})
-    assert refused.status_code == 403
-    assert "automation tokens never approve" in refused.text
-    still = world.admin.http.get(f"/api/v1/change-requests/{request['id']}").json()
-    assert still["state"] == "open"
+    assert_token_cannot_approve(world.server.url, world.bot_token, world.admin.http, request["id"])
     # the writes are audited with the agent's own identity and the mcp source
-    audit = world.admin.http.get("/api/v1/audit", params={"project": PROJECT, "limit": 50})
-    entries = [e for e in audit.json()["items"] if e["actor_name"] == "bot"]
-    assert {e["action"] for e in entries} >= {"change_request:created", "flag:killed"}
+    entries = assert_audited_as_agent(world.admin.http, PROJECT, "bot")
     assert {e["source"] for e in entries} == {"mcp"}
     # one log line per tool call in the server's log: the token's prefix, never the token
     log = world.server.log_text()

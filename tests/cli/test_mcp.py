@@ -13,13 +13,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from mcp import ClientSession
 from mcp.client.stdio import StdioServerParameters, stdio_client
 
 from lockgate.mcp.tools import TOOL_NAMES
 from tests.delivery.servers import Admin, LockgateServer, lockgate_server
+from tests.mcp.checks import assert_audited_as_agent, assert_token_cannot_approve
 
 PROJECT = "shop"
 CONTRACT = (
@@ -164,19 +164,9 @@ def test_a_coding_agent_proposes_and_reduces_but_never_approves(
     assert world.bot_token.split("_")[1] == calls[0]["token"]
     assert world.bot_token not in log.read_text()
     # the token the agent holds cannot approve the request through the API either
-    bot = httpx.Client(
-        base_url=world.server.url, headers={"Authorization": f"Bearer {world.bot_token}"}
-    )
-    with bot:
-        refused = bot.post(f"/api/v1/change-requests/{request['id']}/approve", json={})
-    assert refused.status_code == 403
-    assert "automation tokens never approve" in refused.text
-    still = world.admin.http.get(f"/api/v1/change-requests/{request['id']}").json()
-    assert still["state"] == "open"
-    # the writes are audited with the agent's token and the mcp source
-    audit = world.admin.http.get("/api/v1/audit", params={"project": PROJECT, "limit": 20})
-    entries = [e for e in audit.json()["items"] if e["actor_name"] == "bot"]
-    assert {e["action"] for e in entries} >= {"change_request:created", "flag:killed"}
+    assert_token_cannot_approve(world.server.url, world.bot_token, world.admin.http, request["id"])
+    # the writes are audited with the agent's token
+    assert_audited_as_agent(world.admin.http, PROJECT, "bot")
 
 
 def test_a_standard_token_is_refused(world: World) -> None:
