@@ -17,6 +17,7 @@ from starlette.responses import Response
 
 from lockgate.control.configuration import contracts as contract_use
 from lockgate.control.configuration import overview as overview_use
+from lockgate.dashboard.actions import _required
 from lockgate.dashboard.pages import _common, at_least
 from lockgate.dashboard.render import page
 from lockgate.dashboard.session import Viewer
@@ -116,17 +117,10 @@ def _refused(
     return _render(request, viewer, project, form, status=http_status(error), error=error_view)
 
 
-def _project(form: dict[str, str]) -> str:
-    project = form.get("project", "").strip()
-    if not project:
-        raise InvalidInput("project is required", [FieldProblem("project", "required")])
-    return project
-
-
 @acting
 def plan(request: Request, viewer: Viewer, form: dict[str, str]) -> Response:
     """What applying the contract would do, and what the policy decides for each change."""
-    project = _project(form)
+    project = _required(form, "project")
     try:
         planned = contract_use.plan_contract(
             services_of(request),
@@ -145,7 +139,7 @@ def plan(request: Request, viewer: Viewer, form: dict[str, str]) -> Response:
 @acting
 def apply(request: Request, viewer: Viewer, form: dict[str, str]) -> Response:
     """Apply the contract through the governed path; each step's outcome is shown."""
-    project = _project(form)
+    project = _required(form, "project")
     try:
         result = contract_use.apply_contract(
             services_of(request),

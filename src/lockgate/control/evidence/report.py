@@ -255,23 +255,7 @@ def _decisions(
         )
         .group_by(c.environment_id, c.variation, c.reason)
     ).all()
-    summary: dict[int, dict[str, Any]] = {}
-    for row in rows:
-        env = summary.setdefault(
-            row.environment_id,
-            {
-                "environment": envs[row.environment_id].key,
-                "total": 0,
-                "variations": {},
-                "reasons": {},
-            },
-        )
-        count = int(row.n or 0)
-        env["total"] += count
-        variation = row.variation or "(caller's default)"
-        env["variations"][variation] = env["variations"].get(variation, 0) + count
-        env["reasons"][row.reason] = env["reasons"].get(row.reason, 0) + count
-    return sorted(summary.values(), key=lambda item: str(item["environment"]))
+    return variations.summarize_counts(rows, envs)
 
 
 def _decision_records(

@@ -9,6 +9,7 @@ guardrail history holds one row per guardrail and slot (at most 2,880 per guardr
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -19,7 +20,7 @@ from lockgate.control import lookup
 from lockgate.control.base import Caller, Services, iso
 from lockgate.errors import FieldProblem, InvalidInput, NotFound
 from lockgate.policy.access import Action
-from lockgate.store.counts import DEFAULT_VARIATION, hour_of
+from lockgate.store.counts import hour_of
 from lockgate.store.tables import evaluation_hours, guardrail_results, guardrails
 
 __all__ = [
@@ -28,6 +29,7 @@ __all__ = [
     "VariationData",
     "Window",
     "decision_totals",
+    "summarize_counts",
     "guardrail_step",
     "variation_data",
     "window",
@@ -122,6 +124,12 @@ def decision_totals(conn: Any, key: str, envs: dict[int, Row[Any]]) -> list[dict
         .where(c.environment_id.in_(list(envs)), c.flag == key)
         .group_by(c.environment_id, c.variation, c.reason)
     ).all()
+    return summarize_counts(rows, envs)
+
+
+def summarize_counts(rows: Iterable[Any], envs: dict[int, Row[Any]]) -> list[dict[str, Any]]:
+    """Rows of (environment_id, variation, reason, n) as one summary per environment: the
+    total, per variation (the caller's default as ``(caller's default)``) and per reason."""
     summary: dict[int, dict[str, Any]] = {}
     for row in rows:
         env = summary.setdefault(
@@ -131,7 +139,7 @@ def decision_totals(conn: Any, key: str, envs: dict[int, Row[Any]]) -> list[dict
         )  # fmt: skip
         count = int(row.n or 0)
         env["total"] += count
-        variation = "(caller's default)" if row.variation == DEFAULT_VARIATION else row.variation
+        variation = row.variation or "(caller's default)"  # None, or DEFAULT_VARIATION
         env["variations"][variation] = env["variations"].get(variation, 0) + count
         env["reasons"][row.reason] = env["reasons"].get(row.reason, 0) + count
     return sorted(summary.values(), key=lambda item: str(item["environment"]))
