@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -246,3 +247,80 @@ def test_odd_contexts_on_the_evaluation_path_never_raise() -> None:
     reporter, _ = _reporter(signals)
     reporter.drain()
     assert reporter.unattributed == 1
+
+
+def _until(condition: Callable[[], bool], seconds: float = 5.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.005)
+    return True
+
+
+def _asleep(signals: Signals) -> bool:
+    return signals.idle
+
+
+def test_the_reporter_sleeps_while_nothing_is_bound_and_wakes_for_work() -> None:
+    tuning = SignalsTuning(drain_interval=0.01)
+    signals = _signals({}, tuning)
+    sent: list[dict[str, Any]] = []
+
+    def send(payload: dict[str, Any], timeout: float) -> bool:
+        sent.append(payload)
+        return True
+
+    reporter = MetricsReporter(
+        signals,
+        send,
+        interval=0.02,
+        timeout=1,
+        logger=LOG,
+        sdk={},
+    )
+    drains: list[int] = []
+    drain = reporter.drain
+
+    def counted() -> None:
+        drains.append(1)
+        drain()
+
+    reporter.drain = counted  # type: ignore[method-assign]
+    reporter.start()
+    try:
+        assert _until(lambda: signals.idle)
+        before = len(drains)
+        time.sleep(0.2)  # twenty drain intervals
+        assert len(drains) == before
+        assert _asleep(signals)
+        # A value tracked for named behaviors wakes the thread, which sums and sends it.
+        signals.served("f", {"key": "u1"}, _detail("on"))
+        signals.track("errors", {"key": "u1"}, 2.0, behaviors=["f"])
+        assert _until(lambda: bool(sent))
+        assert _rows(sent)[("f", "on", "errors", "")]["count"] == 1
+        assert _until(lambda: signals.idle)  # asleep again once everything is sent
+        # A value dropped for want of a binding wakes it too: the drop is reported.
+        signals.track("unbound", {"key": "u1"})
+        assert _until(lambda: reporter.dropped == 1)
+        # A snapshot binding a behavior keeps it summing every drain interval.
+        doc = snapshot_doc({"f": bool_flag("f")}) | {"metrics": {"errors": ["f"]}}
+        signals.bind(decode(doc))
+        assert _until(lambda: not signals.idle)
+        seen = len(drains)
+        assert _until(lambda: len(drains) >= seen + 5)
+        assert not _asleep(signals)
+    finally:
+        reporter.close(5)
+    assert reporter._thread is not None
+    assert not reporter._thread.is_alive()
+
+
+def test_closing_a_sleeping_reporter_ends_its_thread() -> None:
+    signals = _signals({}, SignalsTuning(drain_interval=0.01))
+    reporter, _sent = _reporter(signals)
+    reporter.start()
+    assert _until(lambda: signals.idle)
+    reporter.close(5)
+    assert reporter._thread is not None
+    assert not reporter._thread.is_alive()

@@ -7,6 +7,8 @@ bounded deque (an atomic operation: no lock). A daemon thread drains the deque e
 ``drain_interval`` seconds into per-minute summaries (count, sum, sum of squares) per
 behavior x variation x metric x cohort, adds the exposures counted since the previous
 drain, and sends what it holds every ``interval`` seconds to ``POST /sdk/v1/metrics``.
+While the snapshot binds no behavior and nothing is queued or held, the thread sleeps
+instead: the first value tracked (or dropped) or a snapshot that binds a behavior wakes it.
 
 Bounds (memory never grows with traffic):
 
@@ -106,6 +108,10 @@ class Signals:
         self.exposures = EvaluationCounts(tuning.max_rows, clock)
         self.queue: deque[tuple[str, float, Any, Any, tuple[str, ...], float]] = deque()
         self._dropped = itertools.count()
+        self.idle = False
+        """Set while the reporter's thread sleeps until there is something to sum: the
+        first tracked or dropped value, or a snapshot binding a behavior, wakes it."""
+        self._wanted = threading.Event()
 
     # -- the snapshot -------------------------------------------------------------------
 
@@ -117,6 +123,22 @@ class Signals:
         self.bound = self._always.union(
             b for binding in snapshot.metrics.values() for b in binding.behaviors
         )
+        if self.bound and self.idle:
+            self._wanted.set()
+
+    def wake(self) -> None:
+        """End :meth:`sleep` (a bound behavior, a value to sum, or closing)."""
+        self._wanted.set()
+
+    def sleep(self) -> None:
+        """Block the reporter's thread while nothing is bound and nothing is queued."""
+        self.idle = True
+        # Checked again once ``idle`` is visible: a value queued before it was set is seen
+        # here, one queued after it wakes the event.
+        if not self.queue and not self.bound:
+            self._wanted.wait()
+        self._wanted.clear()
+        self.idle = False
 
     # -- the application thread ---------------------------------------------------------
 
@@ -163,6 +185,8 @@ class Signals:
                 names = self._default if binding is None else binding[0]
                 if not names:
                     next(self._dropped)
+                    if self.idle:
+                        self._wanted.set()
                     return
             else:
                 names = tuple(behaviors)
@@ -173,6 +197,8 @@ class Signals:
                 next(self._dropped)
                 return
             queue.append((metric, value, context.get("key"), cohort, names, self._clock()))
+            if self.idle:
+                self._wanted.set()
         except Exception:  # a context that is not a mapping, an odd behaviors argument
             next(self._dropped)
 
@@ -327,9 +353,16 @@ class MetricsReporter:
                 self._thread = thread
 
     def _run(self) -> None:
-        drain = self._signals.tuning.drain_interval
+        signals = self._signals
+        drain = signals.tuning.drain_interval
         next_send = time.monotonic() + self._interval
-        while not self._stop.wait(drain):
+        while True:
+            # With no behavior bound and nothing held, there is nothing to sum or send:
+            # the thread sleeps rather than waking every drain interval in every client.
+            if not signals.bound and not self._summaries.rows and not self._stop.is_set():
+                signals.sleep()
+            if self._stop.wait(drain):
+                return
             try:
                 self.drain()
                 if time.monotonic() >= next_send:
@@ -454,6 +487,7 @@ class MetricsReporter:
         with self._life:
             self._stop.set()
             thread = self._thread
+        self._signals.wake()
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout)
         self.flush(timeout)
