@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from types import MappingProxyType
@@ -418,3 +419,39 @@ def test_a_keeper_copies_any_mapping_and_never_raises() -> None:
     keep(object())  # type: ignore[arg-type]
     assert [(c, type(c)) for _, c, _ in queued(rec)] == [({"key": "u1"}, dict)]
     assert rec.dropped == 1
+
+
+def test_change_events_keep_the_watch_table_of_the_snapshot_served() -> None:
+    client = Client("lgs_x", "http://127.0.0.1:9", start=False, events=False)
+    recorder_ = client.decisions
+    assert recorder_ is not None
+    base = snapshot()
+    assert client._replica.apply_snapshot(json.dumps(base))
+    flags = base["flags"]
+
+    def change(version: int, **changed: Any) -> None:
+        event = {"from": version - 1, "version": version, "flags": changed, "segments": {}}
+        assert client._replica.apply_change(json.dumps(event))
+        # Only the changed flags' rows are worked out again; the result is the full table.
+        assert client._watch == watch_table(client.snapshot.flags)
+
+    def recorded() -> list[str]:
+        kinds = [head[0] for head, _, _ in recorder_._queue]
+        recorder_._queue.clear()
+        return kinds
+
+    change(2, b={**flags["b"], "version": 2, "killed": True})
+    assert client.variation("b", {"key": "u1"}, True) is False
+    assert recorded() == ["kill_fallback"]
+    change(3, b={**flags["b"], "version": 3})
+    client.variation("b", {"key": "u1"}, True)
+    assert recorded() == []
+    change(4, agent=None)
+    assert "agent" not in client._watch
+    change(5, agent={**flags["agent"], "version": 5})
+    client.mode("agent", {"key": "u2", "plan": "team"})
+    assert recorded() == ["approval_required"]
+    change(6, b={**flags["b"], "version": 6, "incidents": ["inc-1"]}, agent=None)
+    client.variation("b", {"key": "u1"}, True)
+    assert recorded() == ["incident_fallback"]
+    client.close()

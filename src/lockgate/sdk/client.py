@@ -122,12 +122,23 @@ class LockgateClient:
             self._ready = True
             self.detail = compiled.evaluate
             listeners = list(self._listeners)
+        try:
+            self._replaced(decoded, None if previous is None else previous.snapshot, changes)
+        except Exception:  # the snapshot is in place; its side tables must not stop listeners
+            _log.exception("updating the tables of the new snapshot failed")
         for listener in listeners:
             try:
                 listener(decoded)
             except Exception:  # one faulty listener must not stop the others or the update
                 _log.exception("update listener %r failed", listener)
         return True
+
+    def _replaced(
+        self, snapshot: Snapshot, previous: Snapshot | None, changes: Changes | None
+    ) -> None:
+        """Hook run after each update, before the listeners: ``snapshot`` now replaces
+        ``previous`` and, when ``changes`` is given, differs from it only in the flags and
+        segments it names (subclasses keep tables derived from the snapshot current)."""
 
     def on_update(self, listener: SnapshotListener) -> None:
         """Call ``listener(snapshot)`` after each successful :meth:`update`.

@@ -361,15 +361,37 @@ def watch_table(flags: Mapping[str, Any]) -> Watch:
     """
     table: Watch = {}
     for key, flag in flags.items():
-        entry: dict[str | None, set[str]] = {}
-        if flag.killed or flag.incidents or flag.exclusions:
-            entry.setdefault(flag.off_variation, set()).update(_FALLBACK_REASONS)
-        if flag.kind is FlagKind.MODE:
-            for variation in flag.variations:
-                if variation.value == "approval_required":
-                    entry.setdefault(variation.key, set()).update(_SERVING_REASONS)
-                elif variation.value in ("off", "fallback"):
-                    entry.setdefault(variation.key, set()).update(_DENYING_REASONS)
-        if entry:
-            table[key] = {variation: frozenset(r) for variation, r in entry.items()}
+        entry = flag_watch(flag)
+        if entry is not None:
+            table[key] = entry
     return table
+
+
+def watch_after(table: Watch, flags: Mapping[str, Any], changed: Iterable[str]) -> Watch:
+    """:func:`watch_table` of ``flags`` given ``table``, the one of a snapshot that differs
+    from ``flags`` only in the ``changed`` keys: the work is that of the changed flags."""
+    out = dict(table)
+    for key in changed:
+        flag = flags.get(key)
+        entry = None if flag is None else flag_watch(flag)
+        if entry is None:
+            out.pop(key, None)
+        else:
+            out[key] = entry
+    return out
+
+
+def flag_watch(flag: Any) -> dict[str | None, frozenset[str]] | None:
+    """One flag's entry of :func:`watch_table` (``None``: nothing it serves is a record)."""
+    entry: dict[str | None, set[str]] = {}
+    if flag.killed or flag.incidents or flag.exclusions:
+        entry.setdefault(flag.off_variation, set()).update(_FALLBACK_REASONS)
+    if flag.kind is FlagKind.MODE:
+        for variation in flag.variations:
+            if variation.value == "approval_required":
+                entry.setdefault(variation.key, set()).update(_SERVING_REASONS)
+            elif variation.value in ("off", "fallback"):
+                entry.setdefault(variation.key, set()).update(_DENYING_REASONS)
+    if not entry:
+        return None
+    return {variation: frozenset(r) for variation, r in entry.items()}

@@ -31,6 +31,7 @@ from lockgate.engine import (
 )
 from lockgate.engine import tools as tool_tiers
 from lockgate.engine.tools import ToolDecision, ToolReason
+from lockgate.engine.validate import Changes
 from lockgate.privacy import RedactionPolicy
 from lockgate.sdk.approvals import (
     ApprovalDecision,
@@ -48,6 +49,7 @@ from lockgate.sdk.decisions import (
     DecisionRecorder,
     Head,
     Watch,
+    watch_after,
     watch_table,
 )
 from lockgate.sdk.failover import FailoverTransport, base_urls
@@ -167,6 +169,7 @@ class Client(LockgateClient):
         log_variations: bool = False,
     ) -> None:
         super().__init__()
+        self._tables_live = False  # set once every table the hook keeps exists
         if not sdk_key:
             raise ValueError("sdk_key is required")
         tuning = tuning or SyncTuning()
@@ -202,8 +205,6 @@ class Client(LockgateClient):
             self._decision_recorder(tuning) if decisions else None
         )
         """The decision log's recorder (``None`` with ``decisions=False``)."""
-        if self.decisions is not None:
-            self.on_update(self._watch_snapshot)
         backup = None if backup_path is None else Path(backup_path)
         self._load_initial(backup, bootstrap)
         self._backup = (
@@ -236,10 +237,10 @@ class Client(LockgateClient):
             if metrics
             else None
         )
-        if metrics:
-            self._bind(self.snapshot)
-            self.on_update(self._bind)
-        self.on_update(self._forget_served)  # last: after the tables it depends on
+        self._tables_of: Snapshot | None = None
+        self._bound_metrics: object = None
+        self._tables_live = True
+        self._replaced(self.snapshot, None, None)
         if start:
             self.start()
 
@@ -295,8 +296,26 @@ class Client(LockgateClient):
         if reporter is not None:
             reporter.wake()
 
-    def _watch_snapshot(self, snapshot: Snapshot) -> None:
-        self._watch = watch_table(snapshot.flags)
+    def _replaced(
+        self, snapshot: Snapshot, previous: Snapshot | None, changes: Changes | None
+    ) -> None:
+        """Bring the tables derived from the snapshot up to date, before any listener
+        runs: the decision log's watch table (for a change, only the changed flags' rows),
+        the metric bindings (when the snapshot's metrics are other than those bound), and
+        the results worked out per snapshot (last: they depend on both)."""
+        if not self._tables_live:
+            return
+        if self.decisions is not None:
+            if changes is not None and previous is not None and previous is self._tables_of:
+                self._watch = watch_after(self._watch, snapshot.flags, changes.flags)
+            else:
+                self._watch = watch_table(snapshot.flags)
+        if self._metrics is not None and snapshot.metrics is not self._bound_metrics:
+            self._signals.bind(snapshot)
+            self._bound = self._signals.bound
+            self._bound_metrics = snapshot.metrics
+        self._tables_of = snapshot
+        self._forget_served()
 
     def _load_initial(
         self, backup: Path | None, bootstrap: Snapshot | Mapping[str, Any] | None
@@ -393,10 +412,6 @@ class Client(LockgateClient):
         return 0 if self._metrics is None else self._metrics.dropped
 
     # -- counted evaluation -------------------------------------------------------------
-
-    def _bind(self, snapshot: Snapshot) -> None:
-        self._signals.bind(snapshot)
-        self._bound = self._signals.bound
 
     def variation(self, key: str, context: Context, default: Any = None) -> Any:
         detail = (
