@@ -285,3 +285,54 @@ def test_agents_calling_at_once_each_act_as_themselves(world: World) -> None:
         for answer in (first, second)
     }
     assert authors == {"lookup-a": "bot", "lookup-b": "scoped"}
+
+
+def test_the_openapi_document_describes_the_endpoint_as_it_answers(world: World) -> None:
+    document = httpx.get(f"{world.server.url}/openapi.json", timeout=10.0).json()
+    post = document["paths"]["/mcp"]["post"]
+    documented = set(post["responses"])
+    assert documented >= {"200", "202", "400", "401", "403", "405", "406", "413", "415"}
+    assert [p["name"] for p in post["parameters"] if p["required"]] == ["Authorization", "Accept"]
+    bearer = {"Authorization": f"Bearer {world.bot_token}"}
+    url = f"{world.server.url}/mcp"
+    answers = {
+        "200": _post(world, bearer),
+        "202": httpx.post(
+            url,
+            json={"jsonrpc": "2.0", "method": "notifications/initialized"},
+            headers={"Accept": "application/json", **bearer},
+            timeout=10.0,
+        ),
+        "400": httpx.post(
+            url,
+            content=b"{not json",
+            headers={"Accept": "application/json", "Content-Type": "application/json", **bearer},
+            timeout=10.0,
+        ),
+        "406": _post(world, {"Accept": "text/plain", **bearer}),
+        "415": httpx.post(
+            url,
+            content=json.dumps(INITIALIZE),
+            headers={"Accept": "application/json", "Content-Type": "text/plain", **bearer},
+            timeout=10.0,
+        ),
+        "401": _post(world, {}),
+        "403": _post(world, {"Authorization": f"Bearer {world.person_token}"}),
+        "405": httpx.get(url, headers=bearer, timeout=10.0),
+    }
+    for status, answer in answers.items():
+        assert str(answer.status_code) == status, (status, answer.text)
+        assert status in documented
+        content = post["responses"][status].get("content", {})
+        if answer.content:
+            media = answer.headers["content-type"].split(";")[0]
+            assert media in content, (status, media)
+    for status, header in (("406", "Accept"), ("415", "Content-Type")):
+        assert answers[status].headers["content-type"] == "application/problem+json"
+        assert answers[status].json()["errors"][0]["field"] == header
+
+
+def test_the_document_has_no_endpoint_when_it_is_turned_off(sqlite_settings: Settings) -> None:
+    with TestClient(create_app(sqlite_settings.with_overrides(mcp_http=False))) as client:
+        paths = client.get("/openapi.json").json()["paths"]
+    assert "/mcp" not in paths

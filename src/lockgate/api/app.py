@@ -292,7 +292,12 @@ def _document(app: FastAPI) -> None:
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            mark_if_match_required(build())
+            document = build()
+            mark_if_match_required(document)
+            if app.state.mcp is not None:
+                from lockgate.api.mcp_http import MCP_PATH, openapi_path_item
+
+                document["paths"][MCP_PATH] = openapi_path_item()
         assert app.openapi_schema is not None
         return app.openapi_schema
 

@@ -27,20 +27,33 @@ from typing import Any
 import httpx
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
+from mcp.server.streamable_http import check_accept_headers
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from lockgate.api.deps import get_caller
-from lockgate.api.problems import database_unavailable, lockgate_problem, problem_response
+from lockgate.api.problems import (
+    PROBLEM_RESPONSES,
+    database_unavailable,
+    lockgate_problem,
+    problem_response,
+)
 from lockgate.control.base import Services
-from lockgate.errors import LockgateError, PermissionDenied, Unauthenticated
+from lockgate.errors import FieldProblem, LockgateError, PermissionDenied, Unauthenticated
 from lockgate.mcp.gateway import ApiFailure, Gateway, Params, Reply, problem_message
 from lockgate.mcp.tools import build_server
 from lockgate.store.db import UNAVAILABLE
 
-__all__ = ["MCP_METHODS", "MCP_PATH", "InProcessApi", "McpCaller", "McpEndpoint"]
+__all__ = [
+    "MCP_METHODS",
+    "MCP_PATH",
+    "InProcessApi",
+    "McpCaller",
+    "McpEndpoint",
+    "openapi_path_item",
+]
 
 MCP_PATH = "/mcp"
 MCP_METHODS = ["POST"]
@@ -151,6 +164,8 @@ class McpEndpoint:
             refused = problem_response(
                 503, "Unavailable", "the MCP endpoint is not running", "unavailable"
             )
+        if refused is None:
+            refused = _media_refusal(Request(scope))
         if refused is not None:
             await refused(scope, receive, send)
             return
@@ -193,9 +208,116 @@ class McpEndpoint:
         return Gateway(InProcessApi(self._app, caller), caller.prefix, _write_log)
 
 
+def _media_refusal(request: Request) -> Response | None:
+    """A POST whose headers the transport cannot serve, refused as a problem naming the
+    header (the MCP SDK would answer plain text or a JSON-RPC error)."""
+    if request.method != "POST":
+        return None  # 405, from the route
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media != "application/json":
+        return problem_response(
+            415,
+            "Unsupported Media Type",
+            f"an MCP message is sent as application/json, not {media or 'no Content-Type'}",
+            "unsupported_media_type",
+            errors=[FieldProblem("Content-Type", "must be application/json")],
+        )
+    if not check_accept_headers(request)[0]:
+        return problem_response(
+            406,
+            "Not Acceptable",
+            "the answers are application/json, which the request's Accept does not include",
+            "not_acceptable",
+            errors=[FieldProblem("Accept", "must include application/json")],
+        )
+    return None
+
+
 def _caller_of(request: Request, token: str) -> McpCaller:
     parts = token.split("_", 2)
     prefix = parts[1] if len(parts) == 3 else ""
     client = (request.client.host, request.client.port) if request.client else ("127.0.0.1", 0)
     base_url = f"{request.url.scheme}://{request.url.netloc}"
     return McpCaller(token=token, prefix=prefix, base_url=base_url, client=client)
+
+
+_JSONRPC_MESSAGE: dict[str, Any] = {
+    "type": "object",
+    "description": "One JSON-RPC 2.0 message of the Model Context Protocol: a request "
+    "(`id` and `method`), a notification (`method` only) or a response.",
+    "required": ["jsonrpc"],
+    "properties": {
+        "jsonrpc": {"type": "string", "enum": ["2.0"]},
+        "id": {"oneOf": [{"type": "string"}, {"type": "integer"}]},
+        "method": {"type": "string", "examples": ["initialize", "tools/list", "tools/call"]},
+        "params": {"type": "object", "additionalProperties": True},
+        "result": {"type": "object", "additionalProperties": True},
+        "error": {"type": "object", "additionalProperties": True},
+    },
+    "additionalProperties": True,
+}
+
+
+def _problem(description: str) -> dict[str, Any]:
+    return {"description": description, "content": PROBLEM_RESPONSES[400]["content"]}
+
+
+def _jsonrpc_answer(description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": _JSONRPC_MESSAGE}},
+    }
+
+
+def openapi_path_item() -> dict[str, Any]:
+    """``/mcp`` in the OpenAPI document: the route is mounted outside the framework's
+    routing (the MCP SDK serves it), so it is described here."""
+    refused = {status: PROBLEM_RESPONSES[status] for status in (401, 403, 413, 503)}
+    refused[406] = _problem("`Accept` does not include `application/json` (`errors` names it)")
+    refused[415] = _problem("`Content-Type` is not `application/json` (`errors` names it)")
+    return {
+        "post": {
+            "tags": ["agents"],
+            "summary": "MCP over streamable HTTP (stateless, JSON answers)",
+            "description": (
+                "The same tools as `lockgate mcp` on stdio (docs/agents.md). Each request "
+                "carries `Authorization: Bearer <automation token>` and is authenticated "
+                "before its body is read; the tools act with that token's identity, role "
+                "and project limit through the management API (audit source `mcp`), and "
+                "none of them approves. Stateless: no MCP session lives in the server, so "
+                "there is no `Mcp-Session-Id` to keep and any replica answers. `GET` and "
+                "`DELETE` are `405`."
+            ),
+            "operationId": "mcp",
+            "parameters": [
+                {
+                    "name": "Authorization",
+                    "in": "header",
+                    "required": True,
+                    "schema": {"type": "string", "pattern": "^Bearer \\S+$"},
+                    "description": "`Bearer` and an automation token "
+                    "(`lockgate tokens create NAME --automation`)",
+                },
+                {
+                    "name": "Accept",
+                    "in": "header",
+                    "required": True,
+                    "schema": {"type": "string"},
+                    "description": "Must include `application/json` (else `406`)",
+                },
+            ],
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": _JSONRPC_MESSAGE}},
+            },
+            "responses": {
+                "200": _jsonrpc_answer("The JSON-RPC response to the request"),
+                "202": {"description": "A notification or a response accepted; no body"},
+                "400": _jsonrpc_answer(
+                    "Not JSON, or not a JSON-RPC message: a JSON-RPC error object"
+                ),
+                **refused,
+                "405": _problem("`GET` and `DELETE`: there is no session or stream to hold"),
+            },
+        }
+    }
