@@ -320,6 +320,10 @@ def test_the_openapi_document_describes_the_endpoint_as_it_answers(world: World)
         "403": _post(world, {"Authorization": f"Bearer {world.person_token}"}),
         "405": httpx.get(url, headers=bearer, timeout=10.0),
     }
+    # Any other method is 405 whoever asks: the credential check is for POST.
+    for method in ("GET", "DELETE", "PUT", "TRACE"):
+        for headers in ({}, bearer, {"Authorization": f"Bearer {world.person_token}"}):
+            assert httpx.request(method, url, headers=headers, timeout=10.0).status_code == 405
     for status, answer in answers.items():
         assert str(answer.status_code) == status, (status, answer.text)
         assert status in documented

@@ -175,8 +175,8 @@ class McpEndpoint:
     async def authenticate(self, scope: Scope) -> Response | None:
         """``None`` once the request's automation token is known; else the refusal."""
         state = scope.setdefault("state", {})
-        if _CALLER in state:
-            return None
+        if _CALLER in state or scope.get("method") not in MCP_METHODS:
+            return None  # known already, or a method the route answers with 405
         request = Request(scope)
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
