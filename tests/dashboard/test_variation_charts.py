@@ -153,3 +153,34 @@ def test_bad_chart_parameters_are_refused_naming_the_field(
     assert r.status_code == 422, r.text
     assert field in r.text
     assert "Traceback" not in r.text
+
+
+def test_the_live_section_is_fetched_alone_with_the_same_charts(vic: TestClient) -> None:
+    params = {"environment": "prod", "range": "7d"}
+    whole = vic.get(PAGE, params=params).text
+    section = vic.get(f"{PAGE}/charts", params=params)
+    assert section.status_code == 200, section.text
+    part = section.text
+    assert "<html" not in part  # the section only, not the page around it
+    assert part.count(' id="variation-charts"') == 1
+    assert f'hx-get="{PAGE}/charts?environment=prod&amp;range=7d"' in part
+    for ident in ("variation-exposure-data", "variation-metric-1", "variation-interval-1"):
+        assert _embedded(part, ident) == _embedded(whole, ident)
+    refused = vic.get(f"{PAGE}/charts", params={"range": "1y"})
+    assert refused.status_code == 422
+    assert "range" in refused.text
+
+
+def test_the_section_is_as_private_as_the_page(
+    app: FastAPI, client: TestClient, seeded: Clock
+) -> None:
+    with TestClient(app, follow_redirects=False) as anonymous:
+        assert anonymous.get(f"{PAGE}/charts").status_code in (302, 303)
+    make_user(client, "outsider")  # no role in the project
+    with TestClient(app, follow_redirects=False) as outsider:
+        r = outsider.post(
+            "/login", data={"username": "outsider", "password": PASSWORD, "next": "/"}
+        )
+        assert r.status_code == 303, r.text
+        assert outsider.get(f"{PAGE}/charts").status_code == 404
+        assert outsider.get(PAGE).status_code == 404

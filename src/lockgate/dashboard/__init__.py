@@ -26,6 +26,7 @@ ROUTES = [
     Route("/logout", web.logout, methods=["POST"]),
     Route("/live", web.live, methods=["GET"]),
     Route(BEHAVIOR, pages.behavior, methods=["GET"]),
+    Route(BEHAVIOR + "/charts", pages.behavior_charts, methods=["GET"]),
     Route(BEHAVIOR + "/kill", actions.kill, methods=["POST"]),
     Route(BEHAVIOR + "/restore", actions.restore, methods=["POST"]),
     Route(BEHAVIOR + "/rollout", actions.rollout, methods=["POST"]),

@@ -31,7 +31,7 @@ from lockgate.dashboard.web import services_of, viewing
 from lockgate.errors import FieldProblem, InvalidInput, LockgateError, NotFound, PermissionDenied
 from lockgate.policy.access import Role
 
-__all__ = ["access", "approvals", "audit", "behavior", "incidents", "overview"]
+__all__ = ["access", "approvals", "audit", "behavior", "behavior_charts", "incidents", "overview"]
 
 RANKS = {role.value: role.rank for role in Role}
 RISK_TIERS = ("low", "medium", "high", "restricted")
@@ -168,6 +168,27 @@ def behavior(request: Request, viewer: Viewer) -> Response:
         pending=pending,
         charts=charts,
         **context,
+    )
+
+
+@viewing
+def behavior_charts(request: Request, viewer: Viewer) -> Response:
+    """The Behavior page's charts section alone, for its live updates: the charts are
+    read and drawn again without the rest of the page."""
+    services = services_of(request)
+    project = request.path_params["project"]
+    key = request.path_params["flag"]
+    flag = flag_use.get_flag(services, viewer.caller, project, key)
+    columns = overview_use.environment_columns(services, viewer.caller, project)
+    charts = variation_charts(request, services, viewer, project, key, columns)
+    return page(
+        request,
+        "_variation_charts.html",
+        viewer,
+        flag=flag,
+        columns=columns,
+        project=project,
+        charts=charts,
     )
 
 
